@@ -1,0 +1,133 @@
+//! The control API (:9997) with MediaMTX's v3 JSON shapes where a route
+//! exists there, so the fleet's frontends keep working. r58-only facts live
+//! under an `r58` key in each item.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::http::{json, text, Resp};
+use crate::media::{PathHandle, PathState};
+use crate::webrtc::{Cmd, EngineHandle, PathTraffic};
+
+pub struct State {
+    pub paths: Vec<PathHandle>,
+    pub engine: EngineHandle,
+    pub started: SystemTime,
+}
+
+pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    if req.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "the API is read-only here; use GET");
+    }
+    let path = req.uri().path().to_string();
+    match path.as_str() {
+        "/v3/paths/list" => {
+            let items = path_items(&st).await;
+            json(StatusCode::OK, &json!({"itemCount": items.len(), "pageCount": 1, "items": items}))
+        }
+        "/v3/info" => json(StatusCode::OK, &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "started": rfc3339(st.started),
+        })),
+        p if p.starts_with("/v3/paths/get/") => {
+            let name = &p["/v3/paths/get/".len()..];
+            match path_items(&st).await.into_iter().find(|i| i["name"] == name) {
+                Some(item) => json(StatusCode::OK, &item),
+                None => json(StatusCode::NOT_FOUND, &json!({"status": "error", "error": "path not found"})),
+            }
+        }
+        _ => json(StatusCode::NOT_FOUND, &json!({"status": "error", "error": format!("no route {path}")})),
+    }
+}
+
+async fn path_items(st: &State) -> Vec<Value> {
+    let traffic = st.engine.ask(|reply| Cmd::Traffic { reply }).await.unwrap_or_default();
+    st.paths.iter().map(|h| path_item(h, traffic.iter().find(|t| t.name == h.name))).collect()
+}
+
+fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
+    let s = h.status();
+    let ready = s.state == PathState::Streaming;
+    let since = ready.then(|| rfc3339(SystemTime::now() - Instant::now().duration_since(s.since)));
+    let bytes = t.map(|t| t.bytes_sent).unwrap_or(0);
+    let readers: Vec<Value> = t.map(|t| t.readers.iter().map(|id| json!({"type": "webRTCSession", "id": id})).collect()).unwrap_or_default();
+    let profile = t.and_then(|t| t.profile);
+    json!({
+        "name": &*h.name,
+        "confName": &*h.name,
+        "source": if ready { json!({"type": "r58Source", "id": s.source}) } else { Value::Null },
+        "ready": ready, "readyTime": since,
+        "available": ready, "availableTime": since,
+        "online": ready, "onlineTime": since,
+        "tracks": if ready { json!(["H264"]) } else { json!([]) },
+        "tracks2": if ready { json!([{"codec": "H264", "codecProps": {"profile": profile.map(profile_name)}}]) } else { json!([]) },
+        "readers": readers,
+        "inboundBytes": 0, "bytesReceived": 0,
+        "outboundBytes": bytes, "bytesSent": bytes,
+        "inboundFramesInError": 0,
+        "r58": {
+            "state": s.state.as_str(),
+            "detail": s.detail,
+            "encoder": s.encoder,
+            "frames": s.frames,
+            "restarts": s.restarts,
+        },
+    })
+}
+
+fn profile_name(p: u32) -> &'static str {
+    let (idc, flags) = (p >> 16, (p >> 8) & 0xff);
+    match idc {
+        0x42 if flags & 0x40 != 0 => "Constrained Baseline",
+        0x42 => "Baseline",
+        0x4d => "Main",
+        0x64 => "High",
+        _ => "Other",
+    }
+}
+
+/// UTC timestamp in RFC 3339 with nanoseconds, as MediaMTX writes them.
+pub fn rfc3339(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_601_165, 646_314_765);
+        assert_eq!(rfc3339(t), "2026-11-24T08:46:05.646314765Z");
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert!(rfc3339(leap).starts_with("2000-02-29T00:00:00"));
+    }
+
+    #[test]
+    fn profile_names() {
+        assert_eq!(profile_name(0x42e01f), "Constrained Baseline");
+        assert_eq!(profile_name(0x42c01f), "Constrained Baseline");
+        assert_eq!(profile_name(0x42001f), "Baseline");
+        assert_eq!(profile_name(0x64001f), "High");
+    }
+}

@@ -1,0 +1,85 @@
+//! Command line: `r58 run | config check | version`. Output is plain text
+//! for an 80-column serial console; errors are one sentence, exit code 1
+//! (2 for a usage mistake).
+
+use std::path::PathBuf;
+
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+
+const USAGE: &str = "\
+usage: r58 <command>
+
+commands:
+  run [--config FILE]     run the daemon (default config /etc/r58/r58.toml)
+  config check FILE       validate a config file and print a summary
+  version                 print the version
+";
+
+pub enum Usage {
+    Help,
+    Bad(String),
+}
+
+pub fn main(args: Vec<String>) -> i32 {
+    let args: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match dispatch(&args) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            1
+        }
+        Err(Usage::Help) => {
+            print!("{USAGE}");
+            0
+        }
+        Err(Usage::Bad(msg)) => {
+            eprintln!("error: {msg}\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
+    match args {
+        [] | ["help"] | ["-h"] | ["--help"] => Err(Usage::Help),
+        ["version"] | ["--version"] | ["-V"] => {
+            println!("r58 {}", env!("CARGO_PKG_VERSION"));
+            Ok(Ok(()))
+        }
+        ["run", rest @ ..] => {
+            let file = match rest {
+                [] => PathBuf::from(config::DEFAULT_PATH),
+                ["--config", f] | ["-c", f] => PathBuf::from(f),
+                _ => return Err(Usage::Bad(format!("unexpected arguments to run: {}", rest.join(" ")))),
+            };
+            Ok(run(file))
+        }
+        ["config", "check", f] => Ok(check(PathBuf::from(f))),
+        ["config", ..] => Err(Usage::Bad("usage: r58 config check FILE".into())),
+        [other, ..] => Err(Usage::Bad(format!("unknown command '{other}'"))),
+    }
+}
+
+fn run(file: PathBuf) -> Result<()> {
+    let cfg = Config::load(&file)?;
+    crate::daemon::run(cfg)
+}
+
+fn check(file: PathBuf) -> Result<()> {
+    if !file.exists() {
+        return Err(Error::new(format!("{}: no such file", file.display())));
+    }
+    let cfg = Config::load(&file)?;
+    println!("{}: ok", file.display());
+    println!("  whep  http://{}   api http://{}", cfg.http.listen, cfg.api.listen);
+    println!("  media udp/{}", cfg.webrtc.udp_port);
+    for (name, p) in &cfg.paths {
+        println!("  path {name:<14} {:<9} {}x{}@{} {} kbit/s, gop {}, encoder {}",
+            crate::media::source_name(p.source), p.width, p.height, p.fps, p.bitrate / 1000, p.gop, p.encoder);
+    }
+    if cfg.tunnel.is_some() || cfg.watchdog.is_some() {
+        println!("  note: [tunnel] and [watchdog] are accepted but not active in this version");
+    }
+    Ok(())
+}

@@ -1,0 +1,369 @@
+//! `/etc/r58/r58.toml`: the daemon's configuration.
+//!
+//! Every key is optional and the built-in defaults work on any Linux (one
+//! `cam0` path from a test pattern). Errors name the file and line, so a
+//! technician can fix a typo over a serial console without guessing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_PATH: &str = "/etc/r58/r58.toml";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub http: Http,
+    pub api: Api,
+    pub webrtc: WebRtc,
+    /// Hardware encoder sessions the RK3588 VPU is trusted with at once.
+    pub max_hw_encoders: usize,
+    pub paths: BTreeMap<String, PathConfig>,
+    /// Owned by the tunnel and watchdog subsystems (later releases); kept
+    /// here so a full fleet config already loads.
+    pub tunnel: Option<toml::Table>,
+    pub watchdog: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    pub listen: SocketAddr,
+    /// Origin patterns allowed by CORS, e.g. `https://*.example.no`,
+    /// `http://localhost:*`. Empty means no cross-origin access.
+    pub allow_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Api {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebRtc {
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    /// Addresses to advertise as host candidates. Empty: every non-loopback
+    /// IPv4 interface address (loopback too when nothing else exists).
+    pub hosts: Vec<std::net::IpAddr>,
+    pub ice_servers: Vec<IceServer>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IceServer {
+    pub urls: String,
+    pub username: Option<String>,
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Test,
+    Hdmi,
+    V4l2,
+    Publisher,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathConfig {
+    pub source: Source,
+    pub device: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Bits per second.
+    pub bitrate: u32,
+    /// Frames between IDRs.
+    pub gop: u32,
+    pub encoder: String,
+    pub max_viewers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut paths = BTreeMap::new();
+        paths.insert("cam0".to_string(), PathConfig::default());
+        Config {
+            http: Http::default(),
+            api: Api::default(),
+            webrtc: WebRtc::default(),
+            max_hw_encoders: 4,
+            paths,
+            tunnel: None,
+            watchdog: None,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            listen: "0.0.0.0:8889".parse().unwrap(),
+            allow_origins: vec![
+                "http://localhost:*".into(),
+                "http://127.0.0.1:*".into(),
+                "http://192.168.*.*:*".into(),
+                "http://100.*.*.*:*".into(),
+            ],
+        }
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api { listen: "127.0.0.1:9997".parse().unwrap() }
+    }
+}
+
+impl Default for WebRtc {
+    fn default() -> Self {
+        WebRtc { udp_port: 8189, tcp_port: 8190, hosts: vec![], ice_servers: vec![] }
+    }
+}
+
+impl Default for PathConfig {
+    fn default() -> Self {
+        PathConfig {
+            source: Source::Test,
+            device: None,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate: 2_000_000,
+            gop: 30,
+            encoder: "auto".into(),
+            max_viewers: 32,
+        }
+    }
+}
+
+pub const ENCODERS: &[&str] = &["auto", "mpph264enc", "x264enc", "openh264enc"];
+
+impl Config {
+    /// Load `file`; a missing default file means "use the defaults".
+    pub fn load(file: &Path) -> Result<Config> {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == Path::new(DEFAULT_PATH) => {
+                log::info!("no {DEFAULT_PATH}, using built-in defaults");
+                return Ok(Config::default());
+            }
+            Err(e) => return Err(Error::new(format!("reading {}: {e}", file.display()))),
+        };
+        Config::parse(&text).map_err(|e| Error::new(format!("{}:{e}", file.display())))
+    }
+
+    /// Parse and validate. Errors read `LINE: message`.
+    pub fn parse(text: &str) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_at(text, s.start)).unwrap_or(1);
+            Error::new(format!("{line}: {}", e.message().trim()))
+        })?;
+        // A file that names no paths keeps the default test path; one that
+        // names some gets exactly those.
+        if !has_table(text, "paths") {
+            cfg.paths = Config::default().paths;
+        }
+        cfg.validate(text)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, text: &str) -> Result<()> {
+        let fail = |section: &str, key: &str, msg: String| -> Error {
+            Error::new(format!("{}: {msg}", line_of_key(text, section, key)))
+        };
+        for (name, p) in &self.paths {
+            let sec = format!("paths.{name}");
+            if !valid_path_name(name) {
+                return Err(fail(&sec, "", format!(
+                    "path name '{name}' must be letters, digits, '_' or '-' and not a reserved word"
+                )));
+            }
+            if p.source == Source::V4l2 && p.device.is_none() {
+                return Err(fail(&sec, "source", format!("path '{name}': source \"v4l2\" needs device = \"/dev/videoN\"")));
+            }
+            if p.width < 16 || p.width > 4096 || p.width % 2 != 0 {
+                return Err(fail(&sec, "width", format!("path '{name}': width {} must be even, 16..4096", p.width)));
+            }
+            if p.height < 16 || p.height > 4096 || p.height % 2 != 0 {
+                return Err(fail(&sec, "height", format!("path '{name}': height {} must be even, 16..4096", p.height)));
+            }
+            if !(1..=120).contains(&p.fps) {
+                return Err(fail(&sec, "fps", format!("path '{name}': fps {} must be 1..120", p.fps)));
+            }
+            if !(100_000..=100_000_000).contains(&p.bitrate) {
+                return Err(fail(&sec, "bitrate", format!(
+                    "path '{name}': bitrate {} bit/s must be 100000..100000000", p.bitrate
+                )));
+            }
+            if !(1..=600).contains(&p.gop) {
+                return Err(fail(&sec, "gop", format!("path '{name}': gop {} must be 1..600 frames", p.gop)));
+            }
+            if !ENCODERS.contains(&p.encoder.as_str()) {
+                return Err(fail(&sec, "encoder", format!(
+                    "path '{name}': unknown encoder \"{}\" (one of: {})", p.encoder, ENCODERS.join(", ")
+                )));
+            }
+            if p.max_viewers == 0 {
+                return Err(fail(&sec, "max_viewers", format!("path '{name}': max_viewers must be at least 1")));
+            }
+        }
+        for (i, s) in self.webrtc.ice_servers.iter().enumerate() {
+            let ok = ["stun:", "turn:", "turns:"].iter().any(|p| s.urls.starts_with(p));
+            if !ok {
+                return Err(fail("webrtc", "ice_servers", format!(
+                    "ice_servers[{i}]: url \"{}\" must start with stun:, turn: or turns:", s.urls
+                )));
+            }
+        }
+        if self.webrtc.udp_port == 0 {
+            return Err(fail("webrtc", "udp_port", "udp_port must not be 0".into()));
+        }
+        for o in &self.http.allow_origins {
+            if !(o.starts_with("http://") || o.starts_with("https://") || o == "*") {
+                return Err(fail("http", "allow_origins", format!(
+                    "allow_origins entry \"{o}\" must start with http:// or https://"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Path names become URL segments: keep them simple and off our own routes.
+pub fn valid_path_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !matches!(name, "v3" | "whep" | "whip" | "metrics")
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn has_table(text: &str, name: &str) -> bool {
+    text.lines().map(str::trim).any(|l| {
+        l.strip_prefix('[').is_some_and(|r| r.starts_with(name) && r[name.len()..].starts_with(['.', ']']))
+            || l.starts_with(&format!("{name} ="))
+            || l.starts_with(&format!("{name}."))
+    })
+}
+
+/// The 1-based line where `key` is set inside `[section]` (or the section
+/// header itself when the key is absent or empty), for validation messages.
+fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let mut current = String::new();
+    let mut header_line = 1;
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if let Some(h) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            current = h.trim().to_string();
+            if current == section {
+                header_line = i + 1;
+            }
+            continue;
+        }
+        if current == section && !key.is_empty() {
+            if let Some((k, _)) = l.split_once('=') {
+                if k.trim() == key {
+                    return i + 1;
+                }
+            }
+        }
+    }
+    header_line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_one_test_path() {
+        let c = Config::parse("").unwrap();
+        let cam0 = &c.paths["cam0"];
+        assert_eq!(cam0.source, Source::Test);
+        assert_eq!((cam0.width, cam0.height, cam0.fps), (1280, 720, 30));
+        assert_eq!(c.http.listen.port(), 8889);
+        assert_eq!(c.api.listen.to_string(), "127.0.0.1:9997");
+        assert_eq!(c.max_hw_encoders, 4);
+    }
+
+    #[test]
+    fn fleet_shaped_file_parses() {
+        let c = Config::parse(
+            r#"
+[http]
+listen = "0.0.0.0:8889"
+allow_origins = ["https://*.example.no", "http://localhost:*"]
+
+[webrtc]
+udp_port = 8189
+ice_servers = [ { urls = "stun:stun.l.google.com:19302" } ]
+
+[paths.cam0]
+source = "hdmi"
+bitrate = 4000000
+encoder = "mpph264enc"
+
+[paths.cam2]
+source = "v4l2"
+device = "/dev/video11"
+
+[tunnel]
+enabled = true
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.paths.len(), 2);
+        assert_eq!(c.paths["cam0"].bitrate, 4_000_000);
+        assert_eq!(c.paths["cam2"].device.as_deref(), Some("/dev/video11"));
+        assert_eq!(c.webrtc.ice_servers[0].urls, "stun:stun.l.google.com:19302");
+        assert!(c.tunnel.is_some());
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_line() {
+        let e = Config::parse("[http]\nlisten = \"0.0.0.0:1\"\nlisen = 3\n").unwrap_err().to_string();
+        assert!(e.starts_with("3: "), "{e}");
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let e = Config::parse("[paths.cam0]\nwidth = \n").unwrap_err().to_string();
+        assert!(e.starts_with("2: "), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_line() {
+        let e = Config::parse("[paths.cam0]\nsource = \"test\"\nwidth = 1281\n").unwrap_err().to_string();
+        assert!(e.starts_with("3: ") && e.contains("width 1281"), "{e}");
+        let e = Config::parse("[paths.x]\nsource = \"v4l2\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("2: ") && e.contains("needs device"), "{e}");
+        let e = Config::parse("[paths.x]\nencoder = \"nvenc\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("2: ") && e.contains("unknown encoder"), "{e}");
+        let e = Config::parse("[paths.x]\nsource = \"camera\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("2: ") && e.contains("unknown variant"), "{e}");
+        let e = Config::parse("[webrtc]\nice_servers = [{ urls = \"http://x\" }]\n").unwrap_err().to_string();
+        assert!(e.starts_with("2: ") && e.contains("stun:"), "{e}");
+    }
+
+    #[test]
+    fn path_names_are_url_safe() {
+        assert!(valid_path_name("cam0") && valid_path_name("mixer_program"));
+        assert!(!valid_path_name("a/b") && !valid_path_name("v3") && !valid_path_name(""));
+        let e = Config::parse("[paths.\"a b\"]\n").unwrap_err().to_string();
+        assert!(e.contains("path name"), "{e}");
+    }
+}

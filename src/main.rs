@@ -1,0 +1,39 @@
+//! r58: one binary that puts the R58's cameras in front of people.
+//! See ARCHITECTURE in the README for how a frame travels.
+
+mod api;
+mod backoff;
+mod cli;
+mod config;
+mod daemon;
+mod error;
+mod h264;
+mod http;
+mod hub;
+mod media;
+mod webrtc;
+mod whep;
+
+use std::io::Write;
+
+fn main() {
+    init_logging();
+    std::process::exit(cli::main(std::env::args().collect()));
+}
+
+/// One line per event. Under systemd the journal adds the time itself.
+fn init_logging() {
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,str0m=warn,is=warn,dimpl=warn"))
+        .format(move |buf, rec| {
+            if journald {
+                writeln!(buf, "{:<5} {}", rec.level(), rec.args())
+            } else {
+                let t = buf.timestamp_millis().to_string();
+                // 2026-11-24T10:07:16.123Z -> 10:07:16.123
+                let short = t.get(11..23).unwrap_or(&t);
+                writeln!(buf, "{short} {:<5} {}", rec.level(), rec.args())
+            }
+        })
+        .init();
+}

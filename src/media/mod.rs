@@ -1,0 +1,179 @@
+//! Media: one GStreamer pipeline per configured path, each supervised on its
+//! own thread, producing H.264 access units for the stream hub.
+//!
+//! A path's state is shared (`PathStatus`) so the API and WHEP handlers can
+//! answer truthfully without talking to the pipeline thread.
+
+pub mod encoder;
+mod pipeline;
+pub mod source;
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{Config, Source};
+use crate::error::Result;
+pub use encoder::Encoder;
+
+/// One encoded picture: Annex-B bytes with SPS/PPS in front of every IDR.
+#[derive(Debug, Clone)]
+pub struct AccessUnit {
+    pub data: Vec<u8>,
+    /// Presentation time in nanoseconds on the pipeline's running clock.
+    pub pts_ns: u64,
+    pub keyframe: bool,
+}
+
+/// Access units leave the pipeline threads through this.
+pub struct MediaEvent {
+    pub path: Arc<str>,
+    pub au: AccessUnit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathState {
+    Idle,
+    NoSignal,
+    Starting,
+    Streaming,
+    Error,
+}
+
+impl PathState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathState::Idle => "idle",
+            PathState::NoSignal => "no_signal",
+            PathState::Starting => "starting",
+            PathState::Streaming => "streaming",
+            PathState::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PathStatus {
+    pub state: PathState,
+    pub source: &'static str,
+    pub encoder: Option<&'static str>,
+    pub frames: u64,
+    pub restarts: u64,
+    /// Why the path is not streaming (no signal, last pipeline error).
+    pub detail: Option<String>,
+    #[serde(skip)]
+    pub since: Instant,
+}
+
+impl PathStatus {
+    fn new(source: Source) -> Self {
+        PathStatus {
+            state: PathState::Idle,
+            source: source_name(source),
+            encoder: None,
+            frames: 0,
+            restarts: 0,
+            detail: None,
+            since: Instant::now(),
+        }
+    }
+
+    pub fn set(&mut self, state: PathState, detail: Option<String>) {
+        if self.state != state {
+            self.since = Instant::now();
+        }
+        self.state = state;
+        self.detail = detail;
+    }
+}
+
+pub fn source_name(s: Source) -> &'static str {
+    match s {
+        Source::Test => "test",
+        Source::Hdmi => "hdmi",
+        Source::V4l2 => "v4l2",
+        Source::Publisher => "publisher",
+    }
+}
+
+/// Requests from the WebRTC side to a running pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Force an IDR now (already rate-limited by the caller).
+    Keyframe,
+    /// New target bitrate in bit/s.
+    Bitrate(u32),
+    Stop,
+}
+
+/// The handle the rest of the daemon keeps for one path.
+#[derive(Clone)]
+pub struct PathHandle {
+    pub name: Arc<str>,
+    pub status: Arc<Mutex<PathStatus>>,
+    control: Option<std::sync::mpsc::Sender<Control>>,
+}
+
+impl PathHandle {
+    pub fn send(&self, c: Control) {
+        if let Some(tx) = &self.control {
+            let _ = tx.send(c);
+        }
+    }
+
+    pub fn status(&self) -> PathStatus {
+        self.status.lock().unwrap().clone()
+    }
+}
+
+/// Start every configured path. Never fails for one path's sake: a path that
+/// cannot start reports why in its status and the others run.
+pub fn start(
+    cfg: &Config,
+    frames: tokio::sync::mpsc::Sender<MediaEvent>,
+) -> Result<Vec<PathHandle>> {
+    gstreamer::init().map_err(|e| crate::error::Error::new(format!("initialising GStreamer: {e}")))?;
+    let installed = |name: &str| gstreamer::ElementFactory::find(name).is_some();
+    let mut slots = encoder::HwSlots::new(cfg.max_hw_encoders);
+    let mut handles = Vec::new();
+    for (name, p) in &cfg.paths {
+        let name: Arc<str> = name.as_str().into();
+        let status = Arc::new(Mutex::new(PathStatus::new(p.source)));
+        let mut handle = PathHandle { name: name.clone(), status: status.clone(), control: None };
+        if p.source == Source::Publisher {
+            status.lock().unwrap().detail = Some("waiting for a WHIP publisher".into());
+            handles.push(handle);
+            continue;
+        }
+        let chosen = encoder::select(&p.encoder, installed).and_then(|e| slots.admit(&name, e).map(|_| e));
+        match chosen {
+            Err(e) => {
+                log::error!("{name}: {e}");
+                status.lock().unwrap().set(PathState::Error, Some(e.to_string()));
+            }
+            Ok(enc) => {
+                log::info!("{name}: {} source, {} encoder, {}x{}@{} {} bit/s",
+                    source_name(p.source), enc.element(), p.width, p.height, p.fps, p.bitrate);
+                status.lock().unwrap().encoder = Some(enc.element());
+                let (tx, rx) = std::sync::mpsc::channel();
+                handle.control = Some(tx);
+                let sup = pipeline::Supervisor {
+                    name: name.clone(),
+                    cfg: p.clone(),
+                    encoder: enc,
+                    status,
+                    control: rx,
+                    frames: frames.clone(),
+                };
+                std::thread::Builder::new()
+                    .name(format!("media-{name}"))
+                    .spawn(move || sup.run())
+                    .map_err(|e| crate::error::Error::new(format!("starting path thread: {e}")))?;
+            }
+        }
+        handles.push(handle);
+    }
+    Ok(handles)
+}

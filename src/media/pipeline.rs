@@ -1,0 +1,201 @@
+//! One path's GStreamer pipeline and the thread that keeps it alive:
+//! source → encoder → `h264parse config-interval=-1` → `appsink`.
+//!
+//! A pipeline error, or 15 s without a frame while the source is present,
+//! tears the pipeline down and starts it again after a capped backoff,
+//! forever. Other paths are untouched: each has its own thread.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+
+use super::{source, AccessUnit, Control, Encoder, MediaEvent, PathState, PathStatus};
+use crate::backoff::Backoff;
+use crate::config::PathConfig;
+
+/// No frames for this long while the source is present means wedged.
+const STALL: Duration = Duration::from_secs(15);
+/// How often a path without a source looks again.
+const SOURCE_RETRY: Duration = Duration::from_secs(2);
+
+pub struct Supervisor {
+    pub name: Arc<str>,
+    pub cfg: PathConfig,
+    pub encoder: Encoder,
+    pub status: Arc<Mutex<PathStatus>>,
+    pub control: Receiver<Control>,
+    pub frames: tokio::sync::mpsc::Sender<MediaEvent>,
+}
+
+enum Ended {
+    Stopped,
+    Failed(String),
+}
+
+impl Supervisor {
+    pub fn run(self) {
+        let devices = source::Sysfs::default();
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+        loop {
+            let src = match source::launch_fragment(&self.cfg, &devices) {
+                Ok(s) => s,
+                Err(source::NoSource(why)) => {
+                    self.set(PathState::NoSignal, Some(why));
+                    if self.wait(SOURCE_RETRY) {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let desc = format!(
+                "{src} ! queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream \
+                 ! videoconvert ! {} ! h264parse config-interval=-1 \
+                 ! video/x-h264,stream-format=byte-stream,alignment=au \
+                 ! appsink name=sink sync=false max-buffers=30 drop=true",
+                self.encoder.launch_fragment(&self.cfg)
+            );
+            self.set(PathState::Starting, None);
+            let started = Instant::now();
+            match self.run_once(&desc) {
+                Ended::Stopped => return,
+                Ended::Failed(why) => {
+                    log::warn!("{}: pipeline failed: {why}", self.name);
+                    if started.elapsed() > Duration::from_secs(60) {
+                        backoff.reset();
+                    }
+                    let delay = backoff.next_delay();
+                    {
+                        let mut st = self.status.lock().unwrap();
+                        st.restarts += 1;
+                        st.set(PathState::Error, Some(why));
+                    }
+                    log::info!("{}: restarting in {} s", self.name, delay.as_secs());
+                    if self.wait(delay) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn set(&self, state: PathState, detail: Option<String>) {
+        let mut st = self.status.lock().unwrap();
+        if st.state != state {
+            log::info!("{}: {}{}", self.name, state.as_str(),
+                detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default());
+        }
+        st.set(state, detail);
+    }
+
+    /// Sleep, but wake for Stop. Returns true when told to stop.
+    fn wait(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.control.recv_timeout(left) {
+                Ok(Control::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return true,
+                _ => {}
+            }
+        }
+    }
+
+    fn run_once(&self, desc: &str) -> Ended {
+        let pipeline = match gst::parse::launch(desc) {
+            Ok(p) => p.downcast::<gst::Pipeline>().expect("launch of a chain yields a pipeline"),
+            Err(e) => return Ended::Failed(format!("building pipeline: {e}")),
+        };
+        let ended = self.drive(&pipeline);
+        let _ = pipeline.set_state(gst::State::Null);
+        ended
+    }
+
+    fn drive(&self, pipeline: &gst::Pipeline) -> Ended {
+        let sink = pipeline
+            .by_name("sink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+            .expect("pipeline has the appsink we named");
+        let enc = pipeline.by_name("enc").expect("pipeline has the encoder we named");
+        let count = Arc::new(AtomicU64::new(0));
+        self.install_sink(&sink, count.clone());
+
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            return Ended::Failed(format!("starting pipeline: {e}"));
+        }
+        let bus = pipeline.bus().expect("a pipeline has a bus");
+        let (mut last_count, mut last_progress) = (0, Instant::now());
+        loop {
+            while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+                match msg.view() {
+                    gst::MessageView::Error(e) => {
+                        let src = e.src().map(|s| s.name().to_string()).unwrap_or_default();
+                        return Ended::Failed(format!("{src}: {}", e.error()));
+                    }
+                    gst::MessageView::Eos(_) => return Ended::Failed("source ended".into()),
+                    _ => {}
+                }
+            }
+            loop {
+                match self.control.try_recv() {
+                    Ok(Control::Keyframe) => {
+                        let s = gst::Structure::builder("GstForceKeyUnit").field("all-headers", true).build();
+                        sink.send_event(gst::event::CustomUpstream::new(s));
+                    }
+                    Ok(Control::Bitrate(bps)) => {
+                        let (prop, value) = self.encoder.bitrate_property(bps);
+                        enc.set_property_from_str(prop, &value);
+                        log::info!("{}: bitrate set to {bps} bit/s", self.name);
+                    }
+                    Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return Ended::Stopped,
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            let n = count.load(Ordering::Relaxed);
+            if n != last_count {
+                if last_count == 0 {
+                    self.set(PathState::Streaming, None);
+                }
+                last_count = n;
+                last_progress = Instant::now();
+            } else if last_progress.elapsed() > STALL {
+                return Ended::Failed(format!("no frames for {} s", STALL.as_secs()));
+            }
+        }
+    }
+
+    fn install_sink(&self, sink: &gst_app::AppSink, count: Arc<AtomicU64>) {
+        let (name, tx, status) = (self.name.clone(), self.frames.clone(), self.status.clone());
+        let mut dropped = 0u64;
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let Some(buf) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+                    let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    let au = AccessUnit {
+                        data: map.as_slice().to_vec(),
+                        pts_ns: buf.pts().map(|t| t.nseconds()).unwrap_or(0),
+                        keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                    };
+                    count.fetch_add(1, Ordering::Relaxed);
+                    status.lock().unwrap().frames += 1;
+                    // Never block a streaming thread on the network side.
+                    if tx.try_send(MediaEvent { path: name.clone(), au }).is_err() {
+                        dropped += 1;
+                        if dropped.is_power_of_two() {
+                            log::warn!("{name}: consumer busy, dropped {dropped} frames");
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+}

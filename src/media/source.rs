@@ -1,0 +1,119 @@
+//! Where a path's pictures come from, as a gst-launch fragment.
+//!
+//! Device discovery is behind `VideoDevices` so the HDMI-RX lookup is tested
+//! against a fake sysfs tree; the real one reads `/sys/class/video4linux`.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{PathConfig, Source};
+
+/// V4L2 name of the RK3588's native HDMI receiver node.
+pub const HDMIRX_NAME: &str = "stream_hdmirx";
+
+pub trait VideoDevices: Send + Sync {
+    /// `/dev/videoN` whose V4L2 name is `name`.
+    fn find_by_name(&self, name: &str) -> Option<PathBuf>;
+    fn exists(&self, dev: &Path) -> bool;
+}
+
+/// The real host: `/sys/class/video4linux/videoN/name`.
+pub struct Sysfs {
+    pub root: PathBuf,
+    pub dev: PathBuf,
+}
+
+impl Default for Sysfs {
+    fn default() -> Self {
+        Sysfs { root: "/sys/class/video4linux".into(), dev: "/dev".into() }
+    }
+}
+
+impl VideoDevices for Sysfs {
+    fn find_by_name(&self, name: &str) -> Option<PathBuf> {
+        let mut nodes: Vec<_> = std::fs::read_dir(&self.root).ok()?.flatten().collect();
+        nodes.sort_by_key(|e| e.file_name());
+        nodes.into_iter().find_map(|e| {
+            let n = std::fs::read_to_string(e.path().join("name")).ok()?;
+            (n.trim() == name).then(|| self.dev.join(e.file_name()))
+        })
+    }
+
+    fn exists(&self, dev: &Path) -> bool {
+        dev.exists()
+    }
+}
+
+/// Why a path cannot start right now (it stays `no_signal`, not `error`).
+#[derive(Debug, PartialEq)]
+pub struct NoSource(pub String);
+
+/// The source half of the pipeline, ending in raw video at the path's size
+/// and rate. Frame rate is never forced in a capture device's caps (120 fps
+/// HDMI sources broke negotiation); `videorate` converts after capture.
+pub fn launch_fragment(p: &PathConfig, devs: &dyn VideoDevices) -> Result<String, NoSource> {
+    let (w, h, fps) = (p.width, p.height, p.fps);
+    let raw = format!("video/x-raw,width={w},height={h},framerate={fps}/1");
+    match p.source {
+        Source::Test => Ok(format!(
+            "videotestsrc is-live=true pattern=ball ! {raw} ! \
+             clockoverlay time-format=\"%H:%M:%S\" halignment=right valignment=top ! \
+             timeoverlay halignment=left valignment=bottom"
+        )),
+        Source::V4l2 | Source::Hdmi => {
+            let dev = if p.source == Source::Hdmi {
+                devs.find_by_name(HDMIRX_NAME).ok_or_else(|| NoSource("no HDMI-RX device".into()))?
+            } else {
+                let d = PathBuf::from(p.device.as_deref().unwrap_or_default());
+                if !devs.exists(&d) {
+                    return Err(NoSource(format!("{} not present", d.display())));
+                }
+                d
+            };
+            Ok(format!(
+                "v4l2src device={} io-mode=mmap ! videorate ! videoscale ! videoconvert ! {raw}",
+                dev.display()
+            ))
+        }
+        Source::Publisher => Err(NoSource("waiting for a WHIP publisher".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_sysfs(names: &[(&str, &str)]) -> (Sysfs, PathBuf) {
+        let root = std::env::temp_dir().join(format!("r58-sysfs-{}-{}", std::process::id(), names.len()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (node, name) in names {
+            std::fs::create_dir_all(root.join(node)).unwrap();
+            std::fs::write(root.join(node).join("name"), format!("{name}\n")).unwrap();
+        }
+        (Sysfs { root: root.clone(), dev: "/dev".into() }, root)
+    }
+
+    #[test]
+    fn hdmi_found_by_v4l2_name() {
+        let (s, root) = fake_sysfs(&[("video0", "rkcif-mipi-lvds"), ("video60", "stream_hdmirx")]);
+        let p = PathConfig { source: Source::Hdmi, ..PathConfig::default() };
+        let f = launch_fragment(&p, &s).unwrap();
+        assert!(f.starts_with("v4l2src device=/dev/video60 "), "{f}");
+        assert!(!f.contains("v4l2src device=/dev/video60 io-mode=mmap ! video/x-raw"), "no caps on the source: {f}");
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn hdmi_missing_is_no_signal_not_a_crash() {
+        let (s, root) = fake_sysfs(&[("video0", "uvcvideo")]);
+        let p = PathConfig { source: Source::Hdmi, ..PathConfig::default() };
+        assert_eq!(launch_fragment(&p, &s), Err(NoSource("no HDMI-RX device".into())));
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn test_pattern_has_clock_and_size() {
+        let f = launch_fragment(&PathConfig::default(), &Sysfs::default()).unwrap();
+        assert!(f.contains("videotestsrc is-live=true") && f.contains("clockoverlay"));
+        assert!(f.contains("width=1280,height=720,framerate=30/1"), "{f}");
+    }
+}

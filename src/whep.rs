@@ -1,0 +1,206 @@
+//! The viewer-facing HTTP server (:8889): WHEP (RFC 9725) with MediaMTX's
+//! URL layout, CORS by origin allow-list, and the built-in viewer page.
+//!
+//! Every error is a status code plus one line of text a person can act on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, StatusCode};
+
+use crate::config::{Config, IceServer};
+use crate::http::{empty, origin_allowed, read_body, text, Resp};
+use crate::webrtc::{Cmd, EngineHandle, OfferError};
+
+/// MediaMTX's limit for an inbound SDP.
+pub const MAX_SDP: usize = 128 * 1024;
+const VIEWER_PAGE: &str = include_str!("../www/viewer.html");
+
+pub struct State {
+    pub cfg: Config,
+    pub engine: EngineHandle,
+}
+
+/// What a URL asks for, after MediaMTX's layout.
+#[derive(Debug, PartialEq)]
+enum Route<'a> {
+    Whep(&'a str),
+    Session(&'a str, &'a str),
+    Page(&'a str),
+    PageRedirect(&'a str),
+    NotFound,
+}
+
+fn route(path: &str) -> Route<'_> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        [p, "whep"] => Route::Whep(p),
+        ["whep", p] => Route::Whep(p), // legacy alias
+        [p, "whep", s] => Route::Session(p, s),
+        [p, ""] if !p.is_empty() => Route::Page(p),
+        [p] if !p.is_empty() => Route::PageRedirect(p),
+        _ => Route::NotFound,
+    }
+}
+
+pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut resp = dispatch(&st, req).await;
+    if let Some(o) = origin.filter(|o| origin_allowed(o, &st.cfg.http.allow_origins)) {
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&o) {
+            h.insert("access-control-allow-origin", v);
+        }
+        h.insert("vary", HeaderValue::from_static("Origin"));
+        h.insert("access-control-expose-headers", HeaderValue::from_static("ETag, ID, Accept-Patch, Link, Location"));
+    }
+    resp
+}
+
+async fn dispatch(st: &State, req: Request<Incoming>) -> Resp {
+    let uri_path = req.uri().path().to_string();
+    let is_preflight = req.method() == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
+    if is_preflight {
+        let mut r = empty(StatusCode::NO_CONTENT);
+        let h = r.headers_mut();
+        h.insert("access-control-allow-methods", HeaderValue::from_static("OPTIONS, GET, POST, PATCH, DELETE"));
+        h.insert("access-control-allow-headers", HeaderValue::from_static("Authorization, Content-Type, If-Match"));
+        h.insert("access-control-max-age", HeaderValue::from_static("86400"));
+        return r;
+    }
+    let known = |p: &str| st.cfg.paths.contains_key(p);
+    match (req.method().clone(), route(&uri_path)) {
+        (_, Route::Whep(p)) | (_, Route::Session(p, _)) | (_, Route::Page(p)) | (_, Route::PageRedirect(p))
+            if !known(p) =>
+        {
+            text(StatusCode::NOT_FOUND, format!("path '{p}' is not configured"))
+        }
+        (Method::POST, Route::Whep(p)) => offer(st, p.to_string(), req).await,
+        (Method::OPTIONS, Route::Whep(_)) => {
+            let mut r = empty(StatusCode::NO_CONTENT);
+            r.headers_mut().insert("accept-post", HeaderValue::from_static("application/sdp"));
+            add_links(&mut r, &st.cfg.webrtc.ice_servers);
+            r
+        }
+        (_, Route::Whep(_)) => text(StatusCode::METHOD_NOT_ALLOWED, "use POST with an SDP offer"),
+        (Method::DELETE, Route::Session(p, s)) => {
+            let (path, secret) = (p.to_string(), s.to_string());
+            match st.engine.ask(|reply| Cmd::Delete { path, secret, reply }).await {
+                Some(true) => text(StatusCode::OK, "session ended"),
+                _ => text(StatusCode::NOT_FOUND, "no such session"),
+            }
+        }
+        (Method::PATCH, Route::Session(p, s)) => patch(st, p.to_string(), s.to_string(), req).await,
+        (_, Route::Session(..)) => text(StatusCode::METHOD_NOT_ALLOWED, "use PATCH or DELETE on a session"),
+        (Method::GET | Method::HEAD, Route::Page(_)) => {
+            let mut r = crate::http::text(StatusCode::OK, VIEWER_PAGE);
+            let h = r.headers_mut();
+            h.insert("content-type", HeaderValue::from_static("text/html; charset=utf-8"));
+            h.insert("cache-control", HeaderValue::from_static("no-cache"));
+            r
+        }
+        (Method::GET, Route::PageRedirect(p)) => {
+            let mut r = empty(StatusCode::FOUND);
+            if let Ok(v) = HeaderValue::from_str(&format!("/{p}/")) {
+                r.headers_mut().insert("location", v);
+            }
+            r
+        }
+        _ => text(StatusCode::NOT_FOUND, format!("nothing at {uri_path}")),
+    }
+}
+
+fn content_type_is(req: &Request<Incoming>, want: &str) -> bool {
+    req.headers().get("content-type").and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(want))
+        .unwrap_or(false)
+}
+
+async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
+    if !content_type_is(&req, "application/sdp") {
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/sdp");
+    }
+    let body = match read_body(req, MAX_SDP).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let Ok(sdp) = String::from_utf8(body.to_vec()) else {
+        return text(StatusCode::BAD_REQUEST, "SDP offer is not UTF-8 text");
+    };
+    let p = path.clone();
+    let Some(result) = st.engine.ask(|reply| Cmd::Offer { path: p, sdp, reply }).await else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "WebRTC engine is not running");
+    };
+    match result {
+        Ok(a) => {
+            let mut r = text(StatusCode::CREATED, a.sdp);
+            let h = r.headers_mut();
+            h.insert("content-type", HeaderValue::from_static("application/sdp"));
+            h.insert("etag", HeaderValue::from_static("*"));
+            h.insert("accept-patch", HeaderValue::from_static("application/trickle-ice-sdpfrag"));
+            // Relative: the box sits behind reverse proxies and the tunnel.
+            h.insert("location", HeaderValue::from_str(&format!("/{path}/whep/{}", a.secret)).expect("hex is a valid header"));
+            h.insert("id", HeaderValue::from_str(&a.id).expect("hex is a valid header"));
+            add_links(&mut r, &st.cfg.webrtc.ice_servers);
+            r
+        }
+        Err(OfferError::BadSdp(why)) => text(StatusCode::BAD_REQUEST, why),
+        Err(OfferError::NoPath) => text(StatusCode::NOT_FOUND, format!("path '{path}' is not configured")),
+        Err(OfferError::NotReady(why)) => {
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, why);
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("2"));
+            r
+        }
+        Err(OfferError::Full(n)) => {
+            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, format!("path '{path}' already has {n} viewers (max_viewers)"));
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("10"));
+            r
+        }
+    }
+}
+
+async fn patch(st: &State, path: String, secret: String, req: Request<Incoming>) -> Resp {
+    if !content_type_is(&req, "application/trickle-ice-sdpfrag") {
+        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/trickle-ice-sdpfrag");
+    }
+    let body = match read_body(req, MAX_SDP).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let frag = String::from_utf8_lossy(&body).into_owned();
+    match st.engine.ask(|reply| Cmd::Patch { path, secret, frag, reply }).await {
+        Some(true) => empty(StatusCode::NO_CONTENT),
+        _ => text(StatusCode::NOT_FOUND, "no such session"),
+    }
+}
+
+/// `Link: <stun:...>; rel="ice-server"` per configured ICE server.
+fn add_links(r: &mut Resp, servers: &[IceServer]) {
+    for s in servers {
+        let mut v = format!("<{}>; rel=\"ice-server\"", s.urls);
+        if let (Some(u), Some(c)) = (&s.username, &s.credential) {
+            v.push_str(&format!("; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\""));
+        }
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            r.headers_mut().append("link", v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mediamtx_url_layout() {
+        assert_eq!(route("/cam0/whep"), Route::Whep("cam0"));
+        assert_eq!(route("/whep/cam0"), Route::Whep("cam0"));
+        assert_eq!(route("/cam0/whep/abc"), Route::Session("cam0", "abc"));
+        assert_eq!(route("/cam0/"), Route::Page("cam0"));
+        assert_eq!(route("/cam0"), Route::PageRedirect("cam0"));
+        assert_eq!(route("/"), Route::NotFound);
+        assert_eq!(route("/a/b/c/d"), Route::NotFound);
+    }
+}

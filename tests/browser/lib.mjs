@@ -1,0 +1,34 @@
+// Headless Debian Chromium for r58's browser tests. Flags from the harness
+// notes: no background networking (the machine has no internet), raw-IP
+// host candidates, fake media devices for publishers.
+import { chromium } from 'playwright-core';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export async function launch() {
+  const dir = mkdtempSync(join(tmpdir(), 'r58-chromium-'));
+  const ctx = await chromium.launchPersistentContext(dir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    ignoreDefaultArgs: ['--enable-automation'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=fps=30',
+      '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required'],
+  });
+  return { ctx, close: async () => { await ctx.close(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Wait until the viewer page has decoded at least one frame; returns ms.
+export async function firstFrame(page, timeoutMs) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    const n = await page.evaluate(() => (window.r58 && window.r58.stats.framesDecoded) || 0);
+    if (n > 0) return Date.now() - t0;
+    await sleep(50);
+  }
+  return null;
+}
