@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_601_165, 646_314_765);
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_509_965, 646_314_765);
         assert_eq!(rfc3339(t), "2026-11-24T08:46:05.646314765Z");
         assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29

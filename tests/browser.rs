@@ -1,0 +1,63 @@
+//! Real browser: headless Debian Chromium (playwright-core) plays cam0 from
+//! the built-in viewer page. `make test` installs Chromium and the node
+//! module; without them these tests fail and say how to get them.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support::Daemon;
+
+fn view(d: &Daemon, viewers: usize, secs: u32) -> serde_json::Value {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        dir.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        "browser tests need Chromium and playwright-core: run `make test` (it installs both)"
+    );
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .args(["view.mjs", &d.base(), "cam0", &viewers.to_string(), &secs.to_string()])
+        .output()
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "view.mjs failed:\n{}\n{}\nr58 log:\n{}", stdout, String::from_utf8_lossy(&out.stderr), d.log());
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("view.mjs prints JSON")
+}
+
+fn daemon() -> Daemon {
+    let d = Daemon::start("[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n");
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    d
+}
+
+#[test]
+fn chromium_decodes_h264_and_delete_ends_the_session() {
+    let d = daemon();
+    let v = view(&d, 1, 5);
+    let v0 = &v["viewers"][0];
+    let decoded = v0["after"].as_u64().unwrap() - v0["before"].as_u64().unwrap();
+    assert!(decoded >= 60, "decoded {decoded} frames in 5 s: {v0}");
+    assert_eq!(v0["codec"], "H264", "{v0}");
+    assert_eq!(v0["width"], 1280, "{v0}");
+    assert_eq!(v0["candidate"], "host", "{v0}");
+    assert_eq!(v0["protocol"], "udp", "{v0}");
+    assert_eq!(v0["deleteStatus"], 200, "{v0}");
+    assert_eq!(v0["deleteAgainStatus"], 404, "{v0}");
+    assert_eq!(d.path_info("cam0")["readers"].as_array().unwrap().len(), 0, "server-side session gone");
+    assert!(d.log().contains("deleted by viewer"), "{}", d.log());
+}
+
+#[test]
+fn four_chromium_viewers_all_decode() {
+    let d = daemon();
+    let v = view(&d, 4, 5);
+    let viewers = v["viewers"].as_array().unwrap();
+    assert_eq!(viewers.len(), 4);
+    for (i, x) in viewers.iter().enumerate() {
+        let decoded = x["after"].as_u64().unwrap() - x["before"].as_u64().unwrap();
+        assert!(decoded >= 60, "viewer {i} decoded {decoded} frames in 5 s: {x}");
+        assert_eq!(x["codec"], "H264");
+    }
+}

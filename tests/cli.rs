@@ -1,0 +1,56 @@
+//! The command line as a technician meets it.
+
+mod support;
+
+use std::process::Command;
+
+fn r58(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(support::bin()).args(args).output().unwrap();
+    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+}
+
+fn write(name: &str, text: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("r58-cli-{}-{name}", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn version_and_usage() {
+    let (code, out, _) = r58(&["version"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("r58 "), "{out}");
+    let (code, _, err) = r58(&["frobnicate"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown command 'frobnicate'"), "{err}");
+}
+
+#[test]
+fn config_check_reports_file_and_line() {
+    let good = write("good.toml", "[paths.cam0]\nsource = \"test\"\n\n[paths.cam1]\nsource = \"hdmi\"\nbitrate = 4000000\n");
+    let (code, out, err) = r58(&["config", "check", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cam1") && out.contains("4000 kbit/s"), "{out}");
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "80 columns:\n{out}");
+
+    let bad = write("bad.toml", "[paths.cam0]\nsource = \"test\"\nfps = 500\n");
+    let (code, _, err) = r58(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: ") && err.contains("bad.toml:3: ") && err.contains("fps 500"), "{err}");
+
+    let (code, _, err) = r58(&["config", "check", "/nonexistent/r58.toml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/r58.toml: no such file"), "{err}");
+    for f in [good, bad] {
+        std::fs::remove_file(f).unwrap();
+    }
+}
+
+#[test]
+fn run_with_a_broken_config_fails_fast() {
+    let bad = write("broken.toml", "[http]\nlisten = \"not-an-address\"\n");
+    let (code, _, err) = r58(&["run", "--config", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("broken.toml:2: "), "{err}");
+    std::fs::remove_file(bad).unwrap();
+}

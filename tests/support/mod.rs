@@ -1,0 +1,167 @@
+//! Shared by the integration tests and benches: run the real `r58` binary on
+//! loopback with its own config and ports, talk plain HTTP/1.1 to it, and
+//! stop it (by PID) when dropped.
+#![allow(dead_code)]
+
+pub mod whep_client;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub child: Child,
+    pub http: u16,
+    pub api: u16,
+    pub udp: u16,
+    pub dir: PathBuf,
+}
+
+/// A TCP and a UDP port that are both free right now.
+pub fn free_port() -> u16 {
+    loop {
+        let t = TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = t.local_addr().unwrap().port();
+        if UdpSocket::bind(("0.0.0.0", p)).is_ok() {
+            return p;
+        }
+    }
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_r58"))
+}
+
+impl Daemon {
+    /// Start r58 with `paths_toml` (the `[paths.*]` part of a config).
+    pub fn start(paths_toml: &str) -> Daemon {
+        let (http, api, udp) = (free_port(), free_port(), free_port());
+        let dir = std::env::temp_dir().join(format!("r58-test-{}-{http}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = format!(
+            "[http]\nlisten = \"127.0.0.1:{http}\"\nallow_origins = [\"http://localhost:*\", \"https://*.example.no\"]\n\
+             [api]\nlisten = \"127.0.0.1:{api}\"\n\
+             [webrtc]\nudp_port = {udp}\nice_servers = [{{ urls = \"stun:stun.example.net:3478\" }}]\n\
+             {paths_toml}"
+        );
+        let file = dir.join("r58.toml");
+        std::fs::write(&file, cfg).unwrap();
+        let log = std::fs::File::create(dir.join("r58.log")).unwrap();
+        let child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting r58");
+        let d = Daemon { child, http, api, udp, dir };
+        d.wait_api();
+        d
+    }
+
+    fn wait_api(&self) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(20) {
+            if let Ok(r) = request(self.api, "GET", "/v3/paths/list", &[], b"") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("r58 API did not come up; log:\n{}", self.log());
+    }
+
+    /// Wait until `path` reports `state` in the API.
+    pub fn wait_state(&self, path: &str, state: &str, within: Duration) {
+        let t0 = Instant::now();
+        let mut last = String::new();
+        while t0.elapsed() < within {
+            let r = request(self.api, "GET", &format!("/v3/paths/get/{path}"), &[], b"").unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            last = v["r58"]["state"].as_str().unwrap_or("").to_string();
+            if last == state {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("{path} stayed '{last}', wanted '{state}'; log:\n{}", self.log());
+    }
+
+    pub fn path_info(&self, path: &str) -> serde_json::Value {
+        let r = request(self.api, "GET", &format!("/v3/paths/get/{path}"), &[], b"").unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("r58.log")).unwrap_or_default()
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SIGTERM first so the daemon shuts down as in production, then make sure.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                let _ = std::fs::remove_dir_all(&self.dir);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str()).collect()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection to 127.0.0.1:port.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<HttpResponse> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PATCH" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    // A server may answer (413) before reading a huge body; ignore the reset.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| std::io::Error::other("no HTTP header"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).collect();
+    Ok(HttpResponse { status, headers, body: raw[split + 4..].to_vec() })
+}

@@ -1,0 +1,184 @@
+//! WHEP over real sockets against the real binary: the happy path with a
+//! str0m viewer, and every bad-input answer a client can get.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use support::whep_client::{offer, Viewer};
+use support::{request, Daemon};
+
+const SDP: (&str, &str) = ("Content-Type", "application/sdp");
+
+fn valid_offer() -> String {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    offer(&sock).2
+}
+
+fn test_paths() -> &'static str {
+    "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nmax_viewers = 2\nbitrate = 1000000\n\
+     [paths.hdmi0]\nsource = \"hdmi\"\n"
+}
+
+#[test]
+fn viewer_receives_frames_and_delete_ends_the_session() {
+    let d = Daemon::start(test_paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let v = Viewer::connect(d.http, "cam0").expect("offer accepted");
+    assert!(v.location.starts_with("/cam0/whep/"), "relative Location: {}", v.location);
+    let t0 = Instant::now();
+    while v.frames() < 30 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(v.frames() >= 30, "got {} frames; log:\n{}", v.frames(), d.log());
+    let info = d.path_info("cam0");
+    assert_eq!(info["readers"].as_array().unwrap().len(), 1, "{info}");
+    assert!(info["bytesSent"].as_u64().unwrap() > 10_000, "{info}");
+
+    let r = request(d.http, "DELETE", &v.location, &[], b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(d.path_info("cam0")["readers"].as_array().unwrap().len(), 0);
+    let r = request(d.http, "DELETE", &v.location, &[], b"").unwrap();
+    assert_eq!(r.status, 404, "second DELETE: {}", r.text());
+}
+
+#[test]
+fn answer_carries_whep_headers_and_ice_servers() {
+    let d = Daemon::start(test_paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let origin = ("Origin", "https://app.example.no");
+    let r = request(d.http, "POST", "/cam0/whep", &[SDP, origin], valid_offer().as_bytes()).unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/sdp"));
+    assert!(r.header("etag").is_some());
+    assert_eq!(r.header("link"), Some("<stun:stun.example.net:3478>; rel=\"ice-server\""));
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example.no"));
+    assert!(r.header("access-control-expose-headers").unwrap().contains("Location"));
+    let answer = r.text();
+    assert!(answer.contains("a=ice-lite"), "{answer}");
+    assert!(answer.contains("H264/90000") && answer.contains("packetization-mode=1"), "{answer}");
+    assert!(answer.contains(&format!("127.0.0.1 {} typ host", d.udp)), "{answer}");
+
+    // The legacy alias answers the same way.
+    let r = request(d.http, "POST", "/whep/cam0", &[SDP], valid_offer().as_bytes()).unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // Preflight from an allowed origin; a foreign origin gets no CORS grant.
+    let pre = [("Origin", "http://localhost:5173"), ("Access-Control-Request-Method", "POST")];
+    let r = request(d.http, "OPTIONS", "/cam0/whep", &pre, b"").unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("http://localhost:5173"));
+    assert!(r.header("access-control-allow-methods").unwrap().contains("PATCH"));
+    let r = request(d.http, "OPTIONS", "/cam0/whep", &[("Origin", "https://evil.example.com"), pre[1]], b"").unwrap();
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // Plain OPTIONS lists the ICE servers before an offer is made.
+    let r = request(d.http, "OPTIONS", "/cam0/whep", &[], b"").unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(r.all("link").len(), 1);
+}
+
+#[test]
+fn bad_input_gets_a_clear_status_and_line() {
+    let d = Daemon::start(test_paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let post = |path: &str, headers: &[(&str, &str)], body: &[u8]| request(d.http, "POST", path, headers, body).unwrap();
+
+    let r = post("/cam0/whep", &[("Content-Type", "text/plain")], b"v=0");
+    assert_eq!((r.status, r.text().trim()), (415, "Content-Type must be application/sdp"));
+
+    let r = post("/cam0/whep", &[SDP], b"hello");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("v=0"), "{}", r.text());
+
+    let audio_only = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n";
+    let r = post("/cam0/whep", &[SDP], audio_only.as_bytes());
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("no video"), "{}", r.text());
+
+    let vp8_only = valid_offer().lines().filter(|l| !l.contains("H264") && !l.contains("apt=")).collect::<Vec<_>>().join("\r\n");
+    let r = post("/cam0/whep", &[SDP], vp8_only.as_bytes());
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("H264"), "{}", r.text());
+
+    let r = post("/nope/whep", &[SDP], valid_offer().as_bytes());
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("'nope'"), "{}", r.text());
+
+    let r = post("/hdmi0/whep", &[SDP], valid_offer().as_bytes());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("2"));
+    assert!(r.text().contains("no HDMI-RX device"), "{}", r.text());
+
+    let big = vec![b'a'; 129 * 1024];
+    let r = post("/cam0/whep", &[SDP], &big);
+    assert_eq!(r.status, 413, "{}", r.text());
+
+    let frag = ("Content-Type", "application/trickle-ice-sdpfrag");
+    let r = request(d.http, "PATCH", "/cam0/whep/0123456789abcdef", &[frag], b"a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n").unwrap();
+    assert_eq!(r.status, 404);
+    let r = request(d.http, "DELETE", "/cam0/whep/0123456789abcdef", &[], b"").unwrap();
+    assert_eq!(r.status, 404);
+    let r = request(d.http, "GET", "/cam0/whep", &[], b"").unwrap();
+    assert_eq!(r.status, 405);
+}
+
+#[test]
+fn trickle_patch_and_viewer_limit() {
+    let d = Daemon::start(test_paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let mut locations = vec![];
+    for _ in 0..2 {
+        let r = request(d.http, "POST", "/cam0/whep", &[SDP], valid_offer().as_bytes()).unwrap();
+        assert_eq!(r.status, 201, "{}", r.text());
+        locations.push(r.header("location").unwrap().to_string());
+    }
+    let r = request(d.http, "POST", "/cam0/whep", &[SDP], valid_offer().as_bytes()).unwrap();
+    assert_eq!(r.status, 503);
+    assert!(r.text().contains("max_viewers"), "{}", r.text());
+
+    let frag = ("Content-Type", "application/trickle-ice-sdpfrag");
+    let body = b"a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n";
+    let r = request(d.http, "PATCH", &locations[0], &[frag], body).unwrap();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = request(d.http, "PATCH", &locations[0], &[SDP], body).unwrap();
+    assert_eq!(r.status, 415);
+
+    // Ending one session frees a slot.
+    assert_eq!(request(d.http, "DELETE", &locations[0], &[], b"").unwrap().status, 200);
+    let r = request(d.http, "POST", "/cam0/whep", &[SDP], valid_offer().as_bytes()).unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+#[test]
+fn paths_list_has_mediamtx_shape_and_truthful_states() {
+    let d = Daemon::start(test_paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    d.wait_state("hdmi0", "no_signal", Duration::from_secs(5));
+    let r = request(d.api, "GET", "/v3/paths/list", &[], b"").unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["itemCount"], 2);
+    let cam0 = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "cam0").unwrap();
+    assert_eq!(cam0["ready"], true);
+    assert_eq!(cam0["tracks"], serde_json::json!(["H264"]));
+    assert!(cam0["readyTime"].as_str().unwrap().ends_with('Z'));
+    assert!(cam0["r58"]["frames"].as_u64().unwrap() > 0);
+    let hdmi = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "hdmi0").unwrap();
+    assert_eq!(hdmi["ready"], false);
+    assert_eq!(hdmi["source"], serde_json::Value::Null);
+    assert_eq!(hdmi["r58"]["detail"], "no HDMI-RX device");
+    let r = request(d.api, "GET", "/v3/paths/get/nope", &[], b"").unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn viewer_page_is_served() {
+    let d = Daemon::start(test_paths());
+    let r = request(d.http, "GET", "/cam0/", &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text().contains("RTCPeerConnection"));
+    let r = request(d.http, "GET", "/cam0", &[], b"").unwrap();
+    assert_eq!((r.status, r.header("location")), (302, Some("/cam0/")));
+    assert_eq!(request(d.http, "GET", "/nope/", &[], b"").unwrap().status, 404);
+}
