@@ -21,10 +21,17 @@ pub struct State {
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
-    if req.method() != Method::GET {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "the API is read-only here; use GET");
-    }
     let path = req.uri().path().to_string();
+    if let Some(name) = path.strip_prefix("/v3/r58/bitrate/") {
+        if req.method() != Method::POST {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "use POST with {\"bps\": N}");
+        }
+        let name = name.to_string();
+        return set_bitrate(&st, &name, req).await;
+    }
+    if req.method() != Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
+    }
     match path.as_str() {
         "/v3/paths/list" => {
             let items = path_items(&st).await;
@@ -42,6 +49,29 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
             }
         }
         _ => json(StatusCode::NOT_FOUND, &json!({"status": "error", "error": format!("no route {path}")})),
+    }
+}
+
+/// Change a path's encoder bitrate at runtime (`bps` on MPP, `bitrate` on x264).
+async fn set_bitrate(st: &State, name: &str, req: Request<Incoming>) -> Resp {
+    let err = |code, msg: String| json(code, &json!({"status": "error", "error": msg}));
+    let Some(h) = st.paths.iter().find(|h| &*h.name == name) else {
+        return err(StatusCode::NOT_FOUND, format!("path '{name}' is not configured"));
+    };
+    if !h.has_encoder() {
+        return err(StatusCode::CONFLICT, format!("path '{name}' has no running encoder"));
+    }
+    let body = match crate::http::read_body(req, 4096).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let bps = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["bps"].as_u64());
+    match bps {
+        Some(b) if (100_000..=100_000_000).contains(&b) => {
+            h.send(crate::media::Control::Bitrate(b as u32));
+            json(StatusCode::OK, &json!({"status": "ok", "bps": b}))
+        }
+        _ => err(StatusCode::BAD_REQUEST, "body must be {\"bps\": N} with N in 100000..100000000".into()),
     }
 }
 
@@ -76,6 +106,8 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
             "encoder": s.encoder,
             "frames": s.frames,
             "restarts": s.restarts,
+            "bitrate": s.bitrate,
+            "keyframesForced": s.keyframes_forced,
         },
     })
 }

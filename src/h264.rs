@@ -11,7 +11,6 @@ use std::sync::Arc;
 pub const MAX_PAYLOAD: usize = 1200;
 
 const NAL_SPS: u8 = 7;
-const NAL_PPS: u8 = 8;
 const NAL_AUD: u8 = 9;
 const STAP_A: u8 = 24;
 const FU_A: u8 = 28;
@@ -104,12 +103,6 @@ pub fn packetize(annexb: &[u8], max: usize) -> Vec<Arc<[u8]>> {
     out
 }
 
-/// True when the access unit carries SPS and PPS (a self-contained IDR).
-pub fn has_parameter_sets(annexb: &[u8]) -> bool {
-    let types: Vec<u8> = nal_units(annexb).iter().map(|n| nal_type(n)).collect();
-    types.contains(&NAL_SPS) && types.contains(&NAL_PPS)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +123,6 @@ mod tests {
         assert_eq!(n.iter().map(|n| nal_type(n)).collect::<Vec<_>>(), [9, 7, 8, 5]);
         assert_eq!(n[1], &[0x67, 0x42, 0xe0, 0x1f, 0xaa]);
         assert_eq!(n[3].len(), 3001);
-        assert!(has_parameter_sets(&a));
     }
 
     #[test]

@@ -118,19 +118,14 @@ impl Hub {
         self.feeds.entry(path.clone()).or_default().allow_keyframe(now)
     }
 
+    #[cfg(test)]
     pub fn readers(&self, path: &str) -> usize {
         self.feeds.get(path).map(|f| f.readers.len()).unwrap_or(0)
     }
 
+    #[cfg(test)]
     pub fn dropped(&self, path: &str, id: ReaderId) -> u64 {
         self.feeds.get(path).and_then(|f| f.readers.get(&id)).map(|r| r.dropped).unwrap_or(0)
-    }
-
-    /// Forget cached frames (the source stopped): nobody may start on them.
-    pub fn reset(&mut self, path: &str) {
-        if let Some(f) = self.feeds.get_mut(path) {
-            f.gop.clear();
-        }
     }
 }
 

@@ -67,6 +67,16 @@ impl Encoder {
     }
 }
 
+impl Encoder {
+    /// The bitrate property's value, as read back, in bit/s.
+    pub fn bps_from_property(self, value: u64) -> u32 {
+        match self {
+            Encoder::X264 => (value * 1000).min(u32::MAX as u64) as u32,
+            _ => value.min(u32::MAX as u64) as u32,
+        }
+    }
+}
+
 fn kbps(bps: u32) -> u32 {
     (bps / 1000).max(1)
 }
@@ -161,6 +171,8 @@ mod tests {
         assert!(f.contains("bframes=0") && f.contains("tune=zerolatency") && f.contains("bitrate=2000"), "{f}");
         assert_eq!(Encoder::X264.bitrate_property(3_000_000), ("bitrate", "3000".into()));
         assert_eq!(Encoder::Mpp.bitrate_property(3_000_000), ("bps", "3000000".into()));
+        assert_eq!(Encoder::X264.bps_from_property(3000), 3_000_000);
+        assert_eq!(Encoder::OpenH264.bps_from_property(3_000_000), 3_000_000);
     }
 
     #[test]

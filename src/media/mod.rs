@@ -61,6 +61,10 @@ pub struct PathStatus {
     pub encoder: Option<&'static str>,
     pub frames: u64,
     pub restarts: u64,
+    /// Encoder target in bit/s, read back from the running encoder.
+    pub bitrate: u32,
+    /// IDRs forced on request (viewer joins, PLI/FIR, slow readers).
+    pub keyframes_forced: u64,
     /// Why the path is not streaming (no signal, last pipeline error).
     pub detail: Option<String>,
     #[serde(skip)]
@@ -75,6 +79,8 @@ impl PathStatus {
             encoder: None,
             frames: 0,
             restarts: 0,
+            bitrate: 0,
+            keyframes_forced: 0,
             detail: None,
             since: Instant::now(),
         }
@@ -123,6 +129,11 @@ impl PathHandle {
         }
     }
 
+    /// Can this path take `Control` requests (a local encoder is running)?
+    pub fn has_encoder(&self) -> bool {
+        self.control.is_some()
+    }
+
     pub fn status(&self) -> PathStatus {
         self.status.lock().unwrap().clone()
     }
@@ -156,7 +167,11 @@ pub fn start(
             Ok(enc) => {
                 log::info!("{name}: {} source, {} encoder, {}x{}@{} {} bit/s",
                     source_name(p.source), enc.element(), p.width, p.height, p.fps, p.bitrate);
-                status.lock().unwrap().encoder = Some(enc.element());
+                {
+                    let mut st = status.lock().unwrap();
+                    st.encoder = Some(enc.element());
+                    st.bitrate = p.bitrate;
+                }
                 let (tx, rx) = std::sync::mpsc::channel();
                 handle.control = Some(tx);
                 let sup = pipeline::Supervisor {

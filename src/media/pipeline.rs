@@ -132,7 +132,9 @@ impl Supervisor {
         let bus = pipeline.bus().expect("a pipeline has a bus");
         let (mut last_count, mut last_progress) = (0, Instant::now());
         loop {
-            while let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(100)) {
+            // One message per turn at most: controls (forced IDRs) must not
+            // wait behind a chatty bus; they are on the time-to-first-frame path.
+            if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(10)) {
                 match msg.view() {
                     gst::MessageView::Error(e) => {
                         let src = e.src().map(|s| s.name().to_string()).unwrap_or_default();
@@ -147,11 +149,17 @@ impl Supervisor {
                     Ok(Control::Keyframe) => {
                         let s = gst::Structure::builder("GstForceKeyUnit").field("all-headers", true).build();
                         sink.send_event(gst::event::CustomUpstream::new(s));
+                        self.status.lock().unwrap().keyframes_forced += 1;
                     }
                     Ok(Control::Bitrate(bps)) => {
                         let (prop, value) = self.encoder.bitrate_property(bps);
                         enc.set_property_from_str(prop, &value);
-                        log::info!("{}: bitrate set to {bps} bit/s", self.name);
+                        // Report what the encoder took, not what we asked for.
+                        let now = enc.property_value(prop).transform::<String>().ok()
+                            .and_then(|v| v.get::<String>().ok()).and_then(|v| v.parse::<u64>().ok())
+                            .map(|v| self.encoder.bps_from_property(v)).unwrap_or(0);
+                        self.status.lock().unwrap().bitrate = now;
+                        log::info!("{}: bitrate now {now} bit/s (asked {bps})", self.name);
                     }
                     Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return Ended::Stopped,
                     Err(TryRecvError::Empty) => break,

@@ -66,6 +66,32 @@ struct PathEntry {
     max_viewers: usize,
     profile: Option<u32>,
     bytes_sent: u64,
+    clock: RtpClock,
+}
+
+/// Maps a pipeline's PTS to the path's 90 kHz RTP time. A restarted
+/// pipeline starts its PTS again from zero; the RTP time must not jump
+/// back for viewers who stay connected, so the clock rebases.
+#[derive(Default)]
+struct RtpClock {
+    base: Option<(u64, u32)>,
+    last: u32,
+}
+
+impl RtpClock {
+    fn rtp_time(&mut self, pts_ns: u64) -> u32 {
+        let (pts0, rtp0) = match self.base {
+            Some((p, r)) if pts_ns >= p => (p, r),
+            _ => {
+                let b = (pts_ns, self.last.wrapping_add(3000));
+                self.base = Some(b);
+                b
+            }
+        };
+        let t = rtp0.wrapping_add(((pts_ns - pts0) as u128 * 90_000 / 1_000_000_000) as u32);
+        self.last = t;
+        t
+    }
 }
 
 struct Engine {
@@ -94,7 +120,7 @@ pub fn start(cfg: &Config, paths: &[PathHandle], frames: mpsc::Receiver<MediaEve
         .iter()
         .map(|h| {
             let max_viewers = cfg.paths.get(&*h.name).map(|p| p.max_viewers).unwrap_or(32);
-            (h.name.clone(), PathEntry { handle: h.clone(), max_viewers, profile: None, bytes_sent: 0 })
+            (h.name.clone(), PathEntry { handle: h.clone(), max_viewers, profile: None, bytes_sent: 0, clock: RtpClock::default() })
         })
         .collect();
     let engine = Engine {
@@ -267,7 +293,7 @@ impl Engine {
         }
         let payloads = h264::packetize(&ev.au.data, h264::MAX_PAYLOAD);
         let frame = Arc::new(Frame {
-            rtp_time: (ev.au.pts_ns as u128 * 90_000 / 1_000_000_000) as u32,
+            rtp_time: entry.clock.rtp_time(ev.au.pts_ns),
             keyframe: ev.au.keyframe,
             bytes: payloads.iter().map(|p| p.len()).sum(),
             payloads,
@@ -401,4 +427,21 @@ pub fn random_hex() -> String {
     let mut b = [0u8; 16];
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).expect("reading /dev/urandom");
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtp_clock_is_90khz_and_survives_a_pipeline_restart() {
+        let mut c = RtpClock::default();
+        let a = c.rtp_time(5_000_000_000);
+        assert_eq!(c.rtp_time(5_000_000_000 + 33_333_333).wrapping_sub(a), 2999);
+        let before = c.rtp_time(6_000_000_000);
+        // Restart: PTS back near zero; RTP time keeps going forward.
+        let after = c.rtp_time(1_000_000);
+        assert_eq!(after.wrapping_sub(before), 3000);
+        assert_eq!(c.rtp_time(1_000_000 + 1_000_000_000).wrapping_sub(after), 90_000);
+    }
 }

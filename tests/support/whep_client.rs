@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 
@@ -20,20 +20,27 @@ pub fn init_crypto() {
 
 /// A fresh client with one recvonly video m-line, and its offer SDP.
 pub fn offer(sock: &UdpSocket) -> (Rtc, SdpPendingOffer, String) {
+    let (rtc, pending, sdp, _) = offer_with_mid(sock);
+    (rtc, pending, sdp)
+}
+
+fn offer_with_mid(sock: &UdpSocket) -> (Rtc, SdpPendingOffer, String, Mid) {
     init_crypto();
     let mut rtc = Rtc::builder().build(Instant::now());
     let addr = sock.local_addr().unwrap();
     rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
     let mut api = rtc.sdp_api();
-    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    let mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
     let (offer, pending) = api.apply().unwrap();
-    (rtc, pending, offer.to_sdp_string())
+    (rtc, pending, offer.to_sdp_string(), mid)
 }
 
 pub struct Viewer {
     pub frames: Arc<AtomicU64>,
     pub first_frame: Arc<Mutex<Option<Duration>>>,
     pub location: String,
+    /// Set to make the viewer send one PLI.
+    pub pli: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -42,7 +49,7 @@ impl Viewer {
     /// POST an offer to `/{path}/whep` on 127.0.0.1:port and start receiving.
     pub fn connect(port: u16, path: &str) -> Result<Viewer, String> {
         let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-        let (mut rtc, pending, sdp) = offer(&sock);
+        let (mut rtc, pending, sdp, mid) = offer_with_mid(&sock);
         let t0 = Instant::now();
         let r = super::request(port, "POST", &format!("/{path}/whep"), &[("Content-Type", "application/sdp")], sdp.as_bytes())
             .map_err(|e| e.to_string())?;
@@ -54,9 +61,11 @@ impl Viewer {
         let frames = Arc::new(AtomicU64::new(0));
         let first_frame = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let (f, ff, st) = (frames.clone(), first_frame.clone(), stop.clone());
-        let thread = std::thread::spawn(move || run(rtc, sock, t0, f, ff, st));
-        Ok(Viewer { frames, first_frame, location: r.header("location").unwrap_or("").to_string(), stop, thread: Some(thread) })
+        let pli = Arc::new(AtomicBool::new(false));
+        let flags = Flags { frames: frames.clone(), first: first_frame.clone(), stop: stop.clone(), pli: pli.clone() };
+        let thread = std::thread::spawn(move || run(rtc, sock, mid, t0, flags));
+        let location = r.header("location").unwrap_or("").to_string();
+        Ok(Viewer { frames, first_frame, location, pli, stop, thread: Some(thread) })
     }
 
     pub fn frames(&self) -> u64 {
@@ -73,10 +82,23 @@ impl Drop for Viewer {
     }
 }
 
-fn run(mut rtc: Rtc, sock: UdpSocket, t0: Instant, frames: Arc<AtomicU64>, first: Arc<Mutex<Option<Duration>>>, stop: Arc<AtomicBool>) {
+struct Flags {
+    frames: Arc<AtomicU64>,
+    first: Arc<Mutex<Option<Duration>>>,
+    stop: Arc<AtomicBool>,
+    pli: Arc<AtomicBool>,
+}
+
+fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
+    let Flags { frames, first, stop, pli } = f;
     let local = sock.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
     while !stop.load(Ordering::Relaxed) && rtc.is_alive() {
+        if pli.swap(false, Ordering::Relaxed) {
+            if let Some(mut w) = rtc.writer(mid) {
+                let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+            }
+        }
         let timeout = loop {
             match rtc.poll_output() {
                 Ok(Output::Timeout(t)) => break t,
