@@ -9,8 +9,9 @@ APT     := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Tim
 PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
              gstreamer1.0-plugins-ugly
-# Tests: a real browser and node for playwright-core.
-PKGS_TEST := $(PKGS_RUN) chromium nodejs npm
+# Tests: a real browser, and node for playwright-core (only when missing:
+# an existing Node install often bundles its own npm, which Debian's clashes with).
+PKGS_TEST := $(PKGS_RUN) chromium $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 .PHONY: run test bench deps-run deps-test build release clean
 
