@@ -54,3 +54,14 @@ fn run_with_a_broken_config_fails_fast() {
     assert!(err.contains("broken.toml:2: "), "{err}");
     std::fs::remove_file(bad).unwrap();
 }
+
+#[test]
+fn forced_encoder_missing_on_this_host_is_a_startup_error() {
+    // This test runs on x86 hosts, which have no Rockchip MPP.
+    let cfg = write("mpp.toml", "[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
+        [webrtc]\nudp_port = 1\n[paths.cam0]\nencoder = \"mpph264enc\"\n");
+    let (code, _, err) = r58(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("path 'cam0': encoder \"mpph264enc\" is forced by the config but not installed"), "{err}");
+    std::fs::remove_file(cfg).unwrap();
+}

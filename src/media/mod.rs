@@ -158,7 +158,15 @@ pub fn start(
             handles.push(handle);
             continue;
         }
-        let chosen = encoder::select(&p.encoder, installed).and_then(|e| slots.admit(&name, e).map(|_| e));
+        // A forced encoder this host lacks is a config mistake: refuse to start.
+        // (`auto` finding nothing is reported on the path and the rest runs.)
+        let chosen = encoder::select(&p.encoder, installed);
+        if p.encoder != "auto" {
+            if let Err(e) = &chosen {
+                return Err(crate::error::Error::new(format!("path '{name}': {e}")));
+            }
+        }
+        let chosen = chosen.and_then(|e| slots.admit(&name, e).map(|_| e));
         match chosen {
             Err(e) => {
                 log::error!("{name}: {e}");
