@@ -11,6 +11,10 @@ use std::time::Duration;
 use support::Daemon;
 
 fn view(d: &Daemon, viewers: usize, secs: u32) -> serde_json::Value {
+    view_env(d, viewers, secs, &[])
+}
+
+fn view_env(d: &Daemon, viewers: usize, secs: u32, env: &[(&str, &str)]) -> serde_json::Value {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
@@ -19,6 +23,7 @@ fn view(d: &Daemon, viewers: usize, secs: u32) -> serde_json::Value {
     let out = Command::new("node")
         .current_dir(&dir)
         .args(["view.mjs", &d.base(), "cam0", &viewers.to_string(), &secs.to_string()])
+        .envs(env.iter().copied())
         .output()
         .expect("running node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -60,4 +65,16 @@ fn four_chromium_viewers_all_decode() {
         assert!(decoded >= 60, "viewer {i} decoded {decoded} frames in 5 s: {x}");
         assert_eq!(x["codec"], "H264");
     }
+}
+
+#[test]
+fn real_viewer_offering_only_mdns_candidates_connects() {
+    // Without the test flags Chromium hides its addresses behind `.local`
+    // names; the ICE-lite server must learn the peer from its checks.
+    let d = daemon();
+    let v = view_env(&d, 1, 3, &[("R58_REAL_VIEWER", "1")]);
+    let v0 = &v["viewers"][0];
+    let decoded = v0["after"].as_u64().unwrap() - v0["before"].as_u64().unwrap();
+    assert!(decoded >= 36, "decoded {decoded} frames in 3 s: {v0}");
+    assert_eq!(v0["deleteStatus"], 200, "{v0}");
 }

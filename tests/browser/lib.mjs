@@ -14,8 +14,10 @@ export async function launch() {
     ignoreDefaultArgs: ['--enable-automation'],
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=fps=30',
-      '--disable-features=WebRtcHideLocalIpsWithMdns', '--autoplay-policy=no-user-gesture-required'],
+      '--autoplay-policy=no-user-gesture-required',
+      // A real viewer offers only `.local` mDNS host candidates; R58_REAL_VIEWER=1 keeps it that way.
+      ...(process.env.R58_REAL_VIEWER === '1' ? [] : ['--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream=fps=30', '--disable-features=WebRtcHideLocalIpsWithMdns'])],
   });
   return { ctx, close: async () => { await ctx.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
