@@ -8,6 +8,7 @@ mod config;
 mod daemon;
 mod error;
 mod h264;
+mod health;
 mod http;
 mod hub;
 mod media;

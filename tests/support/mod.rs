@@ -37,6 +37,11 @@ pub fn bin() -> PathBuf {
 impl Daemon {
     /// Start r58 with `paths_toml` (the `[paths.*]` part of a config).
     pub fn start(paths_toml: &str) -> Daemon {
+        Daemon::start_env(paths_toml, &[])
+    }
+
+    /// Like `start`, with extra environment for the daemon.
+    pub fn start_env(paths_toml: &str, env: &[(&str, &str)]) -> Daemon {
         let (http, api, udp) = (free_port(), free_port(), free_port());
         let dir = std::env::temp_dir().join(format!("r58-test-{}-{http}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -53,6 +58,7 @@ impl Daemon {
             .args(["run", "--config"])
             .arg(&file)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -107,6 +113,13 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Daemon {
+    /// SIGTERM, wait up to 5 s, then SIGKILL; removes the scratch directory.
+    pub fn stop(&mut self) {
         // SIGTERM first so the daemon shuts down as in production, then make sure.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let t0 = Instant::now();
