@@ -40,6 +40,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
         "/v3/info" => json(StatusCode::OK, &json!({
             "version": env!("CARGO_PKG_VERSION"),
             "started": rfc3339(st.started),
+            "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
         })),
         p if p.starts_with("/v3/paths/get/") => {
             let name = &p["/v3/paths/get/".len()..];
@@ -108,6 +109,8 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
             "restarts": s.restarts,
             "bitrate": s.bitrate,
             "keyframesForced": s.keyframes_forced,
+            "format": s.format,
+            "sinceSeconds": s.since.elapsed().as_secs(),
         },
     })
 }

@@ -12,6 +12,8 @@ usage: r58 <command>
 
 commands:
   run [--config FILE]     run the daemon (default config /etc/r58/r58.toml)
+  status [--json] [--config FILE]
+                          what the running daemon is doing, one screen
   config check FILE       validate a config file and print a summary
   version                 print the version
 ";
@@ -56,12 +58,30 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
             Ok(run(file))
         }
         ["config", "check", f] => Ok(check(PathBuf::from(f))),
+        ["status", rest @ ..] => {
+            let (mut json, mut file) = (false, PathBuf::from(config::DEFAULT_PATH));
+            let mut it = rest.iter();
+            while let Some(a) = it.next() {
+                match *a {
+                    "--json" => json = true,
+                    "--config" | "-c" => match it.next() {
+                        Some(f) => file = PathBuf::from(f),
+                        None => return Err(Usage::Bad("--config needs a FILE".into())),
+                    },
+                    other => return Err(Usage::Bad(format!("unexpected argument to status: {other}"))),
+                }
+            }
+            Ok(Config::load(&file).and_then(|cfg| crate::status::run(&cfg, json)))
+        }
         ["config", ..] => Err(Usage::Bad("usage: r58 config check FILE".into())),
         [other, ..] => Err(Usage::Bad(format!("unknown command '{other}'"))),
     }
 }
 
 fn run(file: PathBuf) -> Result<()> {
+    if !file.exists() {
+        log::info!("no {}, using built-in defaults", file.display());
+    }
     let cfg = Config::load(&file)?;
     crate::daemon::run(cfg)
 }

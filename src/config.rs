@@ -154,7 +154,6 @@ impl Config {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == Path::new(DEFAULT_PATH) => {
-                log::info!("no {DEFAULT_PATH}, using built-in defaults");
                 return Ok(Config::default());
             }
             Err(e) => return Err(Error::new(format!("reading {}: {e}", file.display()))),

@@ -12,6 +12,7 @@ mod health;
 mod http;
 mod hub;
 mod media;
+mod status;
 mod webrtc;
 mod whep;
 

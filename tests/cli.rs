@@ -65,3 +65,30 @@ fn forced_encoder_missing_on_this_host_is_a_startup_error() {
     assert!(err.contains("path 'cam0': encoder \"mpph264enc\" is forced by the config but not installed"), "{err}");
     std::fs::remove_file(cfg).unwrap();
 }
+
+#[test]
+fn status_reads_the_running_daemon_in_80_columns() {
+    let d = support::Daemon::start("[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n[paths.cam1]\nsource = \"hdmi\"\n");
+    d.wait_state("cam0", "streaming", std::time::Duration::from_secs(20));
+    let cfg = d.dir.join("r58.toml");
+    let (code, out, err) = r58(&["status", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "80 columns:\n{out}");
+    let cam0 = out.lines().find(|l| l.starts_with("cam0 ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(cam0.contains("streaming") && cam0.contains("1280x720@30") && cam0.contains("x264enc"), "{cam0}");
+    assert!(out.contains("cam1: no HDMI-RX device"), "{out}");
+    let (code, out, _) = r58(&["status", "--json", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["paths"][0]["name"], "cam0");
+}
+
+#[test]
+fn status_says_when_the_daemon_is_down() {
+    let port = support::free_port();
+    let cfg = write("down.toml", &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let (code, _, err) = r58(&["status", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("r58 is not running") && err.contains(&port.to_string()), "{err}");
+    std::fs::remove_file(cfg).unwrap();
+}

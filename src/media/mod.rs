@@ -65,6 +65,8 @@ pub struct PathStatus {
     pub bitrate: u32,
     /// IDRs forced on request (viewer joins, PLI/FIR, slow readers).
     pub keyframes_forced: u64,
+    /// Output format, e.g. "1280x720@30".
+    pub format: String,
     /// Why the path is not streaming (no signal, last pipeline error).
     pub detail: Option<String>,
     #[serde(skip)]
@@ -72,7 +74,7 @@ pub struct PathStatus {
 }
 
 impl PathStatus {
-    fn new(source: Source) -> Self {
+    fn with_format(source: Source, format: String) -> Self {
         PathStatus {
             state: PathState::Idle,
             source: source_name(source),
@@ -81,6 +83,7 @@ impl PathStatus {
             restarts: 0,
             bitrate: 0,
             keyframes_forced: 0,
+            format,
             detail: None,
             since: Instant::now(),
         }
@@ -151,7 +154,8 @@ pub fn start(
     let mut handles = Vec::new();
     for (name, p) in &cfg.paths {
         let name: Arc<str> = name.as_str().into();
-        let status = Arc::new(Mutex::new(PathStatus::new(p.source)));
+        let format = format!("{}x{}@{}", p.width, p.height, p.fps);
+        let status = Arc::new(Mutex::new(PathStatus::with_format(p.source, format)));
         let mut handle = PathHandle { name: name.clone(), status: status.clone(), control: None };
         if p.source == Source::Publisher {
             status.lock().unwrap().detail = Some("waiting for a WHIP publisher".into());

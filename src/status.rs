@@ -1,0 +1,136 @@
+//! `r58 status`: one screen for a technician on an 80-column serial console,
+//! read from the running daemon's API. `--json` gives the same facts to
+//! scripts. No colour, no box drawing: it must survive any terminal.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+pub const WIDTH: usize = 80;
+
+pub fn run(cfg: &Config, as_json: bool) -> Result<()> {
+    let mut api = cfg.api.listen;
+    if api.ip().is_unspecified() {
+        api.set_ip([127, 0, 0, 1].into());
+    }
+    let down = |e: Error| Error::new(format!("r58 is not running (no answer from the API on {api}: {e})"));
+    let info = get_json(api, "/v3/info").map_err(down)?;
+    let paths = get_json(api, "/v3/paths/list").map_err(down)?;
+    if as_json {
+        println!("{}", json!({"info": info, "paths": paths["items"]}));
+    } else {
+        print!("{}", render(&info, &paths["items"], api));
+    }
+    Ok(())
+}
+
+/// The screen, every line at most `WIDTH` columns.
+pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
+    let mut out = String::new();
+    let up = info["uptimeSeconds"].as_u64().unwrap_or(0);
+    out.push_str(&format!("r58 {}   up {}   api {api}\n\n", info["version"].as_str().unwrap_or("?"), duration(up)));
+    out.push_str(&format!("{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
+        "PATH", "SOURCE", "STATE", "FORMAT", "ENCODER", "KBIT/S", "VIEWERS"));
+    let empty = vec![];
+    let items = items.as_array().unwrap_or(&empty);
+    let mut notes = Vec::new();
+    for it in items {
+        let r = &it["r58"];
+        let name = it["name"].as_str().unwrap_or("?");
+        let kbps = r["bitrate"].as_u64().filter(|b| *b > 0).map(|b| (b / 1000).to_string()).unwrap_or("-".into());
+        out.push_str(&format!("{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
+            clip(name, 12), clip(it["source"]["id"].as_str().unwrap_or("-"), 9),
+            clip(r["state"].as_str().unwrap_or("?"), 10), clip(r["format"].as_str().unwrap_or("-"), 12),
+            clip(r["encoder"].as_str().unwrap_or("-"), 11), kbps,
+            it["readers"].as_array().map(|a| a.len()).unwrap_or(0)));
+        if let Some(d) = r["detail"].as_str() {
+            notes.push(clip(&format!("  {name}: {d}"), WIDTH));
+        }
+    }
+    if items.is_empty() {
+        out.push_str("(no paths configured)\n");
+    }
+    if !notes.is_empty() {
+        out.push('\n');
+        for n in notes {
+            out.push_str(&n);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(n.saturating_sub(1)).collect();
+        c.push('~');
+        c
+    }
+}
+
+fn duration(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// A plain blocking GET: the CLI needs no async runtime for one request.
+fn get_json(addr: SocketAddr, path: &str) -> Result<Value> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| Error::new(e.to_string()))?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| Error::new(e.to_string()))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| Error::new(e.to_string()))?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| Error::new(e.to_string()))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| Error::new("malformed HTTP answer"))?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(Error::new(head.lines().next().unwrap_or("").to_string()));
+    }
+    serde_json::from_str(body).map_err(|e| Error::new(format!("bad JSON from {path}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_screen_fits_80_columns() {
+        let info = json!({"version": "0.1.0", "uptimeSeconds": 7385});
+        let items = json!([
+            {"name": "cam0", "source": {"id": "hdmi"}, "readers": [{"id": "a"}, {"id": "b"}],
+             "r58": {"state": "streaming", "format": "1920x1080@30", "encoder": "mpph264enc", "bitrate": 4000000}},
+            {"name": "speaker_program_long", "source": null, "readers": [],
+             "r58": {"state": "no_signal", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 2000000,
+                     "detail": "no HDMI-RX device; checked /sys/class/video4linux for stream_hdmirx and found nothing at all"}}
+        ]);
+        let screen = render(&info, &items, "127.0.0.1:9997".parse().unwrap());
+        let want = "\
+r58 0.1.0   up 2h03m   api 127.0.0.1:9997
+
+PATH         SOURCE    STATE      FORMAT       ENCODER      KBIT/S VIEWERS
+cam0         hdmi      streaming  1920x1080@30 mpph264enc     4000       2
+speaker_pro~ -         no_signal  1280x720@30  mpph264enc     2000       0
+
+  speaker_program_long: no HDMI-RX device; checked /sys/class/video4linux for s~
+";
+        assert_eq!(screen, want);
+        assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));
+    }
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(duration(5), "5s");
+        assert_eq!(duration(125), "2m05s");
+        assert_eq!(duration(90000), "1d01h");
+    }
+}
