@@ -14,12 +14,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::whep_client::Viewer;
-use support::{request, Daemon};
+use support::{Daemon, request};
 
 const WINDOW: Duration = Duration::from_secs(10);
 
 fn main() {
-    let d = Daemon::start("[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nbitrate = 2000000\ngop = 60\nmax_viewers = 64\n");
+    let d = Daemon::start(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nbitrate = 2000000\ngop = 60\nmax_viewers = 64\n",
+    );
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     let pid = d.child.id();
     println!("r58 WHEP bench: test source 1280x720@30, x264enc, 2 Mbit/s, GOP 60 (2 s)");
@@ -27,32 +29,54 @@ fn main() {
     println!();
 
     let ttff = time_to_first_frame(&d, 20);
-    println!("time from WHEP POST to first decoded frame (Chromium, {} joins)", ttff.len());
+    println!(
+        "time from WHEP POST to first decoded frame (Chromium, {} joins)",
+        ttff.len()
+    );
     if ttff.is_empty() {
         println!("  no samples (is Chromium installed? run `make bench`)");
     } else {
-        println!("  p50 {} ms   p95 {} ms   min {} ms   max {} ms",
-            pct(&ttff, 50), pct(&ttff, 95), ttff[0], ttff[ttff.len() - 1]);
+        println!(
+            "  p50 {} ms   p95 {} ms   min {} ms   max {} ms",
+            pct(&ttff, 50),
+            pct(&ttff, 95),
+            ttff[0],
+            ttff[ttff.len() - 1]
+        );
     }
     println!();
 
-    println!("{:>8} {:>12} {:>10} {:>14} {:>12}", "viewers", "cpu % core", "rss MiB", "frames/s each", "first frame");
+    println!(
+        "{:>8} {:>12} {:>10} {:>14} {:>12}",
+        "viewers", "cpu % core", "rss MiB", "frames/s each", "first frame"
+    );
     let (cpu, rss) = measure(pid, WINDOW);
-    println!("{:>8} {:>12.1} {:>10.1} {:>14} {:>12}", 0, cpu, rss, "-", "-");
+    println!(
+        "{:>8} {:>12.1} {:>10.1} {:>14} {:>12}",
+        0, cpu, rss, "-", "-"
+    );
     for n in [1usize, 10, 25] {
-        let viewers: Vec<Viewer> = (0..n).map(|_| Viewer::connect(d.http, "cam0").expect("viewer accepted")).collect();
+        let viewers: Vec<Viewer> = (0..n)
+            .map(|_| Viewer::connect(d.http, "cam0").expect("viewer accepted"))
+            .collect();
         let t0 = Instant::now();
         while viewers.iter().any(|v| v.frames() == 0) && t0.elapsed() < Duration::from_secs(10) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let first: Vec<u128> = viewers.iter().filter_map(|v| v.first_frame.lock().unwrap().map(|d| d.as_millis())).collect();
+        let first: Vec<u128> = viewers
+            .iter()
+            .filter_map(|v| v.first_frame.lock().unwrap().map(|d| d.as_millis()))
+            .collect();
         let f0: u64 = viewers.iter().map(|v| v.frames()).sum();
         let (cpu, rss) = measure(pid, WINDOW);
         let f1: u64 = viewers.iter().map(|v| v.frames()).sum();
         let fps = (f1 - f0) as f64 / n as f64 / WINDOW.as_secs_f64();
         let mut first_sorted = first.clone();
         first_sorted.sort();
-        let first_med = first_sorted.get(first_sorted.len() / 2).map(|m| format!("{m} ms")).unwrap_or("-".into());
+        let first_med = first_sorted
+            .get(first_sorted.len() / 2)
+            .map(|m| format!("{m} ms"))
+            .unwrap_or("-".into());
         println!("{n:>8} {cpu:>12.1} {rss:>10.1} {fps:>14.1} {first_med:>12}");
         for v in &viewers {
             let _ = request(d.http, "DELETE", &v.location, &[], b"");
@@ -61,23 +85,35 @@ fn main() {
         std::thread::sleep(Duration::from_secs(1));
     }
     println!();
-    println!("cpu: r58's utime+stime over {} s / wall time; rss: VmRSS at the end of the window", WINDOW.as_secs());
+    println!(
+        "cpu: r58's utime+stime over {} s / wall time; rss: VmRSS at the end of the window",
+        WINDOW.as_secs()
+    );
     println!("first frame (load client): POST to first complete frame received, median");
 }
 
 fn time_to_first_frame(d: &Daemon, joins: usize) -> Vec<u64> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let out = Command::new("node").current_dir(&dir).args(["ttff.mjs", &d.base(), "cam0", &joins.to_string()]).output();
+    let out = Command::new("node")
+        .current_dir(&dir)
+        .args(["ttff.mjs", &d.base(), "cam0", &joins.to_string()])
+        .output();
     let Ok(out) = out else { return vec![] };
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_default();
-    let mut ms: Vec<u64> = v["ms"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect()).unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_default();
+    let mut ms: Vec<u64> = v["ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+        .unwrap_or_default();
     ms.sort();
     ms
 }
 
 fn pct(sorted: &[u64], p: usize) -> u64 {
-    sorted[((sorted.len() * p).div_ceil(100)).saturating_sub(1).min(sorted.len() - 1)]
+    sorted[((sorted.len() * p).div_ceil(100))
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
 }
 
 /// (CPU % of one core over `window`, RSS MiB at the end).
@@ -87,23 +123,36 @@ fn measure(pid: u32, window: Duration) -> (f64, f64) {
         // Fields after the ")" of the command name: utime is 14th, stime 15th overall.
         let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
         let f: Vec<&str> = rest.split_whitespace().collect();
-        f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
     };
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let (t0, c0) = (Instant::now(), ticks());
     std::thread::sleep(window);
     let (c1, dt) = (ticks(), t0.elapsed().as_secs_f64());
-    let rss_kb: f64 = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default().lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0.0);
+    let rss_kb: f64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
     ((c1 - c0) as f64 / hz / dt * 100.0, rss_kb / 1024.0)
 }
 
 fn num_cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|x| x.1.trim().to_string()))
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|x| x.1.trim().to_string())
+        })
         .unwrap_or_default()
 }

@@ -8,9 +8,9 @@ use std::time::{Instant, SystemTime};
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use crate::http::{json, text, Resp};
+use crate::http::{Resp, json, text};
 use crate::media::{PathHandle, PathState};
 use crate::webrtc::{Cmd, EngineHandle, PathTraffic};
 
@@ -35,21 +35,37 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
     match path.as_str() {
         "/v3/paths/list" => {
             let items = path_items(&st).await;
-            json(StatusCode::OK, &json!({"itemCount": items.len(), "pageCount": 1, "items": items}))
+            json(
+                StatusCode::OK,
+                &json!({"itemCount": items.len(), "pageCount": 1, "items": items}),
+            )
         }
-        "/v3/info" => json(StatusCode::OK, &json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "started": rfc3339(st.started),
-            "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
-        })),
+        "/v3/info" => json(
+            StatusCode::OK,
+            &json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "started": rfc3339(st.started),
+                "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+            }),
+        ),
         p if p.starts_with("/v3/paths/get/") => {
             let name = &p["/v3/paths/get/".len()..];
-            match path_items(&st).await.into_iter().find(|i| i["name"] == name) {
+            match path_items(&st)
+                .await
+                .into_iter()
+                .find(|i| i["name"] == name)
+            {
                 Some(item) => json(StatusCode::OK, &item),
-                None => json(StatusCode::NOT_FOUND, &json!({"status": "error", "error": "path not found"})),
+                None => json(
+                    StatusCode::NOT_FOUND,
+                    &json!({"status": "error", "error": "path not found"}),
+                ),
             }
         }
-        _ => json(StatusCode::NOT_FOUND, &json!({"status": "error", "error": format!("no route {path}")})),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            &json!({"status": "error", "error": format!("no route {path}")}),
+        ),
     }
 }
 
@@ -57,28 +73,46 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
 async fn set_bitrate(st: &State, name: &str, req: Request<Incoming>) -> Resp {
     let err = |code, msg: String| json(code, &json!({"status": "error", "error": msg}));
     let Some(h) = st.paths.iter().find(|h| &*h.name == name) else {
-        return err(StatusCode::NOT_FOUND, format!("path '{name}' is not configured"));
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("path '{name}' is not configured"),
+        );
     };
     if !h.has_encoder() {
-        return err(StatusCode::CONFLICT, format!("path '{name}' has no running encoder"));
+        return err(
+            StatusCode::CONFLICT,
+            format!("path '{name}' has no running encoder"),
+        );
     }
     let body = match crate::http::read_body(req, 4096).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let bps = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["bps"].as_u64());
+    let bps = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["bps"].as_u64());
     match bps {
         Some(b) if (100_000..=100_000_000).contains(&b) => {
             h.send(crate::media::Control::Bitrate(b as u32));
             json(StatusCode::OK, &json!({"status": "ok", "bps": b}))
         }
-        _ => err(StatusCode::BAD_REQUEST, "body must be {\"bps\": N} with N in 100000..100000000".into()),
+        _ => err(
+            StatusCode::BAD_REQUEST,
+            "body must be {\"bps\": N} with N in 100000..100000000".into(),
+        ),
     }
 }
 
 async fn path_items(st: &State) -> Vec<Value> {
-    let traffic = st.engine.ask(|reply| Cmd::Traffic { reply }).await.unwrap_or_default();
-    st.paths.iter().map(|h| path_item(h, traffic.iter().find(|t| t.name == h.name))).collect()
+    let traffic = st
+        .engine
+        .ask(|reply| Cmd::Traffic { reply })
+        .await
+        .unwrap_or_default();
+    st.paths
+        .iter()
+        .map(|h| path_item(h, traffic.iter().find(|t| t.name == h.name)))
+        .collect()
 }
 
 fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
@@ -86,7 +120,14 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
     let ready = s.state == PathState::Streaming;
     let since = ready.then(|| rfc3339(SystemTime::now() - Instant::now().duration_since(s.since)));
     let bytes = t.map(|t| t.bytes_sent).unwrap_or(0);
-    let readers: Vec<Value> = t.map(|t| t.readers.iter().map(|id| json!({"type": "webRTCSession", "id": id})).collect()).unwrap_or_default();
+    let readers: Vec<Value> = t
+        .map(|t| {
+            t.readers
+                .iter()
+                .map(|id| json!({"type": "webRTCSession", "id": id}))
+                .collect()
+        })
+        .unwrap_or_default();
     let profile = t.and_then(|t| t.profile);
     json!({
         "name": &*h.name,
@@ -141,7 +182,13 @@ pub fn rfc3339(t: SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + (month <= 2) as i64;
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z", rem / 3600, rem % 3600 / 60, rem % 60, d.subsec_nanos())
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_nanos()
+    )
 }
 
 #[cfg(test)]
@@ -153,7 +200,10 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::new(1_795_509_965, 646_314_765);
         assert_eq!(rfc3339(t), "2026-11-24T08:46:05.646314765Z");
-        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000000000Z"
+        );
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert!(rfc3339(leap).starts_with("2000-02-29T00:00:00"));
     }

@@ -12,7 +12,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(first: Duration, cap: Duration) -> Self {
-        Backoff { first, cap, next: first }
+        Backoff {
+            first,
+            cap,
+            next: first,
+        }
     }
 
     /// The delay before the next attempt; doubles up to the cap.

@@ -53,7 +53,12 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
             let file = match rest {
                 [] => PathBuf::from(config::DEFAULT_PATH),
                 ["--config", f] | ["-c", f] => PathBuf::from(f),
-                _ => return Err(Usage::Bad(format!("unexpected arguments to run: {}", rest.join(" ")))),
+                _ => {
+                    return Err(Usage::Bad(format!(
+                        "unexpected arguments to run: {}",
+                        rest.join(" ")
+                    )));
+                }
             };
             Ok(run(file))
         }
@@ -68,7 +73,11 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
                         Some(f) => file = PathBuf::from(f),
                         None => return Err(Usage::Bad("--config needs a FILE".into())),
                     },
-                    other => return Err(Usage::Bad(format!("unexpected argument to status: {other}"))),
+                    other => {
+                        return Err(Usage::Bad(format!(
+                            "unexpected argument to status: {other}"
+                        )));
+                    }
                 }
             }
             Ok(Config::load(&file).and_then(|cfg| crate::status::run(&cfg, json)))
@@ -92,11 +101,22 @@ fn check(file: PathBuf) -> Result<()> {
     }
     let cfg = Config::load(&file)?;
     println!("{}: ok", file.display());
-    println!("  whep  http://{}   api http://{}", cfg.http.listen, cfg.api.listen);
+    println!(
+        "  whep  http://{}   api http://{}",
+        cfg.http.listen, cfg.api.listen
+    );
     println!("  media udp/{}", cfg.webrtc.udp_port);
     for (name, p) in &cfg.paths {
-        println!("  path {name:<14} {:<9} {}x{}@{} {} kbit/s, gop {}, encoder {}",
-            crate::media::source_name(p.source), p.width, p.height, p.fps, p.bitrate / 1000, p.gop, p.encoder);
+        println!(
+            "  path {name:<14} {:<9} {}x{}@{} {} kbit/s, gop {}, encoder {}",
+            crate::media::source_name(p.source),
+            p.width,
+            p.height,
+            p.fps,
+            p.bitrate / 1000,
+            p.gop,
+            p.encoder
+        );
     }
     if cfg.tunnel.is_some() || cfg.watchdog.is_some() {
         println!("  note: [tunnel] and [watchdog] are accepted but not active in this version");

@@ -120,13 +120,20 @@ impl Default for Http {
 
 impl Default for Api {
     fn default() -> Self {
-        Api { listen: "127.0.0.1:9997".parse().unwrap() }
+        Api {
+            listen: "127.0.0.1:9997".parse().unwrap(),
+        }
     }
 }
 
 impl Default for WebRtc {
     fn default() -> Self {
-        WebRtc { udp_port: 8189, tcp_port: 8190, hosts: vec![], ice_servers: vec![] }
+        WebRtc {
+            udp_port: 8189,
+            tcp_port: 8190,
+            hosts: vec![],
+            ice_servers: vec![],
+        }
     }
 }
 
@@ -153,7 +160,9 @@ impl Config {
     pub fn load(file: &Path) -> Result<Config> {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file == Path::new(DEFAULT_PATH) => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && file == Path::new(DEFAULT_PATH) =>
+            {
                 return Ok(Config::default());
             }
             Err(e) => return Err(Error::new(format!("reading {}: {e}", file.display()))),
@@ -183,45 +192,91 @@ impl Config {
         for (name, p) in &self.paths {
             let sec = format!("paths.{name}");
             if !valid_path_name(name) {
-                return Err(fail(&sec, "", format!(
-                    "path name '{name}' must be letters, digits, '_' or '-' and not a reserved word"
-                )));
+                return Err(fail(
+                    &sec,
+                    "",
+                    format!(
+                        "path name '{name}' must be letters, digits, '_' or '-' and not a reserved word"
+                    ),
+                ));
             }
             if p.source == Source::V4l2 && p.device.is_none() {
-                return Err(fail(&sec, "source", format!("path '{name}': source \"v4l2\" needs device = \"/dev/videoN\"")));
+                return Err(fail(
+                    &sec,
+                    "source",
+                    format!("path '{name}': source \"v4l2\" needs device = \"/dev/videoN\""),
+                ));
             }
             if p.width < 16 || p.width > 4096 || p.width % 2 != 0 {
-                return Err(fail(&sec, "width", format!("path '{name}': width {} must be even, 16..4096", p.width)));
+                return Err(fail(
+                    &sec,
+                    "width",
+                    format!("path '{name}': width {} must be even, 16..4096", p.width),
+                ));
             }
             if p.height < 16 || p.height > 4096 || p.height % 2 != 0 {
-                return Err(fail(&sec, "height", format!("path '{name}': height {} must be even, 16..4096", p.height)));
+                return Err(fail(
+                    &sec,
+                    "height",
+                    format!("path '{name}': height {} must be even, 16..4096", p.height),
+                ));
             }
             if !(1..=120).contains(&p.fps) {
-                return Err(fail(&sec, "fps", format!("path '{name}': fps {} must be 1..120", p.fps)));
+                return Err(fail(
+                    &sec,
+                    "fps",
+                    format!("path '{name}': fps {} must be 1..120", p.fps),
+                ));
             }
             if !(100_000..=100_000_000).contains(&p.bitrate) {
-                return Err(fail(&sec, "bitrate", format!(
-                    "path '{name}': bitrate {} bit/s must be 100000..100000000", p.bitrate
-                )));
+                return Err(fail(
+                    &sec,
+                    "bitrate",
+                    format!(
+                        "path '{name}': bitrate {} bit/s must be 100000..100000000",
+                        p.bitrate
+                    ),
+                ));
             }
             if !(1..=600).contains(&p.gop) {
-                return Err(fail(&sec, "gop", format!("path '{name}': gop {} must be 1..600 frames", p.gop)));
+                return Err(fail(
+                    &sec,
+                    "gop",
+                    format!("path '{name}': gop {} must be 1..600 frames", p.gop),
+                ));
             }
             if !ENCODERS.contains(&p.encoder.as_str()) {
-                return Err(fail(&sec, "encoder", format!(
-                    "path '{name}': unknown encoder \"{}\" (one of: {})", p.encoder, ENCODERS.join(", ")
-                )));
+                return Err(fail(
+                    &sec,
+                    "encoder",
+                    format!(
+                        "path '{name}': unknown encoder \"{}\" (one of: {})",
+                        p.encoder,
+                        ENCODERS.join(", ")
+                    ),
+                ));
             }
             if p.max_viewers == 0 {
-                return Err(fail(&sec, "max_viewers", format!("path '{name}': max_viewers must be at least 1")));
+                return Err(fail(
+                    &sec,
+                    "max_viewers",
+                    format!("path '{name}': max_viewers must be at least 1"),
+                ));
             }
         }
         for (i, s) in self.webrtc.ice_servers.iter().enumerate() {
-            let ok = ["stun:", "turn:", "turns:"].iter().any(|p| s.urls.starts_with(p));
+            let ok = ["stun:", "turn:", "turns:"]
+                .iter()
+                .any(|p| s.urls.starts_with(p));
             if !ok {
-                return Err(fail("webrtc", "ice_servers", format!(
-                    "ice_servers[{i}]: url \"{}\" must start with stun:, turn: or turns:", s.urls
-                )));
+                return Err(fail(
+                    "webrtc",
+                    "ice_servers",
+                    format!(
+                        "ice_servers[{i}]: url \"{}\" must start with stun:, turn: or turns:",
+                        s.urls
+                    ),
+                ));
             }
         }
         if self.webrtc.udp_port == 0 {
@@ -229,9 +284,11 @@ impl Config {
         }
         for o in &self.http.allow_origins {
             if !(o.starts_with("http://") || o.starts_with("https://") || o == "*") {
-                return Err(fail("http", "allow_origins", format!(
-                    "allow_origins entry \"{o}\" must start with http:// or https://"
-                )));
+                return Err(fail(
+                    "http",
+                    "allow_origins",
+                    format!("allow_origins entry \"{o}\" must start with http:// or https://"),
+                ));
             }
         }
         Ok(())
@@ -242,7 +299,9 @@ impl Config {
 pub fn valid_path_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !matches!(name, "v3" | "whep" | "whip" | "metrics")
 }
 
@@ -252,7 +311,8 @@ fn line_at(text: &str, offset: usize) -> usize {
 
 fn has_table(text: &str, name: &str) -> bool {
     text.lines().map(str::trim).any(|l| {
-        l.strip_prefix('[').is_some_and(|r| r.starts_with(name) && r[name.len()..].starts_with(['.', ']']))
+        l.strip_prefix('[')
+            .is_some_and(|r| r.starts_with(name) && r[name.len()..].starts_with(['.', ']']))
             || l.starts_with(&format!("{name} ="))
             || l.starts_with(&format!("{name}."))
     })
@@ -333,28 +393,42 @@ enabled = true
 
     #[test]
     fn unknown_key_is_reported_with_its_line() {
-        let e = Config::parse("[http]\nlisten = \"0.0.0.0:1\"\nlisen = 3\n").unwrap_err().to_string();
+        let e = Config::parse("[http]\nlisten = \"0.0.0.0:1\"\nlisen = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("3: "), "{e}");
         assert!(e.contains("lisen"), "{e}");
     }
 
     #[test]
     fn syntax_error_has_line() {
-        let e = Config::parse("[paths.cam0]\nwidth = \n").unwrap_err().to_string();
+        let e = Config::parse("[paths.cam0]\nwidth = \n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2: "), "{e}");
     }
 
     #[test]
     fn bad_values_name_the_key_line() {
-        let e = Config::parse("[paths.cam0]\nsource = \"test\"\nwidth = 1281\n").unwrap_err().to_string();
+        let e = Config::parse("[paths.cam0]\nsource = \"test\"\nwidth = 1281\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("3: ") && e.contains("width 1281"), "{e}");
-        let e = Config::parse("[paths.x]\nsource = \"v4l2\"\n").unwrap_err().to_string();
+        let e = Config::parse("[paths.x]\nsource = \"v4l2\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2: ") && e.contains("needs device"), "{e}");
-        let e = Config::parse("[paths.x]\nencoder = \"nvenc\"\n").unwrap_err().to_string();
+        let e = Config::parse("[paths.x]\nencoder = \"nvenc\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2: ") && e.contains("unknown encoder"), "{e}");
-        let e = Config::parse("[paths.x]\nsource = \"camera\"\n").unwrap_err().to_string();
+        let e = Config::parse("[paths.x]\nsource = \"camera\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2: ") && e.contains("unknown variant"), "{e}");
-        let e = Config::parse("[webrtc]\nice_servers = [{ urls = \"http://x\" }]\n").unwrap_err().to_string();
+        let e = Config::parse("[webrtc]\nice_servers = [{ urls = \"http://x\" }]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("2: ") && e.contains("stun:"), "{e}");
     }
 

@@ -30,14 +30,25 @@ async fn serve(cfg: Config) -> Result<()> {
     let paths = media::start(&cfg, frames_tx)?;
     let engine = webrtc::start(&cfg, &paths, frames_rx)?;
 
-    let api_state = Arc::new(api::State { paths: paths.clone(), engine: engine.clone(), started: SystemTime::now() });
+    let api_state = Arc::new(api::State {
+        paths: paths.clone(),
+        engine: engine.clone(),
+        started: SystemTime::now(),
+    });
     http::serve(cfg.api.listen, "api", api_state, api::handle).await?;
     let listen = cfg.http.listen;
     let first_path = cfg.paths.keys().next().cloned();
-    let whep_state = Arc::new(whep::State { cfg, engine: engine.clone() });
+    let whep_state = Arc::new(whep::State {
+        cfg,
+        engine: engine.clone(),
+    });
     http::serve(listen, "whep", whep_state, whep::handle).await?;
     if let Some(p) = first_path {
-        let host = if listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { listen.ip().to_string() };
+        let host = if listen.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            listen.ip().to_string()
+        };
         log::info!("view {p} at http://{host}:{}/{p}/", listen.port());
     }
 
@@ -63,12 +74,21 @@ async fn serve(cfg: Config) -> Result<()> {
 /// Feed the systemd watchdog only while healthy; keep STATUS= current.
 async fn health_loop(n: Arc<Notifier>, paths: Vec<PathHandle>, engine: EngineHandle) {
     let watchdog = health::watchdog_interval();
-    let tick = watchdog.unwrap_or(Duration::from_secs(5)).min(Duration::from_secs(5));
-    let mut progress: Vec<(u64, std::time::Instant)> = paths.iter().map(|_| (0, std::time::Instant::now())).collect();
+    let tick = watchdog
+        .unwrap_or(Duration::from_secs(5))
+        .min(Duration::from_secs(5));
+    let mut progress: Vec<(u64, std::time::Instant)> = paths
+        .iter()
+        .map(|_| (0, std::time::Instant::now()))
+        .collect();
     let mut was_healthy = true;
     loop {
         tokio::time::sleep(tick).await;
-        let traffic = tokio::time::timeout(Duration::from_secs(1), engine.ask(|reply| Cmd::Traffic { reply })).await;
+        let traffic = tokio::time::timeout(
+            Duration::from_secs(1),
+            engine.ask(|reply| Cmd::Traffic { reply }),
+        )
+        .await;
         let engine_ok = matches!(traffic, Ok(Some(_)));
         let traffic = traffic.ok().flatten().unwrap_or_default();
         let mut wedged = Vec::new();
@@ -80,7 +100,11 @@ async fn health_loop(n: Arc<Notifier>, paths: Vec<PathHandle>, engine: EngineHan
             } else if seen.1.elapsed() > WEDGED {
                 wedged.push(p.name.to_string());
             }
-            let viewers = traffic.iter().find(|t| t.name == p.name).map(|t| t.readers.len()).unwrap_or(0);
+            let viewers = traffic
+                .iter()
+                .find(|t| t.name == p.name)
+                .map(|t| t.readers.len())
+                .unwrap_or(0);
             summary.push((p.name.to_string(), st.state.as_str(), viewers));
         }
         let healthy = engine_ok && wedged.is_empty();
@@ -92,7 +116,14 @@ async fn health_loop(n: Arc<Notifier>, paths: Vec<PathHandle>, engine: EngineHan
             status = format!("wedged: {}; {status}", wedged.join(", "));
         }
         if healthy != was_healthy {
-            log::warn!("health: {}", if healthy { "recovered" } else { status.as_str() });
+            log::warn!(
+                "health: {}",
+                if healthy {
+                    "recovered"
+                } else {
+                    status.as_str()
+                }
+            );
             was_healthy = healthy;
         }
         let mut msg = format!("STATUS={status}");
@@ -104,7 +135,7 @@ async fn health_loop(n: Arc<Notifier>, paths: Vec<PathHandle>, engine: EngineHan
 }
 
 async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("installing SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("installing SIGINT handler");
     tokio::select! {

@@ -52,14 +52,19 @@ pub fn nal_type(nal: &[u8]) -> u8 {
 /// `profile-level-id` (profile_idc, constraint flags, level_idc) from the
 /// first SPS in an access unit, e.g. 0x42e01f for constrained baseline 3.1.
 pub fn profile_level_id(annexb: &[u8]) -> Option<u32> {
-    let sps = nal_units(annexb).into_iter().find(|n| nal_type(n) == NAL_SPS)?;
+    let sps = nal_units(annexb)
+        .into_iter()
+        .find(|n| nal_type(n) == NAL_SPS)?;
     (sps.len() >= 4).then(|| u32::from_be_bytes([0, sps[1], sps[2], sps[3]]))
 }
 
 /// RTP payloads for one access unit, in send order. The marker bit belongs
 /// on the last one.
 pub fn packetize(annexb: &[u8], max: usize) -> Vec<Arc<[u8]>> {
-    let nals: Vec<&[u8]> = nal_units(annexb).into_iter().filter(|n| nal_type(n) != NAL_AUD).collect();
+    let nals: Vec<&[u8]> = nal_units(annexb)
+        .into_iter()
+        .filter(|n| nal_type(n) != NAL_AUD)
+        .collect();
     let mut out: Vec<Arc<[u8]>> = Vec::new();
     let mut i = 0;
     while i < nals.len() {
@@ -120,7 +125,10 @@ mod tests {
     fn splits_annexb_with_both_start_code_lengths() {
         let a = au();
         let n = nal_units(&a);
-        assert_eq!(n.iter().map(|n| nal_type(n)).collect::<Vec<_>>(), [9, 7, 8, 5]);
+        assert_eq!(
+            n.iter().map(|n| nal_type(n)).collect::<Vec<_>>(),
+            [9, 7, 8, 5]
+        );
         assert_eq!(n[1], &[0x67, 0x42, 0xe0, 0x1f, 0xaa]);
         assert_eq!(n[3].len(), 3001);
     }
@@ -141,7 +149,11 @@ mod tests {
         // Reassemble the FU-A fragments into the IDR slice.
         let mut idr = vec![(pk[1][0] & 0xe0) | (pk[1][1] & 0x1f)];
         assert_eq!(pk[1][1] & 0x80, 0x80, "first fragment has S bit");
-        assert_eq!(pk.last().unwrap()[1] & 0x40, 0x40, "last fragment has E bit");
+        assert_eq!(
+            pk.last().unwrap()[1] & 0x40,
+            0x40,
+            "last fragment has E bit"
+        );
         for p in &pk[1..] {
             assert_eq!(p[0] & 0x1f, FU_A);
             idr.extend_from_slice(&p[2..]);

@@ -43,7 +43,10 @@ impl Notifier {
 /// Half of `$WATCHDOG_USEC`, if systemd wants keep-alives from this process.
 pub fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok()) {
+    if let Some(pid) = std::env::var("WATCHDOG_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
         if pid != std::process::id() {
             return None;
         }
@@ -53,12 +56,19 @@ pub fn watchdog_interval() -> Option<Duration> {
 
 /// One-line summary for `STATUS=` (systemctl status shows it).
 pub fn status_line(paths: &[(String, &str, usize)]) -> String {
-    let parts: Vec<String> = paths.iter().map(|(name, state, viewers)| match *viewers {
-        0 => format!("{name} {state}"),
-        1 => format!("{name} {state} 1 viewer"),
-        n => format!("{name} {state} {n} viewers"),
-    }).collect();
-    if parts.is_empty() { "no paths".into() } else { parts.join("; ") }
+    let parts: Vec<String> = paths
+        .iter()
+        .map(|(name, state, viewers)| match *viewers {
+            0 => format!("{name} {state}"),
+            1 => format!("{name} {state} 1 viewer"),
+            n => format!("{name} {state} {n} viewers"),
+        })
+        .collect();
+    if parts.is_empty() {
+        "no paths".into()
+    } else {
+        parts.join("; ")
+    }
 }
 
 #[cfg(test)]
@@ -81,7 +91,8 @@ mod tests {
     #[test]
     fn notifies_an_abstract_socket() {
         let name = format!("r58-notify-test-{}", std::process::id());
-        let rx = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        let rx = UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap())
+            .unwrap();
         let n = Notifier::new(&format!("@{name}")).unwrap();
         n.send("WATCHDOG=1");
         let mut buf = [0u8; 64];
@@ -96,7 +107,10 @@ mod tests {
 
     #[test]
     fn status_reads_like_a_sentence() {
-        let s = status_line(&[("cam0".into(), "streaming", 2), ("cam1".into(), "no_signal", 0)]);
+        let s = status_line(&[
+            ("cam0".into(), "streaming", 2),
+            ("cam1".into(), "no_signal", 0),
+        ]);
         assert_eq!(s, "cam0 streaming 2 viewers; cam1 no_signal");
         assert_eq!(status_line(&[]), "no paths");
     }

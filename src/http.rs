@@ -18,13 +18,23 @@ use crate::error::{Context, Result};
 pub type Resp = Response<Full<Bytes>>;
 
 /// Bind `addr` and serve every connection with `handle` on its own task.
-pub async fn serve<S, F>(addr: SocketAddr, what: &'static str, state: Arc<S>, handle: fn(Arc<S>, Request<Incoming>, SocketAddr) -> F) -> Result<tokio::task::JoinHandle<()>>
+pub async fn serve<S, F>(
+    addr: SocketAddr,
+    what: &'static str,
+    state: Arc<S>,
+    handle: fn(Arc<S>, Request<Incoming>, SocketAddr) -> F,
+) -> Result<tokio::task::JoinHandle<()>>
 where
     S: Send + Sync + 'static,
     F: Future<Output = Resp> + Send + 'static,
 {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {what} on {addr}"))?;
-    log::info!("{what}: listening on http://{}", listener.local_addr().context("local address")?);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {what} on {addr}"))?;
+    log::info!(
+        "{what}: listening on http://{}",
+        listener.local_addr().context("local address")?
+    );
     Ok(tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -71,20 +81,31 @@ pub fn json(status: StatusCode, v: &serde_json::Value) -> Resp {
 }
 
 pub fn empty(status: StatusCode) -> Resp {
-    Response::builder().status(status).body(Full::new(Bytes::new())).expect("static response")
+    Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .expect("static response")
 }
 
 /// Why a body could not be read, as a ready response.
 pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Resp> {
-    let declared = req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(text(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {} KiB", limit / 1024)));
+        return Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {} KiB", limit / 1024),
+        ));
     }
     match Limited::new(req.into_body(), limit).collect().await {
         Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(text(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {} KiB", limit / 1024)))
-        }
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {} KiB", limit / 1024),
+        )),
         Err(e) => Err(text(StatusCode::BAD_REQUEST, format!("reading body: {e}"))),
     }
 }
@@ -94,15 +115,19 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Re
 /// a trailing `:*` also matches an origin with no explicit port.
 pub fn origin_allowed(origin: &str, patterns: &[String]) -> bool {
     patterns.iter().any(|p| {
-        p == "*" || glob(p.as_bytes(), origin.as_bytes())
-            || p.strip_suffix(":*").is_some_and(|base| glob(base.as_bytes(), origin.as_bytes()))
+        p == "*"
+            || glob(p.as_bytes(), origin.as_bytes())
+            || p.strip_suffix(":*")
+                .is_some_and(|base| glob(base.as_bytes(), origin.as_bytes()))
     })
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {
     match p.split_first() {
         None => s.is_empty(),
-        Some((b'*', rest)) => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != b'/').any(|i| glob(rest, &s[i..])),
+        Some((b'*', rest)) => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != b'/')
+            .any(|i| glob(rest, &s[i..])),
         Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
     }
 }
@@ -112,7 +137,13 @@ mod tests {
     use super::*;
 
     fn pats() -> Vec<String> {
-        ["https://*.example.no", "http://localhost:*", "http://192.168.*.*:*"].map(String::from).to_vec()
+        [
+            "https://*.example.no",
+            "http://localhost:*",
+            "http://192.168.*.*:*",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     #[test]
@@ -124,7 +155,10 @@ mod tests {
         assert!(origin_allowed("http://localhost", &p));
         assert!(origin_allowed("http://192.168.1.24:8080", &p));
         assert!(!origin_allowed("https://example.no", &p));
-        assert!(!origin_allowed("http://app.example.no", &p), "scheme matters");
+        assert!(
+            !origin_allowed("http://app.example.no", &p),
+            "scheme matters"
+        );
         assert!(!origin_allowed("https://evil.com", &p));
         assert!(!origin_allowed("https://evil.com/x.example.no", &p));
         assert!(!origin_allowed("http://10.0.0.1:80", &p));

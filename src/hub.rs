@@ -110,12 +110,20 @@ impl Hub {
     }
 
     pub fn pop(&mut self, path: &str, id: ReaderId) -> Option<Arc<Frame>> {
-        self.feeds.get_mut(path)?.readers.get_mut(&id)?.queue.pop_front()
+        self.feeds
+            .get_mut(path)?
+            .readers
+            .get_mut(&id)?
+            .queue
+            .pop_front()
     }
 
     /// A viewer asked for a keyframe (PLI/FIR) or is about to join.
     pub fn keyframe_request(&mut self, path: &Arc<str>, now: Instant) -> bool {
-        self.feeds.entry(path.clone()).or_default().allow_keyframe(now)
+        self.feeds
+            .entry(path.clone())
+            .or_default()
+            .allow_keyframe(now)
     }
 
     #[cfg(test)]
@@ -125,13 +133,19 @@ impl Hub {
 
     #[cfg(test)]
     pub fn dropped(&self, path: &str, id: ReaderId) -> u64 {
-        self.feeds.get(path).and_then(|f| f.readers.get(&id)).map(|r| r.dropped).unwrap_or(0)
+        self.feeds
+            .get(path)
+            .and_then(|f| f.readers.get(&id))
+            .map(|r| r.dropped)
+            .unwrap_or(0)
     }
 }
 
 impl Feed {
     fn allow_keyframe(&mut self, now: Instant) -> bool {
-        let ok = self.last_keyframe_request.is_none_or(|t| now.duration_since(t) >= KEYFRAME_INTERVAL);
+        let ok = self
+            .last_keyframe_request
+            .is_none_or(|t| now.duration_since(t) >= KEYFRAME_INTERVAL);
         if ok {
             self.last_keyframe_request = Some(now);
         }
@@ -144,11 +158,18 @@ mod tests {
     use super::*;
 
     fn frame(n: u32, key: bool) -> Arc<Frame> {
-        Arc::new(Frame { rtp_time: n, keyframe: key, payloads: vec![], bytes: 0 })
+        Arc::new(Frame {
+            rtp_time: n,
+            keyframe: key,
+            payloads: vec![],
+            bytes: 0,
+        })
     }
 
     fn drain(h: &mut Hub, p: &str, id: ReaderId) -> Vec<u32> {
-        std::iter::from_fn(|| h.pop(p, id)).map(|f| f.rtp_time).collect()
+        std::iter::from_fn(|| h.pop(p, id))
+            .map(|f| f.rtp_time)
+            .collect()
     }
 
     #[test]
@@ -161,7 +182,11 @@ mod tests {
         h.push(&p, f.clone(), t);
         // The cached GOP (key 0) is replayed, then the new frame; one allocation for all.
         assert_eq!(drain(&mut h, "cam0", 1), [0, 1]);
-        assert_eq!(Arc::strong_count(&f), 3, "f, reader 2's queue and the GOP cache");
+        assert_eq!(
+            Arc::strong_count(&f),
+            3,
+            "f, reader 2's queue and the GOP cache"
+        );
     }
 
     #[test]
@@ -172,9 +197,15 @@ mod tests {
             h.push(&p, frame(i, false), t);
         }
         assert!(h.add_reader(&p, 1, t), "join asks for a keyframe");
-        assert!(!h.add_reader(&p, 2, t), "second join within the interval is rate-limited");
+        assert!(
+            !h.add_reader(&p, 2, t),
+            "second join within the interval is rate-limited"
+        );
         h.push(&p, frame(100, false), t);
-        assert!(drain(&mut h, "cam0", 1).is_empty(), "no P-frames before a keyframe");
+        assert!(
+            drain(&mut h, "cam0", 1).is_empty(),
+            "no P-frames before a keyframe"
+        );
         h.push(&p, frame(101, true), t);
         h.push(&p, frame(102, false), t);
         assert_eq!(drain(&mut h, "cam0", 1), [101, 102]);
@@ -193,14 +224,22 @@ mod tests {
             asked += h.push(&p, frame(i, false), t) as u32;
             fast.extend(drain(&mut h, "cam0", 2));
         }
-        assert_eq!(fast.len(), READER_QUEUE + 5 + 1, "fast reader got every frame");
+        assert_eq!(
+            fast.len(),
+            READER_QUEUE + 5 + 1,
+            "fast reader got every frame"
+        );
         assert_eq!(asked, 1, "overflow asks for one keyframe");
         assert!(drain(&mut h, "cam0", 1).is_empty(), "backlog dropped whole");
         assert!(h.dropped("cam0", 1) >= READER_QUEUE as u64);
         h.push(&p, frame(500, false), t);
         h.push(&p, frame(501, true), t);
         h.push(&p, frame(502, false), t);
-        assert_eq!(drain(&mut h, "cam0", 1), [501, 502], "resumes on the keyframe");
+        assert_eq!(
+            drain(&mut h, "cam0", 1),
+            [501, 502],
+            "resumes on the keyframe"
+        );
     }
 
     #[test]

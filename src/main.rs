@@ -26,16 +26,18 @@ fn main() {
 /// One line per event. Under systemd the journal adds the time itself.
 fn init_logging() {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info,str0m=warn,is=warn,dimpl=warn"))
-        .format(move |buf, rec| {
-            if journald {
-                writeln!(buf, "{:<5} {}", rec.level(), rec.args())
-            } else {
-                let t = buf.timestamp_millis().to_string();
-                // 2026-11-24T10:07:16.123Z -> 10:07:16.123
-                let short = t.get(11..23).unwrap_or(&t);
-                writeln!(buf, "{short} {:<5} {}", rec.level(), rec.args())
-            }
-        })
-        .init();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("info,str0m=warn,is=warn,dimpl=warn"),
+    )
+    .format(move |buf, rec| {
+        if journald {
+            writeln!(buf, "{:<5} {}", rec.level(), rec.args())
+        } else {
+            let t = buf.timestamp_millis().to_string();
+            // 2026-11-24T10:07:16.123Z -> 10:07:16.123
+            let short = t.get(11..23).unwrap_or(&t);
+            writeln!(buf, "{short} {:<5} {}", rec.level(), rec.args())
+        }
+    })
+    .init();
 }

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -18,7 +18,11 @@ pub fn run(cfg: &Config, as_json: bool) -> Result<()> {
     if api.ip().is_unspecified() {
         api.set_ip([127, 0, 0, 1].into());
     }
-    let down = |e: Error| Error::new(format!("r58 is not running (no answer from the API on {api}: {e})"));
+    let down = |e: Error| {
+        Error::new(format!(
+            "r58 is not running (no answer from the API on {api}: {e})"
+        ))
+    };
     let info = get_json(api, "/v3/info").map_err(down)?;
     let paths = get_json(api, "/v3/paths/list").map_err(down)?;
     if as_json {
@@ -33,21 +37,36 @@ pub fn run(cfg: &Config, as_json: bool) -> Result<()> {
 pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
     let mut out = String::new();
     let up = info["uptimeSeconds"].as_u64().unwrap_or(0);
-    out.push_str(&format!("r58 {}   up {}   api {api}\n\n", info["version"].as_str().unwrap_or("?"), duration(up)));
-    out.push_str(&format!("{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
-        "PATH", "SOURCE", "STATE", "FORMAT", "ENCODER", "KBIT/S", "VIEWERS"));
+    out.push_str(&format!(
+        "r58 {}   up {}   api {api}\n\n",
+        info["version"].as_str().unwrap_or("?"),
+        duration(up)
+    ));
+    out.push_str(&format!(
+        "{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
+        "PATH", "SOURCE", "STATE", "FORMAT", "ENCODER", "KBIT/S", "VIEWERS"
+    ));
     let empty = vec![];
     let items = items.as_array().unwrap_or(&empty);
     let mut notes = Vec::new();
     for it in items {
         let r = &it["r58"];
         let name = it["name"].as_str().unwrap_or("?");
-        let kbps = r["bitrate"].as_u64().filter(|b| *b > 0).map(|b| (b / 1000).to_string()).unwrap_or("-".into());
-        out.push_str(&format!("{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
-            clip(name, 12), clip(it["source"]["id"].as_str().unwrap_or("-"), 9),
-            clip(r["state"].as_str().unwrap_or("?"), 10), clip(r["format"].as_str().unwrap_or("-"), 12),
-            clip(r["encoder"].as_str().unwrap_or("-"), 11), kbps,
-            it["readers"].as_array().map(|a| a.len()).unwrap_or(0)));
+        let kbps = r["bitrate"]
+            .as_u64()
+            .filter(|b| *b > 0)
+            .map(|b| (b / 1000).to_string())
+            .unwrap_or("-".into());
+        out.push_str(&format!(
+            "{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
+            clip(name, 12),
+            clip(it["source"]["id"].as_str().unwrap_or("-"), 9),
+            clip(r["state"].as_str().unwrap_or("?"), 10),
+            clip(r["format"].as_str().unwrap_or("-"), 12),
+            clip(r["encoder"].as_str().unwrap_or("-"), 11),
+            kbps,
+            it["readers"].as_array().map(|a| a.len()).unwrap_or(0)
+        ));
         if let Some(d) = r["detail"].as_str() {
             notes.push(clip(&format!("  {name}: {d}"), WIDTH));
         }
@@ -86,13 +105,22 @@ fn duration(s: u64) -> String {
 
 /// A plain blocking GET: the CLI needs no async runtime for one request.
 fn get_json(addr: SocketAddr, path: &str) -> Result<Value> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| Error::new(e.to_string()))?;
-    s.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| Error::new(e.to_string()))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").map_err(|e| Error::new(e.to_string()))?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| Error::new(e.to_string()))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| Error::new(e.to_string()))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| Error::new(e.to_string()))?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| Error::new(e.to_string()))?;
+    s.read_to_end(&mut raw)
+        .map_err(|e| Error::new(e.to_string()))?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| Error::new("malformed HTTP answer"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| Error::new("malformed HTTP answer"))?;
     if !head.starts_with("HTTP/1.1 200") {
         return Err(Error::new(head.lines().next().unwrap_or("").to_string()));
     }

@@ -11,7 +11,7 @@ use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
 use crate::config::{Config, IceServer};
-use crate::http::{empty, origin_allowed, read_body, text, Resp};
+use crate::http::{Resp, empty, origin_allowed, read_body, text};
 use crate::webrtc::{Cmd, EngineHandle, OfferError};
 
 /// MediaMTX's limit for an inbound SDP.
@@ -46,7 +46,11 @@ fn route(path: &str) -> Route<'_> {
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
-    let origin = req.headers().get("origin").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let origin = req
+        .headers()
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut resp = dispatch(&st, req).await;
     if let Some(o) = origin.filter(|o| origin_allowed(o, &st.cfg.http.allow_origins)) {
         let h = resp.headers_mut();
@@ -54,50 +58,81 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
             h.insert("access-control-allow-origin", v);
         }
         h.insert("vary", HeaderValue::from_static("Origin"));
-        h.insert("access-control-expose-headers", HeaderValue::from_static("ETag, ID, Accept-Patch, Link, Location"));
+        h.insert(
+            "access-control-expose-headers",
+            HeaderValue::from_static("ETag, ID, Accept-Patch, Link, Location"),
+        );
     }
     resp
 }
 
 async fn dispatch(st: &State, req: Request<Incoming>) -> Resp {
     let uri_path = req.uri().path().to_string();
-    let is_preflight = req.method() == Method::OPTIONS && req.headers().contains_key("access-control-request-method");
+    let is_preflight = req.method() == Method::OPTIONS
+        && req.headers().contains_key("access-control-request-method");
     if is_preflight {
         let mut r = empty(StatusCode::NO_CONTENT);
         let h = r.headers_mut();
-        h.insert("access-control-allow-methods", HeaderValue::from_static("OPTIONS, GET, POST, PATCH, DELETE"));
-        h.insert("access-control-allow-headers", HeaderValue::from_static("Authorization, Content-Type, If-Match"));
+        h.insert(
+            "access-control-allow-methods",
+            HeaderValue::from_static("OPTIONS, GET, POST, PATCH, DELETE"),
+        );
+        h.insert(
+            "access-control-allow-headers",
+            HeaderValue::from_static("Authorization, Content-Type, If-Match"),
+        );
         h.insert("access-control-max-age", HeaderValue::from_static("86400"));
         return r;
     }
     let known = |p: &str| st.cfg.paths.contains_key(p);
     match (req.method().clone(), route(&uri_path)) {
-        (_, Route::Whep(p)) | (_, Route::Session(p, _)) | (_, Route::Page(p)) | (_, Route::PageRedirect(p))
+        (_, Route::Whep(p))
+        | (_, Route::Session(p, _))
+        | (_, Route::Page(p))
+        | (_, Route::PageRedirect(p))
             if !known(p) =>
         {
-            text(StatusCode::NOT_FOUND, format!("path '{p}' is not configured"))
+            text(
+                StatusCode::NOT_FOUND,
+                format!("path '{p}' is not configured"),
+            )
         }
         (Method::POST, Route::Whep(p)) => offer(st, p.to_string(), req).await,
         (Method::OPTIONS, Route::Whep(_)) => {
             let mut r = empty(StatusCode::NO_CONTENT);
-            r.headers_mut().insert("accept-post", HeaderValue::from_static("application/sdp"));
+            r.headers_mut()
+                .insert("accept-post", HeaderValue::from_static("application/sdp"));
             add_links(&mut r, &st.cfg.webrtc.ice_servers);
             r
         }
         (_, Route::Whep(_)) => text(StatusCode::METHOD_NOT_ALLOWED, "use POST with an SDP offer"),
         (Method::DELETE, Route::Session(p, s)) => {
             let (path, secret) = (p.to_string(), s.to_string());
-            match st.engine.ask(|reply| Cmd::Delete { path, secret, reply }).await {
+            match st
+                .engine
+                .ask(|reply| Cmd::Delete {
+                    path,
+                    secret,
+                    reply,
+                })
+                .await
+            {
                 Some(true) => text(StatusCode::OK, "session ended"),
                 _ => text(StatusCode::NOT_FOUND, "no such session"),
             }
         }
         (Method::PATCH, Route::Session(p, s)) => patch(st, p.to_string(), s.to_string(), req).await,
-        (_, Route::Session(..)) => text(StatusCode::METHOD_NOT_ALLOWED, "use PATCH or DELETE on a session"),
+        (_, Route::Session(..)) => text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use PATCH or DELETE on a session",
+        ),
         (Method::GET | Method::HEAD, Route::Page(_)) => {
             let mut r = crate::http::text(StatusCode::OK, VIEWER_PAGE);
             let h = r.headers_mut();
-            h.insert("content-type", HeaderValue::from_static("text/html; charset=utf-8"));
+            h.insert(
+                "content-type",
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             h.insert("cache-control", HeaderValue::from_static("no-cache"));
             r
         }
@@ -113,14 +148,25 @@ async fn dispatch(st: &State, req: Request<Incoming>) -> Resp {
 }
 
 fn content_type_is(req: &Request<Incoming>, want: &str) -> bool {
-    req.headers().get("content-type").and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case(want))
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case(want)
+        })
         .unwrap_or(false)
 }
 
 async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
     if !content_type_is(&req, "application/sdp") {
-        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/sdp");
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/sdp",
+        );
     }
     let body = match read_body(req, MAX_SDP).await {
         Ok(b) => b,
@@ -130,8 +176,19 @@ async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
         return text(StatusCode::BAD_REQUEST, "SDP offer is not UTF-8 text");
     };
     let p = path.clone();
-    let Some(result) = st.engine.ask(|reply| Cmd::Offer { path: p, sdp, reply }).await else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "WebRTC engine is not running");
+    let Some(result) = st
+        .engine
+        .ask(|reply| Cmd::Offer {
+            path: p,
+            sdp,
+            reply,
+        })
+        .await
+    else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "WebRTC engine is not running",
+        );
     };
     match result {
         Ok(a) => {
@@ -139,23 +196,41 @@ async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
             let h = r.headers_mut();
             h.insert("content-type", HeaderValue::from_static("application/sdp"));
             h.insert("etag", HeaderValue::from_static("*"));
-            h.insert("accept-patch", HeaderValue::from_static("application/trickle-ice-sdpfrag"));
+            h.insert(
+                "accept-patch",
+                HeaderValue::from_static("application/trickle-ice-sdpfrag"),
+            );
             // Relative: the box sits behind reverse proxies and the tunnel.
-            h.insert("location", HeaderValue::from_str(&format!("/{path}/whep/{}", a.secret)).expect("hex is a valid header"));
-            h.insert("id", HeaderValue::from_str(&a.id).expect("hex is a valid header"));
+            h.insert(
+                "location",
+                HeaderValue::from_str(&format!("/{path}/whep/{}", a.secret))
+                    .expect("hex is a valid header"),
+            );
+            h.insert(
+                "id",
+                HeaderValue::from_str(&a.id).expect("hex is a valid header"),
+            );
             add_links(&mut r, &st.cfg.webrtc.ice_servers);
             r
         }
         Err(OfferError::BadSdp(why)) => text(StatusCode::BAD_REQUEST, why),
-        Err(OfferError::NoPath) => text(StatusCode::NOT_FOUND, format!("path '{path}' is not configured")),
+        Err(OfferError::NoPath) => text(
+            StatusCode::NOT_FOUND,
+            format!("path '{path}' is not configured"),
+        ),
         Err(OfferError::NotReady(why)) => {
             let mut r = text(StatusCode::SERVICE_UNAVAILABLE, why);
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("2"));
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("2"));
             r
         }
         Err(OfferError::Full(n)) => {
-            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, format!("path '{path}' already has {n} viewers (max_viewers)"));
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("10"));
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("path '{path}' already has {n} viewers (max_viewers)"),
+            );
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from_static("10"));
             r
         }
     }
@@ -163,14 +238,26 @@ async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
 
 async fn patch(st: &State, path: String, secret: String, req: Request<Incoming>) -> Resp {
     if !content_type_is(&req, "application/trickle-ice-sdpfrag") {
-        return text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/trickle-ice-sdpfrag");
+        return text(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/trickle-ice-sdpfrag",
+        );
     }
     let body = match read_body(req, MAX_SDP).await {
         Ok(b) => b,
         Err(r) => return r,
     };
     let frag = String::from_utf8_lossy(&body).into_owned();
-    match st.engine.ask(|reply| Cmd::Patch { path, secret, frag, reply }).await {
+    match st
+        .engine
+        .ask(|reply| Cmd::Patch {
+            path,
+            secret,
+            frag,
+            reply,
+        })
+        .await
+    {
         Some(true) => empty(StatusCode::NO_CONTENT),
         _ => text(StatusCode::NOT_FOUND, "no such session"),
     }
@@ -181,7 +268,9 @@ fn add_links(r: &mut Resp, servers: &[IceServer]) {
     for s in servers {
         let mut v = format!("<{}>; rel=\"ice-server\"", s.urls);
         if let (Some(u), Some(c)) = (&s.username, &s.credential) {
-            v.push_str(&format!("; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\""));
+            v.push_str(&format!(
+                "; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\""
+            ));
         }
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append("link", v);

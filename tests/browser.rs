@@ -17,17 +17,30 @@ fn view(d: &Daemon, viewers: usize, secs: u32) -> serde_json::Value {
 fn view_env(d: &Daemon, viewers: usize, secs: u32, env: &[(&str, &str)]) -> serde_json::Value {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
-        dir.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        dir.join("node_modules/playwright-core").exists()
+            && Path::new("/usr/bin/chromium").exists(),
         "browser tests need Chromium and playwright-core: run `make test` (it installs both)"
     );
     let out = Command::new("node")
         .current_dir(&dir)
-        .args(["view.mjs", &d.base(), "cam0", &viewers.to_string(), &secs.to_string()])
+        .args([
+            "view.mjs",
+            &d.base(),
+            "cam0",
+            &viewers.to_string(),
+            &secs.to_string(),
+        ])
         .envs(env.iter().copied())
         .output()
         .expect("running node");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "view.mjs failed:\n{}\n{}\nr58 log:\n{}", stdout, String::from_utf8_lossy(&out.stderr), d.log());
+    assert!(
+        out.status.success(),
+        "view.mjs failed:\n{}\n{}\nr58 log:\n{}",
+        stdout,
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
     serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("view.mjs prints JSON")
 }
 
@@ -50,7 +63,11 @@ fn chromium_decodes_h264_and_delete_ends_the_session() {
     assert_eq!(v0["protocol"], "udp", "{v0}");
     assert_eq!(v0["deleteStatus"], 200, "{v0}");
     assert_eq!(v0["deleteAgainStatus"], 404, "{v0}");
-    assert_eq!(d.path_info("cam0")["readers"].as_array().unwrap().len(), 0, "server-side session gone");
+    assert_eq!(
+        d.path_info("cam0")["readers"].as_array().unwrap().len(),
+        0,
+        "server-side session gone"
+    );
     assert!(d.log().contains("deleted by viewer"), "{}", d.log());
 }
 
@@ -62,7 +79,10 @@ fn four_chromium_viewers_all_decode() {
     assert_eq!(viewers.len(), 4);
     for (i, x) in viewers.iter().enumerate() {
         let decoded = x["after"].as_u64().unwrap() - x["before"].as_u64().unwrap();
-        assert!(decoded >= 60, "viewer {i} decoded {decoded} frames in 5 s: {x}");
+        assert!(
+            decoded >= 60,
+            "viewer {i} decoded {decoded} frames in 5 s: {x}"
+        );
         assert_eq!(x["codec"], "H264");
     }
 }

@@ -6,7 +6,11 @@ use std::process::Command;
 
 fn r58(args: &[&str]) -> (i32, String, String) {
     let o = Command::new(support::bin()).args(args).output().unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 fn write(name: &str, text: &str) -> std::path::PathBuf {
@@ -27,16 +31,25 @@ fn version_and_usage() {
 
 #[test]
 fn config_check_reports_file_and_line() {
-    let good = write("good.toml", "[paths.cam0]\nsource = \"test\"\n\n[paths.cam1]\nsource = \"hdmi\"\nbitrate = 4000000\n");
+    let good = write(
+        "good.toml",
+        "[paths.cam0]\nsource = \"test\"\n\n[paths.cam1]\nsource = \"hdmi\"\nbitrate = 4000000\n",
+    );
     let (code, out, err) = r58(&["config", "check", good.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("cam1") && out.contains("4000 kbit/s"), "{out}");
-    assert!(out.lines().all(|l| l.chars().count() <= 80), "80 columns:\n{out}");
+    assert!(
+        out.lines().all(|l| l.chars().count() <= 80),
+        "80 columns:\n{out}"
+    );
 
     let bad = write("bad.toml", "[paths.cam0]\nsource = \"test\"\nfps = 500\n");
     let (code, _, err) = r58(&["config", "check", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("error: ") && err.contains("bad.toml:3: ") && err.contains("fps 500"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("bad.toml:3: ") && err.contains("fps 500"),
+        "{err}"
+    );
 
     let (code, _, err) = r58(&["config", "check", "/nonexistent/r58.toml"]);
     assert_eq!(code, 1);
@@ -58,24 +71,43 @@ fn run_with_a_broken_config_fails_fast() {
 #[test]
 fn forced_encoder_missing_on_this_host_is_a_startup_error() {
     // This test runs on x86 hosts, which have no Rockchip MPP.
-    let cfg = write("mpp.toml", "[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
-        [webrtc]\nudp_port = 1\n[paths.cam0]\nencoder = \"mpph264enc\"\n");
+    let cfg = write(
+        "mpp.toml",
+        "[http]\nlisten = \"127.0.0.1:0\"\n[api]\nlisten = \"127.0.0.1:0\"\n\
+        [webrtc]\nudp_port = 1\n[paths.cam0]\nencoder = \"mpph264enc\"\n",
+    );
     let (code, _, err) = r58(&["run", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("path 'cam0': encoder \"mpph264enc\" is forced by the config but not installed"), "{err}");
+    assert!(
+        err.contains(
+            "path 'cam0': encoder \"mpph264enc\" is forced by the config but not installed"
+        ),
+        "{err}"
+    );
     std::fs::remove_file(cfg).unwrap();
 }
 
 #[test]
 fn status_reads_the_running_daemon_in_80_columns() {
-    let d = support::Daemon::start("[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n[paths.cam1]\nsource = \"hdmi\"\n");
+    let d = support::Daemon::start(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n[paths.cam1]\nsource = \"hdmi\"\n",
+    );
     d.wait_state("cam0", "streaming", std::time::Duration::from_secs(20));
     let cfg = d.dir.join("r58.toml");
     let (code, out, err) = r58(&["status", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.lines().all(|l| l.chars().count() <= 80), "80 columns:\n{out}");
-    let cam0 = out.lines().find(|l| l.starts_with("cam0 ")).unwrap_or_else(|| panic!("{out}"));
-    assert!(cam0.contains("streaming") && cam0.contains("1280x720@30") && cam0.contains("x264enc"), "{cam0}");
+    assert!(
+        out.lines().all(|l| l.chars().count() <= 80),
+        "80 columns:\n{out}"
+    );
+    let cam0 = out
+        .lines()
+        .find(|l| l.starts_with("cam0 "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        cam0.contains("streaming") && cam0.contains("1280x720@30") && cam0.contains("x264enc"),
+        "{cam0}"
+    );
     assert!(out.contains("cam1: no HDMI-RX device"), "{out}");
     let (code, out, _) = r58(&["status", "--json", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 0);
@@ -86,9 +118,15 @@ fn status_reads_the_running_daemon_in_80_columns() {
 #[test]
 fn status_says_when_the_daemon_is_down() {
     let port = support::free_port();
-    let cfg = write("down.toml", &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"));
+    let cfg = write(
+        "down.toml",
+        &format!("[api]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
     let (code, _, err) = r58(&["status", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("r58 is not running") && err.contains(&port.to_string()), "{err}");
+    assert!(
+        err.contains("r58 is not running") && err.contains(&port.to_string()),
+        "{err}"
+    );
     std::fs::remove_file(cfg).unwrap();
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use support::whep_client::Viewer;
-use support::{request, Daemon};
+use support::{Daemon, request};
 
 fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
@@ -24,18 +24,29 @@ fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
 fn join_and_pli_force_idrs_rate_limited() {
     let d = Daemon::start("[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\ngop = 300\n");
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
-    let forced = || d.path_info("cam0")["r58"]["keyframesForced"].as_u64().unwrap();
+    let forced = || {
+        d.path_info("cam0")["r58"]["keyframesForced"]
+            .as_u64()
+            .unwrap()
+    };
     assert_eq!(forced(), 0);
     // GOP is 10 s: without a forced IDR this viewer would wait seconds.
     let v = Viewer::connect(d.http, "cam0").unwrap();
     wait_for("first frame", Duration::from_secs(5), || v.frames() > 0);
     let first = v.first_frame.lock().unwrap().unwrap();
-    assert!(first < Duration::from_secs(2), "first frame after {first:?} with a 10 s GOP");
-    wait_for("the join to force an IDR", Duration::from_secs(2), || forced() >= 1);
+    assert!(
+        first < Duration::from_secs(2),
+        "first frame after {first:?} with a 10 s GOP"
+    );
+    wait_for("the join to force an IDR", Duration::from_secs(2), || {
+        forced() >= 1
+    });
     let after_join = forced();
     std::thread::sleep(Duration::from_millis(600)); // past the rate limit
     v.pli.store(true, Ordering::Relaxed);
-    wait_for("PLI to force an IDR", Duration::from_secs(5), || forced() > after_join);
+    wait_for("PLI to force an IDR", Duration::from_secs(5), || {
+        forced() > after_join
+    });
     // A burst of PLIs inside the interval forces at most one more.
     let before_burst = forced();
     for _ in 0..5 {
@@ -43,21 +54,46 @@ fn join_and_pli_force_idrs_rate_limited() {
         std::thread::sleep(Duration::from_millis(40));
     }
     std::thread::sleep(Duration::from_millis(200));
-    assert!(forced() <= before_burst + 1, "rate limit: {} -> {}", before_burst, forced());
+    assert!(
+        forced() <= before_burst + 1,
+        "rate limit: {} -> {}",
+        before_burst,
+        forced()
+    );
 }
 
 #[test]
 fn bitrate_changes_at_runtime() {
-    let d = Daemon::start("[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nbitrate = 2000000\n");
+    let d = Daemon::start(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nbitrate = 2000000\n",
+    );
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     assert_eq!(d.path_info("cam0")["r58"]["bitrate"], 2_000_000);
-    let r = request(d.api, "POST", "/v3/r58/bitrate/cam0", &[], br#"{"bps": 750000}"#).unwrap();
+    let r = request(
+        d.api,
+        "POST",
+        "/v3/r58/bitrate/cam0",
+        &[],
+        br#"{"bps": 750000}"#,
+    )
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     // The value is read back from the running encoder.
-    wait_for("encoder to report 750 kbit/s", Duration::from_secs(5), || d.path_info("cam0")["r58"]["bitrate"] == 750_000);
+    wait_for(
+        "encoder to report 750 kbit/s",
+        Duration::from_secs(5),
+        || d.path_info("cam0")["r58"]["bitrate"] == 750_000,
+    );
     let r = request(d.api, "POST", "/v3/r58/bitrate/cam0", &[], br#"{"bps": 5}"#).unwrap();
     assert_eq!(r.status, 400);
-    let r = request(d.api, "POST", "/v3/r58/bitrate/nope", &[], br#"{"bps": 750000}"#).unwrap();
+    let r = request(
+        d.api,
+        "POST",
+        "/v3/r58/bitrate/nope",
+        &[],
+        br#"{"bps": 750000}"#,
+    )
+    .unwrap();
     assert_eq!(r.status, 404);
 }
 
@@ -69,12 +105,17 @@ fn failing_pipeline_restarts_with_backoff_and_others_keep_streaming() {
          [paths.broken]\nsource = \"v4l2\"\ndevice = \"/dev/null\"\nencoder = \"x264enc\"\n",
     );
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
-    wait_for("two restarts", Duration::from_secs(10), || d.path_info("broken")["r58"]["restarts"].as_u64().unwrap() >= 2);
+    wait_for("two restarts", Duration::from_secs(10), || {
+        d.path_info("broken")["r58"]["restarts"].as_u64().unwrap() >= 2
+    });
     let b = d.path_info("broken");
     assert_eq!(b["ready"], false);
     assert!(!b["r58"]["detail"].as_str().unwrap_or("").is_empty(), "{b}");
     let log = d.log();
-    assert!(log.contains("broken: restarting in 1 s") && log.contains("broken: restarting in 2 s"), "{log}");
+    assert!(
+        log.contains("broken: restarting in 1 s") && log.contains("broken: restarting in 2 s"),
+        "{log}"
+    );
     // cam0 is untouched: still streaming and serving.
     let v = Viewer::connect(d.http, "cam0").unwrap();
     wait_for("cam0 frames", Duration::from_secs(5), || v.frames() >= 10);

@@ -6,8 +6,8 @@ mod support;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use support::whep_client::{offer, Viewer};
-use support::{request, Daemon};
+use support::whep_client::{Viewer, offer};
+use support::{Daemon, request};
 
 const SDP: (&str, &str) = ("Content-Type", "application/sdp");
 
@@ -26,12 +26,21 @@ fn viewer_receives_frames_and_delete_ends_the_session() {
     let d = Daemon::start(test_paths());
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     let v = Viewer::connect(d.http, "cam0").expect("offer accepted");
-    assert!(v.location.starts_with("/cam0/whep/"), "relative Location: {}", v.location);
+    assert!(
+        v.location.starts_with("/cam0/whep/"),
+        "relative Location: {}",
+        v.location
+    );
     let t0 = Instant::now();
     while v.frames() < 30 && t0.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(v.frames() >= 30, "got {} frames; log:\n{}", v.frames(), d.log());
+    assert!(
+        v.frames() >= 30,
+        "got {} frames; log:\n{}",
+        v.frames(),
+        d.log()
+    );
     let info = d.path_info("cam0");
     assert_eq!(info["readers"].as_array().unwrap().len(), 1, "{info}");
     assert!(info["bytesSent"].as_u64().unwrap() > 10_000, "{info}");
@@ -48,29 +57,76 @@ fn answer_carries_whep_headers_and_ice_servers() {
     let d = Daemon::start(test_paths());
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     let origin = ("Origin", "https://app.example.no");
-    let r = request(d.http, "POST", "/cam0/whep", &[SDP, origin], valid_offer().as_bytes()).unwrap();
+    let r = request(
+        d.http,
+        "POST",
+        "/cam0/whep",
+        &[SDP, origin],
+        valid_offer().as_bytes(),
+    )
+    .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.header("content-type"), Some("application/sdp"));
     assert!(r.header("etag").is_some());
-    assert_eq!(r.header("link"), Some("<stun:stun.example.net:3478>; rel=\"ice-server\""));
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example.no"));
-    assert!(r.header("access-control-expose-headers").unwrap().contains("Location"));
+    assert_eq!(
+        r.header("link"),
+        Some("<stun:stun.example.net:3478>; rel=\"ice-server\"")
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example.no")
+    );
+    assert!(
+        r.header("access-control-expose-headers")
+            .unwrap()
+            .contains("Location")
+    );
     let answer = r.text();
     assert!(answer.contains("a=ice-lite"), "{answer}");
-    assert!(answer.contains("H264/90000") && answer.contains("packetization-mode=1"), "{answer}");
-    assert!(answer.contains(&format!("127.0.0.1 {} typ host", d.udp)), "{answer}");
+    assert!(
+        answer.contains("H264/90000") && answer.contains("packetization-mode=1"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(&format!("127.0.0.1 {} typ host", d.udp)),
+        "{answer}"
+    );
 
     // The legacy alias answers the same way.
-    let r = request(d.http, "POST", "/whep/cam0", &[SDP], valid_offer().as_bytes()).unwrap();
+    let r = request(
+        d.http,
+        "POST",
+        "/whep/cam0",
+        &[SDP],
+        valid_offer().as_bytes(),
+    )
+    .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
 
     // Preflight from an allowed origin; a foreign origin gets no CORS grant.
-    let pre = [("Origin", "http://localhost:5173"), ("Access-Control-Request-Method", "POST")];
+    let pre = [
+        ("Origin", "http://localhost:5173"),
+        ("Access-Control-Request-Method", "POST"),
+    ];
     let r = request(d.http, "OPTIONS", "/cam0/whep", &pre, b"").unwrap();
     assert_eq!(r.status, 204);
-    assert_eq!(r.header("access-control-allow-origin"), Some("http://localhost:5173"));
-    assert!(r.header("access-control-allow-methods").unwrap().contains("PATCH"));
-    let r = request(d.http, "OPTIONS", "/cam0/whep", &[("Origin", "https://evil.example.com"), pre[1]], b"").unwrap();
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("PATCH")
+    );
+    let r = request(
+        d.http,
+        "OPTIONS",
+        "/cam0/whep",
+        &[("Origin", "https://evil.example.com"), pre[1]],
+        b"",
+    )
+    .unwrap();
     assert_eq!(r.header("access-control-allow-origin"), None);
     // Plain OPTIONS lists the ICE servers before an offer is made.
     let r = request(d.http, "OPTIONS", "/cam0/whep", &[], b"").unwrap();
@@ -82,10 +138,15 @@ fn answer_carries_whep_headers_and_ice_servers() {
 fn bad_input_gets_a_clear_status_and_line() {
     let d = Daemon::start(test_paths());
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
-    let post = |path: &str, headers: &[(&str, &str)], body: &[u8]| request(d.http, "POST", path, headers, body).unwrap();
+    let post = |path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        request(d.http, "POST", path, headers, body).unwrap()
+    };
 
     let r = post("/cam0/whep", &[("Content-Type", "text/plain")], b"v=0");
-    assert_eq!((r.status, r.text().trim()), (415, "Content-Type must be application/sdp"));
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (415, "Content-Type must be application/sdp")
+    );
 
     let r = post("/cam0/whep", &[SDP], b"hello");
     assert_eq!(r.status, 400);
@@ -96,7 +157,11 @@ fn bad_input_gets_a_clear_status_and_line() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("no video"), "{}", r.text());
 
-    let vp8_only = valid_offer().lines().filter(|l| !l.contains("H264") && !l.contains("apt=")).collect::<Vec<_>>().join("\r\n");
+    let vp8_only = valid_offer()
+        .lines()
+        .filter(|l| !l.contains("H264") && !l.contains("apt="))
+        .collect::<Vec<_>>()
+        .join("\r\n");
     let r = post("/cam0/whep", &[SDP], vp8_only.as_bytes());
     assert_eq!(r.status, 400);
     assert!(r.text().contains("H264"), "{}", r.text());
@@ -115,7 +180,14 @@ fn bad_input_gets_a_clear_status_and_line() {
     assert_eq!(r.status, 413, "{}", r.text());
 
     let frag = ("Content-Type", "application/trickle-ice-sdpfrag");
-    let r = request(d.http, "PATCH", "/cam0/whep/0123456789abcdef", &[frag], b"a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n").unwrap();
+    let r = request(
+        d.http,
+        "PATCH",
+        "/cam0/whep/0123456789abcdef",
+        &[frag],
+        b"a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\n",
+    )
+    .unwrap();
     assert_eq!(r.status, 404);
     let r = request(d.http, "DELETE", "/cam0/whep/0123456789abcdef", &[], b"").unwrap();
     assert_eq!(r.status, 404);
@@ -129,11 +201,25 @@ fn trickle_patch_and_viewer_limit() {
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     let mut locations = vec![];
     for _ in 0..2 {
-        let r = request(d.http, "POST", "/cam0/whep", &[SDP], valid_offer().as_bytes()).unwrap();
+        let r = request(
+            d.http,
+            "POST",
+            "/cam0/whep",
+            &[SDP],
+            valid_offer().as_bytes(),
+        )
+        .unwrap();
         assert_eq!(r.status, 201, "{}", r.text());
         locations.push(r.header("location").unwrap().to_string());
     }
-    let r = request(d.http, "POST", "/cam0/whep", &[SDP], valid_offer().as_bytes()).unwrap();
+    let r = request(
+        d.http,
+        "POST",
+        "/cam0/whep",
+        &[SDP],
+        valid_offer().as_bytes(),
+    )
+    .unwrap();
     assert_eq!(r.status, 503);
     assert!(r.text().contains("max_viewers"), "{}", r.text());
 
@@ -145,8 +231,20 @@ fn trickle_patch_and_viewer_limit() {
     assert_eq!(r.status, 415);
 
     // Ending one session frees a slot.
-    assert_eq!(request(d.http, "DELETE", &locations[0], &[], b"").unwrap().status, 200);
-    let r = request(d.http, "POST", "/cam0/whep", &[SDP], valid_offer().as_bytes()).unwrap();
+    assert_eq!(
+        request(d.http, "DELETE", &locations[0], &[], b"")
+            .unwrap()
+            .status,
+        200
+    );
+    let r = request(
+        d.http,
+        "POST",
+        "/cam0/whep",
+        &[SDP],
+        valid_offer().as_bytes(),
+    )
+    .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
@@ -158,12 +256,22 @@ fn paths_list_has_mediamtx_shape_and_truthful_states() {
     let r = request(d.api, "GET", "/v3/paths/list", &[], b"").unwrap();
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["itemCount"], 2);
-    let cam0 = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "cam0").unwrap();
+    let cam0 = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "cam0")
+        .unwrap();
     assert_eq!(cam0["ready"], true);
     assert_eq!(cam0["tracks"], serde_json::json!(["H264"]));
     assert!(cam0["readyTime"].as_str().unwrap().ends_with('Z'));
     assert!(cam0["r58"]["frames"].as_u64().unwrap() > 0);
-    let hdmi = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "hdmi0").unwrap();
+    let hdmi = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "hdmi0")
+        .unwrap();
     assert_eq!(hdmi["ready"], false);
     assert_eq!(hdmi["source"], serde_json::Value::Null);
     assert_eq!(hdmi["r58"]["detail"], "no HDMI-RX device");
@@ -180,5 +288,8 @@ fn viewer_page_is_served() {
     assert!(r.text().contains("RTCPeerConnection"));
     let r = request(d.http, "GET", "/cam0", &[], b"").unwrap();
     assert_eq!((r.status, r.header("location")), (302, Some("/cam0/")));
-    assert_eq!(request(d.http, "GET", "/nope/", &[], b"").unwrap().status, 404);
+    assert_eq!(
+        request(d.http, "GET", "/nope/", &[], b"").unwrap().status,
+        404
+    );
 }

@@ -84,12 +84,15 @@ fn kbps(bps: u32) -> u32 {
 /// Pick the encoder for one path. `wanted` is the config's `encoder` key.
 pub fn select(wanted: &str, installed: impl Fn(&str) -> bool) -> Result<Encoder> {
     if wanted == "auto" {
-        return PREFERENCE.into_iter().find(|e| installed(e.element())).ok_or_else(|| {
-            Error::new(
-                "no H.264 encoder installed (need mpph264enc, x264enc or openh264enc; \
+        return PREFERENCE
+            .into_iter()
+            .find(|e| installed(e.element()))
+            .ok_or_else(|| {
+                Error::new(
+                    "no H.264 encoder installed (need mpph264enc, x264enc or openh264enc; \
                  install gstreamer1.0-plugins-ugly or gstreamer1.0-rockchip)",
-            )
-        });
+                )
+            });
     }
     let enc = Encoder::from_element(wanted)
         .ok_or_else(|| Error::new(format!("unknown encoder \"{wanted}\"")))?;
@@ -141,25 +144,47 @@ mod tests {
     fn auto_prefers_hardware_then_x264_then_openh264() {
         let all = only(&["mpph264enc", "x264enc", "openh264enc"]);
         assert_eq!(select("auto", &all).unwrap(), Encoder::Mpp);
-        assert_eq!(select("auto", only(&["x264enc", "openh264enc"])).unwrap(), Encoder::X264);
-        assert_eq!(select("auto", only(&["openh264enc"])).unwrap(), Encoder::OpenH264);
+        assert_eq!(
+            select("auto", only(&["x264enc", "openh264enc"])).unwrap(),
+            Encoder::X264
+        );
+        assert_eq!(
+            select("auto", only(&["openh264enc"])).unwrap(),
+            Encoder::OpenH264
+        );
         let e = select("auto", only(&[])).unwrap_err().to_string();
         assert!(e.contains("no H.264 encoder"), "{e}");
     }
 
     #[test]
     fn forced_encoder_must_be_installed() {
-        assert_eq!(select("x264enc", only(&["mpph264enc", "x264enc"])).unwrap(), Encoder::X264);
-        let e = select("mpph264enc", only(&["x264enc"])).unwrap_err().to_string();
+        assert_eq!(
+            select("x264enc", only(&["mpph264enc", "x264enc"])).unwrap(),
+            Encoder::X264
+        );
+        let e = select("mpph264enc", only(&["x264enc"]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("forced") && e.contains("mpph264enc"), "{e}");
     }
 
     #[test]
     fn mpp_uses_the_fleet_parameter_set_and_config_bitrate() {
-        let p = PathConfig { bitrate: 4_000_000, ..PathConfig::default() };
+        let p = PathConfig {
+            bitrate: 4_000_000,
+            ..PathConfig::default()
+        };
         let f = Encoder::Mpp.launch_fragment(&p);
-        for want in ["profile=baseline", "rc-mode=cbr", "qp-init=26", "qp-min=10", "qp-max=51",
-                     "gop=30", "header-mode=each-idr", "bps=4000000"] {
+        for want in [
+            "profile=baseline",
+            "rc-mode=cbr",
+            "qp-init=26",
+            "qp-min=10",
+            "qp-max=51",
+            "gop=30",
+            "header-mode=each-idr",
+            "bps=4000000",
+        ] {
             assert!(f.contains(want), "{want} missing from {f}");
         }
         assert!(!f.contains("width"), "never size the MPP encoder: {f}");
@@ -168,9 +193,18 @@ mod tests {
     #[test]
     fn x264_has_no_bframes_and_kbit_bitrate() {
         let f = Encoder::X264.launch_fragment(&PathConfig::default());
-        assert!(f.contains("bframes=0") && f.contains("tune=zerolatency") && f.contains("bitrate=2000"), "{f}");
-        assert_eq!(Encoder::X264.bitrate_property(3_000_000), ("bitrate", "3000".into()));
-        assert_eq!(Encoder::Mpp.bitrate_property(3_000_000), ("bps", "3000000".into()));
+        assert!(
+            f.contains("bframes=0") && f.contains("tune=zerolatency") && f.contains("bitrate=2000"),
+            "{f}"
+        );
+        assert_eq!(
+            Encoder::X264.bitrate_property(3_000_000),
+            ("bitrate", "3000".into())
+        );
+        assert_eq!(
+            Encoder::Mpp.bitrate_property(3_000_000),
+            ("bps", "3000000".into())
+        );
         assert_eq!(Encoder::X264.bps_from_property(3000), 3_000_000);
         assert_eq!(Encoder::OpenH264.bps_from_property(3_000_000), 3_000_000);
     }

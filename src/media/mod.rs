@@ -148,7 +148,8 @@ pub fn start(
     cfg: &Config,
     frames: tokio::sync::mpsc::Sender<MediaEvent>,
 ) -> Result<Vec<PathHandle>> {
-    gstreamer::init().map_err(|e| crate::error::Error::new(format!("initialising GStreamer: {e}")))?;
+    gstreamer::init()
+        .map_err(|e| crate::error::Error::new(format!("initialising GStreamer: {e}")))?;
     let installed = |name: &str| gstreamer::ElementFactory::find(name).is_some();
     let mut slots = encoder::HwSlots::new(cfg.max_hw_encoders);
     let mut handles = Vec::new();
@@ -156,7 +157,11 @@ pub fn start(
         let name: Arc<str> = name.as_str().into();
         let format = format!("{}x{}@{}", p.width, p.height, p.fps);
         let status = Arc::new(Mutex::new(PathStatus::with_format(p.source, format)));
-        let mut handle = PathHandle { name: name.clone(), status: status.clone(), control: None };
+        let mut handle = PathHandle {
+            name: name.clone(),
+            status: status.clone(),
+            control: None,
+        };
         if p.source == Source::Publisher {
             status.lock().unwrap().detail = Some("waiting for a WHIP publisher".into());
             handles.push(handle);
@@ -174,11 +179,21 @@ pub fn start(
         match chosen {
             Err(e) => {
                 log::error!("{name}: {e}");
-                status.lock().unwrap().set(PathState::Error, Some(e.to_string()));
+                status
+                    .lock()
+                    .unwrap()
+                    .set(PathState::Error, Some(e.to_string()));
             }
             Ok(enc) => {
-                log::info!("{name}: {} source, {} encoder, {}x{}@{} {} bit/s",
-                    source_name(p.source), enc.element(), p.width, p.height, p.fps, p.bitrate);
+                log::info!(
+                    "{name}: {} source, {} encoder, {}x{}@{} {} bit/s",
+                    source_name(p.source),
+                    enc.element(),
+                    p.width,
+                    p.height,
+                    p.fps,
+                    p.bitrate
+                );
                 {
                     let mut st = status.lock().unwrap();
                     st.encoder = Some(enc.element());

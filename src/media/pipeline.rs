@@ -14,7 +14,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
-use super::{source, AccessUnit, Control, Encoder, MediaEvent, PathState, PathStatus};
+use super::{AccessUnit, Control, Encoder, MediaEvent, PathState, PathStatus, source};
 use crate::backoff::Backoff;
 use crate::config::PathConfig;
 
@@ -86,8 +86,15 @@ impl Supervisor {
     fn set(&self, state: PathState, detail: Option<String>) {
         let mut st = self.status.lock().unwrap();
         if st.state != state {
-            log::info!("{}: {}{}", self.name, state.as_str(),
-                detail.as_deref().map(|d| format!(" ({d})")).unwrap_or_default());
+            log::info!(
+                "{}: {}{}",
+                self.name,
+                state.as_str(),
+                detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            );
         }
         st.set(state, detail);
     }
@@ -101,7 +108,9 @@ impl Supervisor {
                 return false;
             }
             match self.control.recv_timeout(left) {
-                Ok(Control::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return true,
+                Ok(Control::Stop) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return true;
+                }
                 _ => {}
             }
         }
@@ -109,7 +118,9 @@ impl Supervisor {
 
     fn run_once(&self, desc: &str) -> Ended {
         let pipeline = match gst::parse::launch(desc) {
-            Ok(p) => p.downcast::<gst::Pipeline>().expect("launch of a chain yields a pipeline"),
+            Ok(p) => p
+                .downcast::<gst::Pipeline>()
+                .expect("launch of a chain yields a pipeline"),
             Err(e) => return Ended::Failed(format!("building pipeline: {e}")),
         };
         let ended = self.drive(&pipeline);
@@ -122,7 +133,9 @@ impl Supervisor {
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
             .expect("pipeline has the appsink we named");
-        let enc = pipeline.by_name("enc").expect("pipeline has the encoder we named");
+        let enc = pipeline
+            .by_name("enc")
+            .expect("pipeline has the encoder we named");
         let count = Arc::new(AtomicU64::new(0));
         self.install_sink(&sink, count.clone());
 
@@ -147,7 +160,9 @@ impl Supervisor {
             loop {
                 match self.control.try_recv() {
                     Ok(Control::Keyframe) => {
-                        let s = gst::Structure::builder("GstForceKeyUnit").field("all-headers", true).build();
+                        let s = gst::Structure::builder("GstForceKeyUnit")
+                            .field("all-headers", true)
+                            .build();
                         sink.send_event(gst::event::CustomUpstream::new(s));
                         self.status.lock().unwrap().keyframes_forced += 1;
                     }
@@ -155,9 +170,14 @@ impl Supervisor {
                         let (prop, value) = self.encoder.bitrate_property(bps);
                         enc.set_property_from_str(prop, &value);
                         // Report what the encoder took, not what we asked for.
-                        let now = enc.property_value(prop).transform::<String>().ok()
-                            .and_then(|v| v.get::<String>().ok()).and_then(|v| v.parse::<u64>().ok())
-                            .map(|v| self.encoder.bps_from_property(v)).unwrap_or(0);
+                        let now = enc
+                            .property_value(prop)
+                            .transform::<String>()
+                            .ok()
+                            .and_then(|v| v.get::<String>().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .map(|v| self.encoder.bps_from_property(v))
+                            .unwrap_or(0);
                         self.status.lock().unwrap().bitrate = now;
                         log::info!("{}: bitrate now {now} bit/s (asked {bps})", self.name);
                     }
@@ -185,7 +205,9 @@ impl Supervisor {
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let Some(buf) = sample.buffer() else { return Ok(gst::FlowSuccess::Ok) };
+                    let Some(buf) = sample.buffer() else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
                     let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
                     let au = AccessUnit {
                         data: map.as_slice().to_vec(),
@@ -195,7 +217,13 @@ impl Supervisor {
                     count.fetch_add(1, Ordering::Relaxed);
                     status.lock().unwrap().frames += 1;
                     // Never block a streaming thread on the network side.
-                    if tx.try_send(MediaEvent { path: name.clone(), au }).is_err() {
+                    if tx
+                        .try_send(MediaEvent {
+                            path: name.clone(),
+                            au,
+                        })
+                        .is_err()
+                    {
                         dropped += 1;
                         if dropped.is_power_of_two() {
                             log::warn!("{name}: consumer busy, dropped {dropped} frames");

@@ -24,7 +24,10 @@ pub struct Sysfs {
 
 impl Default for Sysfs {
     fn default() -> Self {
-        Sysfs { root: "/sys/class/video4linux".into(), dev: "/dev".into() }
+        Sysfs {
+            root: "/sys/class/video4linux".into(),
+            dev: "/dev".into(),
+        }
     }
 }
 
@@ -61,7 +64,8 @@ pub fn launch_fragment(p: &PathConfig, devs: &dyn VideoDevices) -> Result<String
         )),
         Source::V4l2 | Source::Hdmi => {
             let dev = if p.source == Source::Hdmi {
-                devs.find_by_name(HDMIRX_NAME).ok_or_else(|| NoSource("no HDMI-RX device".into()))?
+                devs.find_by_name(HDMIRX_NAME)
+                    .ok_or_else(|| NoSource("no HDMI-RX device".into()))?
             } else {
                 let d = PathBuf::from(p.device.as_deref().unwrap_or_default());
                 if !devs.exists(&d) {
@@ -83,30 +87,49 @@ mod tests {
     use super::*;
 
     fn fake_sysfs(names: &[(&str, &str)]) -> (Sysfs, PathBuf) {
-        let root = std::env::temp_dir().join(format!("r58-sysfs-{}-{}", std::process::id(), names.len()));
+        let root =
+            std::env::temp_dir().join(format!("r58-sysfs-{}-{}", std::process::id(), names.len()));
         let _ = std::fs::remove_dir_all(&root);
         for (node, name) in names {
             std::fs::create_dir_all(root.join(node)).unwrap();
             std::fs::write(root.join(node).join("name"), format!("{name}\n")).unwrap();
         }
-        (Sysfs { root: root.clone(), dev: "/dev".into() }, root)
+        (
+            Sysfs {
+                root: root.clone(),
+                dev: "/dev".into(),
+            },
+            root,
+        )
     }
 
     #[test]
     fn hdmi_found_by_v4l2_name() {
         let (s, root) = fake_sysfs(&[("video0", "rkcif-mipi-lvds"), ("video60", "stream_hdmirx")]);
-        let p = PathConfig { source: Source::Hdmi, ..PathConfig::default() };
+        let p = PathConfig {
+            source: Source::Hdmi,
+            ..PathConfig::default()
+        };
         let f = launch_fragment(&p, &s).unwrap();
         assert!(f.starts_with("v4l2src device=/dev/video60 "), "{f}");
-        assert!(!f.contains("v4l2src device=/dev/video60 io-mode=mmap ! video/x-raw"), "no caps on the source: {f}");
+        assert!(
+            !f.contains("v4l2src device=/dev/video60 io-mode=mmap ! video/x-raw"),
+            "no caps on the source: {f}"
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn hdmi_missing_is_no_signal_not_a_crash() {
         let (s, root) = fake_sysfs(&[("video0", "uvcvideo")]);
-        let p = PathConfig { source: Source::Hdmi, ..PathConfig::default() };
-        assert_eq!(launch_fragment(&p, &s), Err(NoSource("no HDMI-RX device".into())));
+        let p = PathConfig {
+            source: Source::Hdmi,
+            ..PathConfig::default()
+        };
+        assert_eq!(
+            launch_fragment(&p, &s),
+            Err(NoSource("no HDMI-RX device".into()))
+        );
         std::fs::remove_dir_all(root).unwrap();
     }
 

@@ -43,10 +43,25 @@ pub struct PathTraffic {
 }
 
 pub enum Cmd {
-    Offer { path: String, sdp: String, reply: oneshot::Sender<Result<Answer, OfferError>> },
-    Delete { path: String, secret: String, reply: oneshot::Sender<bool> },
-    Patch { path: String, secret: String, frag: String, reply: oneshot::Sender<bool> },
-    Traffic { reply: oneshot::Sender<Vec<PathTraffic>> },
+    Offer {
+        path: String,
+        sdp: String,
+        reply: oneshot::Sender<Result<Answer, OfferError>>,
+    },
+    Delete {
+        path: String,
+        secret: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Patch {
+        path: String,
+        secret: String,
+        frag: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Traffic {
+        reply: oneshot::Sender<Vec<PathTraffic>>,
+    },
 }
 
 #[derive(Clone)]
@@ -108,9 +123,16 @@ struct Engine {
 }
 
 /// Bind the media socket and start the engine task.
-pub fn start(cfg: &Config, paths: &[PathHandle], frames: mpsc::Receiver<MediaEvent>) -> Result<EngineHandle> {
+pub fn start(
+    cfg: &Config,
+    paths: &[PathHandle],
+    frames: mpsc::Receiver<MediaEvent>,
+) -> Result<EngineHandle> {
     let provider = str0m::crypto::from_feature_flags();
-    let cert = provider.dtls_provider.generate_certificate().context("creating the DTLS certificate")?;
+    let cert = provider
+        .dtls_provider
+        .generate_certificate()
+        .context("creating the DTLS certificate")?;
     provider.install_process_default();
     let udp = net::bind_udp(cfg.webrtc.udp_port)
         .with_context(|| format!("binding WebRTC UDP port {}", cfg.webrtc.udp_port))?;
@@ -120,7 +142,16 @@ pub fn start(cfg: &Config, paths: &[PathHandle], frames: mpsc::Receiver<MediaEve
         .iter()
         .map(|h| {
             let max_viewers = cfg.paths.get(&*h.name).map(|p| p.max_viewers).unwrap_or(32);
-            (h.name.clone(), PathEntry { handle: h.clone(), max_viewers, profile: None, bytes_sent: 0, clock: RtpClock::default() })
+            (
+                h.name.clone(),
+                PathEntry {
+                    handle: h.clone(),
+                    max_viewers,
+                    profile: None,
+                    bytes_sent: 0,
+                    clock: RtpClock::default(),
+                },
+            )
         })
         .collect();
     let engine = Engine {
@@ -153,7 +184,11 @@ impl Engine {
         let udp = self.udp.clone();
         let mut buf = vec![0u8; 2048];
         loop {
-            let deadline = self.sessions.values().map(|s| s.next_timeout).min()
+            let deadline = self
+                .sessions
+                .values()
+                .map(|s| s.next_timeout)
+                .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let wake = tokio::select! {
                 c = cmds.recv() => c.map(Wake::Cmd).unwrap_or(Wake::Closed),
@@ -181,7 +216,11 @@ impl Engine {
             Cmd::Offer { path, sdp, reply } => {
                 let _ = reply.send(self.offer(&path, &sdp, now));
             }
-            Cmd::Delete { path, secret, reply } => {
+            Cmd::Delete {
+                path,
+                secret,
+                reply,
+            } => {
                 let id = self.find(&path, &secret);
                 if let Some(id) = id {
                     log::info!("whep {id}: deleted by viewer");
@@ -189,7 +228,12 @@ impl Engine {
                 }
                 let _ = reply.send(id.is_some());
             }
-            Cmd::Patch { path, secret, frag, reply } => {
+            Cmd::Patch {
+                path,
+                secret,
+                frag,
+                reply,
+            } => {
                 let id = self.find(&path, &secret);
                 if let Some(s) = id.and_then(|id| self.sessions.get_mut(&id)) {
                     for line in frag.lines().filter_map(|l| l.trim().strip_prefix("a=")) {
@@ -204,12 +248,16 @@ impl Engine {
                 let _ = reply.send(id.is_some());
             }
             Cmd::Traffic { reply } => {
-                let mut out: Vec<PathTraffic> = self.paths.iter().map(|(name, p)| PathTraffic {
-                    name: name.clone(),
-                    readers: vec![],
-                    bytes_sent: p.bytes_sent,
-                    profile: p.profile,
-                }).collect();
+                let mut out: Vec<PathTraffic> = self
+                    .paths
+                    .iter()
+                    .map(|(name, p)| PathTraffic {
+                        name: name.clone(),
+                        readers: vec![],
+                        bytes_sent: p.bytes_sent,
+                        profile: p.profile,
+                    })
+                    .collect();
                 for s in self.sessions.values().filter(|s| s.reading) {
                     if let Some(t) = out.iter_mut().find(|t| t.name == s.path) {
                         t.readers.push(format!("{:016x}", s.id));
@@ -221,7 +269,10 @@ impl Engine {
     }
 
     fn find(&self, path: &str, secret: &str) -> Option<u64> {
-        self.sessions.values().find(|s| &*s.path == path && s.secret == secret).map(|s| s.id)
+        self.sessions
+            .values()
+            .find(|s| &*s.path == path && s.secret == secret)
+            .map(|s| s.id)
     }
 
     fn offer(&mut self, path: &str, sdp: &str, now: Instant) -> Result<Answer, OfferError> {
@@ -230,7 +281,9 @@ impl Engine {
         let st = entry.handle.status();
         if st.state != PathState::Streaming {
             let why = st.detail.unwrap_or_else(|| st.state.as_str().into());
-            return Err(OfferError::NotReady(format!("path '{path}' is not ready: {why}")));
+            return Err(OfferError::NotReady(format!(
+                "path '{path}' is not ready: {why}"
+            )));
         }
         let viewers = self.sessions.values().filter(|s| s.path == name).count();
         if viewers >= entry.max_viewers {
@@ -241,7 +294,16 @@ impl Engine {
         let id = self.next_id;
         self.next_id += 1;
         let secret = random_hex();
-        let (mut s, answer) = Session::accept(id, secret.clone(), name.clone(), sdp, &candidates, &self.cert, profile, now)?;
+        let (mut s, answer) = Session::accept(
+            id,
+            secret.clone(),
+            name.clone(),
+            sdp,
+            &candidates,
+            &self.cert,
+            profile,
+            now,
+        )?;
         // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
         if self.hub.keyframe_request(&name, now) {
             entry_send(&self.paths, &name, Control::Keyframe);
@@ -250,11 +312,19 @@ impl Engine {
         self.by_ufrag.insert(s.ufrag.clone(), id);
         log::info!("whep {id}: new viewer of {path} (mid {})", s.video_mid());
         self.sessions.insert(id, s);
-        Ok(Answer { sdp: answer, secret, id: format!("{id:016x}") })
+        Ok(Answer {
+            sdp: answer,
+            secret,
+            id: format!("{id:016x}"),
+        })
     }
 
     fn candidates(&self) -> Vec<Candidate> {
-        let ips = if self.hosts.is_empty() { net::interface_addrs() } else { self.hosts.clone() };
+        let ips = if self.hosts.is_empty() {
+            net::interface_addrs()
+        } else {
+            self.hosts.clone()
+        };
         ips.into_iter()
             .filter_map(|ip| Candidate::host(SocketAddr::new(ip, self.udp_port), "udp").ok())
             .collect()
@@ -275,8 +345,15 @@ impl Engine {
             self.by_addr.remove(&source);
             return;
         };
-        let Ok(contents) = data.try_into() else { return };
-        let recv = Receive { proto: Protocol::Udp, source, destination: SocketAddr::new(dst, self.udp_port), contents };
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let recv = Receive {
+            proto: Protocol::Udp,
+            source,
+            destination: SocketAddr::new(dst, self.udp_port),
+            contents,
+        };
         s.remote.get_or_insert(source);
         if let Err(e) = s.rtc.handle_input(Input::Receive(now, recv)) {
             log::debug!("whep {id}: input rejected: {e}");
@@ -285,7 +362,9 @@ impl Engine {
     }
 
     fn on_frame(&mut self, ev: MediaEvent, now: Instant) {
-        let Some(entry) = self.paths.get_mut(&ev.path) else { return };
+        let Some(entry) = self.paths.get_mut(&ev.path) else {
+            return;
+        };
         if ev.au.keyframe {
             if let Some(p) = h264::profile_level_id(&ev.au.data) {
                 entry.profile = Some(p);
@@ -301,7 +380,12 @@ impl Engine {
         if self.hub.push(&ev.path, frame, now) {
             entry.handle.send(Control::Keyframe);
         }
-        let ids: Vec<u64> = self.sessions.values().filter(|s| s.reading && s.path == ev.path).map(|s| s.id).collect();
+        let ids: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.reading && s.path == ev.path)
+            .map(|s| s.id)
+            .collect();
         for id in ids {
             self.pump(id, now);
             self.drive(id, now);
@@ -310,7 +394,9 @@ impl Engine {
 
     /// Move queued frames from the hub into the session's RTP stream.
     fn pump(&mut self, id: u64, now: Instant) {
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         let mut sent = 0;
         while let Some(f) = self.hub.pop(&s.path, id) {
             s.write_frame(&f, now);
@@ -326,7 +412,9 @@ impl Engine {
         let mut close = false;
         let mut joined = false;
         let mut keyframe = false;
-        let Some(s) = self.sessions.get_mut(&id) else { return };
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
         loop {
             match s.rtc.poll_output() {
                 Ok(Output::Timeout(t)) => {
@@ -343,10 +431,15 @@ impl Engine {
                         s.connected = true;
                         joined = !s.reading;
                         s.reading = true;
-                        log::info!("whep {id}: connected from {}", s.remote.map(|a| a.to_string()).unwrap_or_default());
+                        log::info!(
+                            "whep {id}: connected from {}",
+                            s.remote.map(|a| a.to_string()).unwrap_or_default()
+                        );
                     }
                     Event::KeyframeRequest(_) => keyframe = true,
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => close = true,
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        close = true
+                    }
                     _ => {}
                 },
                 Err(e) => {
@@ -373,7 +466,12 @@ impl Engine {
     }
 
     fn on_timeouts(&mut self, now: Instant) {
-        let due: Vec<u64> = self.sessions.values().filter(|s| s.next_timeout <= now).map(|s| s.id).collect();
+        let due: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.next_timeout <= now)
+            .map(|s| s.id)
+            .collect();
         for id in due {
             if let Some(s) = self.sessions.get_mut(&id) {
                 if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
@@ -382,8 +480,13 @@ impl Engine {
             }
             self.drive(id, now);
         }
-        let dead: Vec<u64> = self.sessions.values()
-            .filter(|s| !s.rtc.is_alive() || (!s.connected && now.duration_since(s.created) > HANDSHAKE_TIMEOUT))
+        let dead: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                !s.rtc.is_alive()
+                    || (!s.connected && now.duration_since(s.created) > HANDSHAKE_TIMEOUT)
+            })
             .map(|s| s.id)
             .collect();
         for id in dead {
@@ -393,7 +496,9 @@ impl Engine {
     }
 
     fn close(&mut self, id: u64, now: Instant) {
-        let Some(mut s) = self.sessions.remove(&id) else { return };
+        let Some(mut s) = self.sessions.remove(&id) else {
+            return;
+        };
         // Tell the browser (RTCP BYE + DTLS close_notify) before forgetting it.
         if s.rtc.is_alive() {
             let _ = s.rtc.close();
@@ -425,7 +530,9 @@ fn entry_send(paths: &HashMap<Arc<str>, PathEntry>, path: &str, c: Control) {
 pub fn random_hex() -> String {
     use std::io::Read;
     let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).expect("reading /dev/urandom");
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("reading /dev/urandom");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -442,6 +549,9 @@ mod tests {
         // Restart: PTS back near zero; RTP time keeps going forward.
         let after = c.rtp_time(1_000_000);
         assert_eq!(after.wrapping_sub(before), 3000);
-        assert_eq!(c.rtp_time(1_000_000 + 1_000_000_000).wrapping_sub(after), 90_000);
+        assert_eq!(
+            c.rtp_time(1_000_000 + 1_000_000_000).wrapping_sub(after),
+            90_000
+        );
     }
 }

@@ -19,8 +19,13 @@ pub fn bind_udp(port: u16) -> io::Result<UdpSocket> {
     let on: libc::c_int = 1;
     // SAFETY: valid fd, option value is a c_int that outlives the call.
     let rc = unsafe {
-        libc::setsockopt(std.as_raw_fd(), libc::IPPROTO_IP, libc::IP_PKTINFO,
-            &on as *const _ as *const libc::c_void, size_of::<libc::c_int>() as libc::socklen_t)
+        libc::setsockopt(
+            std.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            &on as *const _ as *const libc::c_void,
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
     };
     if rc != 0 {
         return Err(io::Error::last_os_error());
@@ -29,10 +34,15 @@ pub fn bind_udp(port: u16) -> io::Result<UdpSocket> {
 }
 
 /// Receive one datagram: (length, source, destination IP).
-pub async fn recv_from_to(sock: &UdpSocket, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, IpAddr)> {
+pub async fn recv_from_to(
+    sock: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, IpAddr)> {
     loop {
         sock.readable().await?;
-        match sock.try_io(Interest::READABLE, || recvmsg_pktinfo(sock.as_raw_fd(), buf)) {
+        match sock.try_io(Interest::READABLE, || {
+            recvmsg_pktinfo(sock.as_raw_fd(), buf)
+        }) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             r => return r,
         }
@@ -44,7 +54,10 @@ fn recvmsg_pktinfo(fd: i32, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ip
     // writes at most the lengths we pass.
     unsafe {
         let mut src: libc::sockaddr_in = zeroed();
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut _, iov_len: buf.len() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr() as *mut _,
+            iov_len: buf.len(),
+        };
         let mut cbuf = [0u8; 64];
         let mut msg: libc::msghdr = zeroed();
         msg.msg_name = &mut src as *mut _ as *mut _;
@@ -90,7 +103,9 @@ pub fn interface_addrs() -> Vec<IpAddr> {
             let up = ifa.ifa_flags & libc::IFF_UP as u32 != 0;
             if up && !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
                 let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
             }
             p = ifa.ifa_next;
         }
@@ -146,8 +161,14 @@ mod tests {
 
     #[test]
     fn ufrag_from_binding_request() {
-        assert_eq!(stun_local_ufrag(&stun_with_username("srvA:cli")), Some("srvA"));
-        assert_eq!(stun_local_ufrag(&stun_with_username("abcde:x")), Some("abcde"));
+        assert_eq!(
+            stun_local_ufrag(&stun_with_username("srvA:cli")),
+            Some("srvA")
+        );
+        assert_eq!(
+            stun_local_ufrag(&stun_with_username("abcde:x")),
+            Some("abcde")
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
-use str0m::media::{MediaKind, Mid};
 use str0m::media::Pt;
+use str0m::media::{MediaKind, Mid};
 use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, Rtc};
 
@@ -48,20 +48,28 @@ pub struct Session {
 /// Text-level checks that give a person a useful 400 before str0m parses.
 pub fn precheck(sdp: &str) -> Result<(), OfferError> {
     if !sdp.starts_with("v=0") {
-        return Err(OfferError::BadSdp("not an SDP offer (must start with v=0)".into()));
+        return Err(OfferError::BadSdp(
+            "not an SDP offer (must start with v=0)".into(),
+        ));
     }
     if !sdp.lines().any(|l| l.starts_with("m=video")) {
         return Err(OfferError::BadSdp("offer has no video m-line".into()));
     }
-    let h264 = sdp.lines().any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(" H264/90000"));
+    let h264 = sdp
+        .lines()
+        .any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(" H264/90000"));
     if !h264 {
-        return Err(OfferError::BadSdp("offer has no H264 codec; this path is H.264".into()));
+        return Err(OfferError::BadSdp(
+            "offer has no H264 codec; this path is H.264".into(),
+        ));
     }
     if !sdp.lines().any(|l| l.starts_with("a=ice-ufrag:")) {
         return Err(OfferError::BadSdp("offer has no a=ice-ufrag".into()));
     }
     if !sdp.lines().any(|l| l.starts_with("a=fingerprint:")) {
-        return Err(OfferError::BadSdp("offer has no a=fingerprint (DTLS is required)".into()));
+        return Err(OfferError::BadSdp(
+            "offer has no a=fingerprint (DTLS is required)".into(),
+        ));
     }
     Ok(())
 }
@@ -104,9 +112,15 @@ impl Session {
             .sdp_api()
             .accept_offer(parsed)
             .map_err(|e| OfferError::BadSdp(format!("offer not acceptable: {e}")))?;
-        let mids: Vec<Mid> = offer.lines().filter_map(|l| l.strip_prefix("a=mid:")).map(|m| Mid::from(m.trim())).collect();
+        let mids: Vec<Mid> = offer
+            .lines()
+            .filter_map(|l| l.strip_prefix("a=mid:"))
+            .map(|m| Mid::from(m.trim()))
+            .collect();
         let video = negotiated_video(&rtc, &mids).ok_or_else(|| {
-            OfferError::BadSdp("offer has no receivable video with H264 packetization-mode=1".into())
+            OfferError::BadSdp(
+                "offer has no receivable video with H264 packetization-mode=1".into(),
+            )
         })?;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let s = Session {
@@ -131,12 +145,18 @@ impl Session {
     pub fn write_frame(&mut self, f: &Frame, now: Instant) {
         let (mid, pt) = self.video;
         let mut api = self.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else { return };
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
         let last = f.payloads.len().saturating_sub(1);
         for (i, p) in f.payloads.iter().enumerate() {
             let seq: SeqNo = self.seq.into();
             self.seq += 1;
-            tx.write_rtp(RtpWrite::new(pt, seq, f.rtp_time, now, p.clone()).marker(i == last).nackable(true));
+            tx.write_rtp(
+                RtpWrite::new(pt, seq, f.rtp_time, now, p.clone())
+                    .marker(i == last)
+                    .nackable(true),
+            );
         }
         self.bytes_sent += f.bytes as u64;
     }
@@ -157,7 +177,10 @@ fn negotiated_video(rtc: &Rtc, mids: &[Mid]) -> Option<(Mid, Pt)> {
         // Find a video media that lists this pt.
         for &mid in mids {
             let Some(m) = rtc.media(mid) else { continue };
-            if m.kind() == MediaKind::Video && m.direction().is_sending() && m.remote_pts().contains(&p.pt()) {
+            if m.kind() == MediaKind::Video
+                && m.direction().is_sending()
+                && m.remote_pts().contains(&p.pt())
+            {
                 return Some((mid, p.pt()));
             }
         }
@@ -177,7 +200,10 @@ mod tests {
         };
         assert!(e("hello").contains("v=0"));
         assert!(e("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n").contains("no video"));
-        assert!(e("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n").contains("no H264"));
+        assert!(
+            e("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n")
+                .contains("no H264")
+        );
         let no_fp = "v=0\r\nm=video 9 X 96\r\na=rtpmap:96 H264/90000\r\na=ice-ufrag:x\r\n";
         assert!(e(no_fp).contains("fingerprint"));
     }

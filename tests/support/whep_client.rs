@@ -51,21 +51,41 @@ impl Viewer {
         let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let (mut rtc, pending, sdp, mid) = offer_with_mid(&sock);
         let t0 = Instant::now();
-        let r = super::request(port, "POST", &format!("/{path}/whep"), &[("Content-Type", "application/sdp")], sdp.as_bytes())
-            .map_err(|e| e.to_string())?;
+        let r = super::request(
+            port,
+            "POST",
+            &format!("/{path}/whep"),
+            &[("Content-Type", "application/sdp")],
+            sdp.as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         if r.status != 201 {
             return Err(format!("{} {}", r.status, r.text()));
         }
         let answer = SdpAnswer::from_sdp_string(&r.text()).map_err(|e| e.to_string())?;
-        rtc.sdp_api().accept_answer(pending, answer).map_err(|e| e.to_string())?;
+        rtc.sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| e.to_string())?;
         let frames = Arc::new(AtomicU64::new(0));
         let first_frame = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         let pli = Arc::new(AtomicBool::new(false));
-        let flags = Flags { frames: frames.clone(), first: first_frame.clone(), stop: stop.clone(), pli: pli.clone() };
+        let flags = Flags {
+            frames: frames.clone(),
+            first: first_frame.clone(),
+            stop: stop.clone(),
+            pli: pli.clone(),
+        };
         let thread = std::thread::spawn(move || run(rtc, sock, mid, t0, flags));
         let location = r.header("location").unwrap_or("").to_string();
-        Ok(Viewer { frames, first_frame, location, pli, stop, thread: Some(thread) })
+        Ok(Viewer {
+            frames,
+            first_frame,
+            location,
+            pli,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub fn frames(&self) -> u64 {
@@ -90,7 +110,12 @@ struct Flags {
 }
 
 fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
-    let Flags { frames, first, stop, pli } = f;
+    let Flags {
+        frames,
+        first,
+        stop,
+        pli,
+    } = f;
     let local = sock.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
     while !stop.load(Ordering::Relaxed) && rtc.is_alive() {
@@ -114,11 +139,21 @@ fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
                 Err(_) => return,
             }
         };
-        let wait = timeout.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(1), Duration::from_millis(50));
+        let wait = timeout
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
         sock.set_read_timeout(Some(wait)).unwrap();
         let input = match sock.recv_from(&mut buf) {
             Ok((n, source)) => match buf[..n].try_into() {
-                Ok(contents) => Input::Receive(Instant::now(), Receive { proto: Protocol::Udp, source, destination: local, contents }),
+                Ok(contents) => Input::Receive(
+                    Instant::now(),
+                    Receive {
+                        proto: Protocol::Udp,
+                        source,
+                        destination: local,
+                        contents,
+                    },
+                ),
                 Err(_) => continue,
             },
             Err(_) => Input::Timeout(Instant::now()),
@@ -128,4 +163,3 @@ fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
         }
     }
 }
-
