@@ -65,9 +65,7 @@ impl Encoder {
             Encoder::OpenH264 => ("bitrate", bps.to_string()),
         }
     }
-}
 
-impl Encoder {
     /// The bitrate property's value, as read back, in bit/s.
     pub fn bps_from_property(self, value: u64) -> u32 {
         match self {

@@ -74,7 +74,7 @@ pub struct PathStatus {
 }
 
 impl PathStatus {
-    fn with_format(source: Source, format: String) -> Self {
+    fn new(source: Source, format: String) -> Self {
         PathStatus {
             state: PathState::Idle,
             source: source_name(source),
@@ -156,7 +156,7 @@ pub fn start(
     for (name, p) in &cfg.paths {
         let name: Arc<str> = name.as_str().into();
         let format = format!("{}x{}@{}", p.width, p.height, p.fps);
-        let status = Arc::new(Mutex::new(PathStatus::with_format(p.source, format)));
+        let status = Arc::new(Mutex::new(PathStatus::new(p.source, format)));
         let mut handle = PathHandle {
             name: name.clone(),
             status: status.clone(),

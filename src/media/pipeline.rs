@@ -5,7 +5,6 @@
 //! tears the pipeline down and starts it again after a capped backoff,
 //! forever. Other paths are untouched: each has its own thread.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -136,14 +135,15 @@ impl Supervisor {
         let enc = pipeline
             .by_name("enc")
             .expect("pipeline has the encoder we named");
-        let count = Arc::new(AtomicU64::new(0));
-        self.install_sink(&sink, count.clone());
+        self.install_sink(&sink);
 
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             return Ended::Failed(format!("starting pipeline: {e}"));
         }
         let bus = pipeline.bus().expect("a pipeline has a bus");
-        let (mut last_count, mut last_progress) = (0, Instant::now());
+        // `frames` counts across restarts; this run started at `first`.
+        let first = self.status.lock().unwrap().frames;
+        let (mut last_count, mut last_progress) = (first, Instant::now());
         loop {
             // One message per turn at most: controls (forced IDRs) must not
             // wait behind a chatty bus; they are on the time-to-first-frame path.
@@ -172,10 +172,9 @@ impl Supervisor {
                         // Report what the encoder took, not what we asked for.
                         let now = enc
                             .property_value(prop)
-                            .transform::<String>()
+                            .transform::<u64>()
                             .ok()
-                            .and_then(|v| v.get::<String>().ok())
-                            .and_then(|v| v.parse::<u64>().ok())
+                            .and_then(|v| v.get::<u64>().ok())
                             .map(|v| self.encoder.bps_from_property(v))
                             .unwrap_or(0);
                         self.status.lock().unwrap().bitrate = now;
@@ -185,9 +184,9 @@ impl Supervisor {
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            let n = count.load(Ordering::Relaxed);
+            let n = self.status.lock().unwrap().frames;
             if n != last_count {
-                if last_count == 0 {
+                if last_count == first {
                     self.set(PathState::Streaming, None);
                 }
                 last_count = n;
@@ -198,7 +197,7 @@ impl Supervisor {
         }
     }
 
-    fn install_sink(&self, sink: &gst_app::AppSink, count: Arc<AtomicU64>) {
+    fn install_sink(&self, sink: &gst_app::AppSink) {
         let (name, tx, status) = (self.name.clone(), self.frames.clone(), self.status.clone());
         let mut dropped = 0u64;
         sink.set_callbacks(
@@ -214,7 +213,6 @@ impl Supervisor {
                         pts_ns: buf.pts().map(|t| t.nseconds()).unwrap_or(0),
                         keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
                     };
-                    count.fetch_add(1, Ordering::Relaxed);
                     status.lock().unwrap().frames += 1;
                     // Never block a streaming thread on the network side.
                     if tx
