@@ -148,6 +148,7 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
             "encoder": s.encoder,
             "frames": s.frames,
             "restarts": s.restarts,
+            "source": s.source,
             "bitrate": s.bitrate,
             "keyframesForced": s.keyframes_forced,
             "format": s.format,

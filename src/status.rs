@@ -60,7 +60,7 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         out.push_str(&format!(
             "{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
             clip(name, 12),
-            clip(it["source"]["id"].as_str().unwrap_or("-"), 9),
+            clip(r["source"].as_str().unwrap_or("-"), 9),
             clip(r["state"].as_str().unwrap_or("?"), 10),
             clip(r["format"].as_str().unwrap_or("-"), 12),
             clip(r["encoder"].as_str().unwrap_or("-"), 11),
@@ -136,9 +136,9 @@ mod tests {
         let info = json!({"version": "0.1.0", "uptimeSeconds": 7385});
         let items = json!([
             {"name": "cam0", "source": {"id": "hdmi"}, "readers": [{"id": "a"}, {"id": "b"}],
-             "r58": {"state": "streaming", "format": "1920x1080@30", "encoder": "mpph264enc", "bitrate": 4000000}},
+             "r58": {"source": "hdmi", "state": "streaming", "format": "1920x1080@30", "encoder": "mpph264enc", "bitrate": 4000000}},
             {"name": "speaker_program_long", "source": null, "readers": [],
-             "r58": {"state": "no_signal", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 2000000,
+             "r58": {"source": "hdmi", "state": "no_signal", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 2000000,
                      "detail": "no HDMI-RX device; checked /sys/class/video4linux for stream_hdmirx and found nothing at all"}}
         ]);
         let screen = render(&info, &items, "127.0.0.1:9997".parse().unwrap());
@@ -147,7 +147,7 @@ r58 0.1.0   up 2h03m   api 127.0.0.1:9997
 
 PATH         SOURCE    STATE      FORMAT       ENCODER      KBIT/S VIEWERS
 cam0         hdmi      streaming  1920x1080@30 mpph264enc     4000       2
-speaker_pro~ -         no_signal  1280x720@30  mpph264enc     2000       0
+speaker_pro~ hdmi      no_signal  1280x720@30  mpph264enc     2000       0
 
   speaker_program_long: no HDMI-RX device; checked /sys/class/video4linux for s~
 ";

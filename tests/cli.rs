@@ -109,6 +109,14 @@ fn status_reads_the_running_daemon_in_80_columns() {
         "{cam0}"
     );
     assert!(out.contains("cam1: no HDMI-RX device"), "{out}");
+    let cam1 = out
+        .lines()
+        .find(|l| l.starts_with("cam1 "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        cam1.contains("hdmi") && cam1.contains("no_signal"),
+        "source known while not ready: {cam1}"
+    );
     let (code, out, _) = r58(&["status", "--json", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

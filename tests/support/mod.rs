@@ -118,15 +118,7 @@ impl Daemon {
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.http)
     }
-}
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-impl Daemon {
     /// SIGTERM, wait up to 5 s, then SIGKILL; removes the scratch directory.
     pub fn stop(&mut self) {
         // SIGTERM first so the daemon shuts down as in production, then make sure.
@@ -142,6 +134,12 @@ impl Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
