@@ -16,6 +16,11 @@ fn valid_offer() -> String {
     offer(&sock).2
 }
 
+/// POST a fresh, valid offer to `path` on the daemon's WHEP port.
+fn post_offer(d: &Daemon, path: &str) -> support::HttpResponse {
+    request(d.http, "POST", path, &[SDP], valid_offer().as_bytes()).unwrap()
+}
+
 fn test_paths() -> &'static str {
     "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nmax_viewers = 2\nbitrate = 1000000\n\
      [paths.hdmi0]\nsource = \"hdmi\"\n"
@@ -93,14 +98,7 @@ fn answer_carries_whep_headers_and_ice_servers() {
     );
 
     // The legacy alias answers the same way.
-    let r = request(
-        d.http,
-        "POST",
-        "/whep/cam0",
-        &[SDP],
-        valid_offer().as_bytes(),
-    )
-    .unwrap();
+    let r = post_offer(&d, "/whep/cam0");
     assert_eq!(r.status, 201, "{}", r.text());
 
     // Preflight from an allowed origin; a foreign origin gets no CORS grant.
@@ -201,25 +199,11 @@ fn trickle_patch_and_viewer_limit() {
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     let mut locations = vec![];
     for _ in 0..2 {
-        let r = request(
-            d.http,
-            "POST",
-            "/cam0/whep",
-            &[SDP],
-            valid_offer().as_bytes(),
-        )
-        .unwrap();
+        let r = post_offer(&d, "/cam0/whep");
         assert_eq!(r.status, 201, "{}", r.text());
         locations.push(r.header("location").unwrap().to_string());
     }
-    let r = request(
-        d.http,
-        "POST",
-        "/cam0/whep",
-        &[SDP],
-        valid_offer().as_bytes(),
-    )
-    .unwrap();
+    let r = post_offer(&d, "/cam0/whep");
     assert_eq!(r.status, 503);
     assert!(r.text().contains("max_viewers"), "{}", r.text());
 
@@ -237,14 +221,7 @@ fn trickle_patch_and_viewer_limit() {
             .status,
         200
     );
-    let r = request(
-        d.http,
-        "POST",
-        "/cam0/whep",
-        &[SDP],
-        valid_offer().as_bytes(),
-    )
-    .unwrap();
+    let r = post_offer(&d, "/cam0/whep");
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
