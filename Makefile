@@ -10,8 +10,9 @@ PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
              gstreamer1.0-plugins-ugly
 # Tests: a real browser, and node for playwright-core (only when missing:
-# an existing Node install often bundles its own npm, which Debian's clashes with).
-PKGS_TEST := $(PKGS_RUN) chromium $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+# an existing Node install often bundles its own npm, which Debian's clashes with);
+# namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests.
+PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 .PHONY: run test bench deps-run deps-test build release clean
 

@@ -48,6 +48,23 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
                 "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
             }),
         ),
+        "/v3/webrtcsessions/list" => {
+            let items = session_items(&st).await;
+            json(
+                StatusCode::OK,
+                &json!({"itemCount": items.len(), "pageCount": 1, "items": items}),
+            )
+        }
+        p if p.starts_with("/v3/webrtcsessions/get/") => {
+            let id = &p["/v3/webrtcsessions/get/".len()..];
+            match session_items(&st).await.into_iter().find(|i| i["id"] == id) {
+                Some(item) => json(StatusCode::OK, &item),
+                None => json(
+                    StatusCode::NOT_FOUND,
+                    &json!({"status": "error", "error": "session not found"}),
+                ),
+            }
+        }
         p if p.starts_with("/v3/paths/get/") => {
             let name = &p["/v3/paths/get/".len()..];
             match path_items(&st)
@@ -101,6 +118,45 @@ async fn set_bitrate(st: &State, name: &str, req: Request<Incoming>) -> Resp {
             "body must be {\"bps\": N} with N in 100000..100000000".into(),
         ),
     }
+}
+
+/// MediaMTX's session item; candidates read `type/proto/ip/port`.
+async fn session_items(st: &State) -> Vec<Value> {
+    let sessions = st
+        .engine
+        .ask(|reply| Cmd::Sessions { reply })
+        .await
+        .unwrap_or_default();
+    sessions
+        .into_iter()
+        .map(|s| {
+            let cand = |kind: &str, proto: &str, a: SocketAddr| {
+                format!("{kind}/{proto}/{}/{}", a.ip(), a.port())
+            };
+            let (local, remote) = match &s.pair {
+                Some(p) => (
+                    cand("host", p.proto, p.local),
+                    cand(p.remote_kind, p.proto, p.remote),
+                ),
+                None => (String::new(), String::new()),
+            };
+            json!({
+                "id": s.id,
+                "created": rfc3339(s.created),
+                "remoteAddr": s.client.to_string(),
+                "peerConnectionEstablished": s.connected,
+                "localCandidate": local,
+                "remoteCandidate": remote,
+                "state": if s.connected { "read" } else { "connecting" },
+                "path": &*s.path,
+                "query": "",
+                "inboundBytes": s.bytes_received,
+                "outboundBytes": s.bytes_sent,
+                "bytesReceived": s.bytes_received,
+                "bytesSent": s.bytes_sent,
+            })
+        })
+        .collect()
 }
 
 async fn path_items(st: &State) -> Vec<Value> {

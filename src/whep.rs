@@ -45,13 +45,13 @@ fn route(path: &str) -> Route<'_> {
     }
 }
 
-pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let origin = req
         .headers()
         .get("origin")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let mut resp = dispatch(&st, req).await;
+    let mut resp = dispatch(&st, req, peer).await;
     if let Some(o) = origin.filter(|o| origin_allowed(o, &st.cfg.http.allow_origins)) {
         let h = resp.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&o) {
@@ -66,7 +66,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
     resp
 }
 
-async fn dispatch(st: &State, req: Request<Incoming>) -> Resp {
+async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp {
     let uri_path = req.uri().path().to_string();
     let is_preflight = req.method() == Method::OPTIONS
         && req.headers().contains_key("access-control-request-method");
@@ -97,7 +97,7 @@ async fn dispatch(st: &State, req: Request<Incoming>) -> Resp {
                 format!("path '{p}' is not configured"),
             )
         }
-        (Method::POST, Route::Whep(p)) => offer(st, p.to_string(), req).await,
+        (Method::POST, Route::Whep(p)) => offer(st, p.to_string(), req, peer).await,
         (Method::OPTIONS, Route::Whep(_)) => {
             let mut r = empty(StatusCode::NO_CONTENT);
             r.headers_mut()
@@ -161,7 +161,7 @@ fn content_type_is(req: &Request<Incoming>, want: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
+async fn offer(st: &State, path: String, req: Request<Incoming>, client: SocketAddr) -> Resp {
     if !content_type_is(&req, "application/sdp") {
         return text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -181,6 +181,7 @@ async fn offer(st: &State, path: String, req: Request<Incoming>) -> Resp {
         .ask(|reply| Cmd::Offer {
             path: p,
             sdp,
+            client,
             reply,
         })
         .await
@@ -263,15 +264,14 @@ async fn patch(st: &State, path: String, secret: String, req: Request<Incoming>)
     }
 }
 
-/// `Link: <stun:...>; rel="ice-server"` per configured ICE server.
+/// `Link: <turn:...>; rel="ice-server"; ...` per configured ICE server,
+/// with freshly minted TURN credentials where a secret is configured.
 fn add_links(r: &mut Resp, servers: &[IceServer]) {
-    for s in servers {
-        let mut v = format!("<{}>; rel=\"ice-server\"", s.urls);
-        if let (Some(u), Some(c)) = (&s.username, &s.credential) {
-            v.push_str(&format!(
-                "; username=\"{u}\"; credential=\"{c}\"; credential-type=\"password\""
-            ));
-        }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for v in crate::webrtc::ice_servers::link_values(servers, now) {
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append("link", v);
         }

@@ -4,44 +4,17 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use support::Daemon;
+use support::{Daemon, browser};
 
 fn view(d: &Daemon, viewers: usize, secs: u32) -> serde_json::Value {
     view_env(d, viewers, secs, &[])
 }
 
 fn view_env(d: &Daemon, viewers: usize, secs: u32, env: &[(&str, &str)]) -> serde_json::Value {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    assert!(
-        dir.join("node_modules/playwright-core").exists()
-            && Path::new("/usr/bin/chromium").exists(),
-        "browser tests need Chromium and playwright-core: run `make test` (it installs both)"
-    );
-    let out = Command::new("node")
-        .current_dir(&dir)
-        .args([
-            "view.mjs",
-            &d.base(),
-            "cam0",
-            &viewers.to_string(),
-            &secs.to_string(),
-        ])
-        .envs(env.iter().copied())
-        .output()
-        .expect("running node");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "view.mjs failed:\n{}\n{}\nr58 log:\n{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr),
-        d.log()
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("view.mjs prints JSON")
+    browser::view(&d.base(), "cam0", viewers, secs, env, None)
+        .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()))
 }
 
 fn daemon() -> Daemon {

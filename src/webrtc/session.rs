@@ -4,15 +4,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
+use str0m::net::Protocol;
 use str0m::rtp::{RtpWrite, SeqNo};
-use str0m::{Candidate, Rtc};
+use str0m::{Candidate, CandidateKind, Rtc};
 
+use super::{Pair, SessionInfo};
 use crate::hub::Frame;
 
 /// Why an offer was refused; the HTTP layer maps these to status codes.
@@ -41,8 +43,16 @@ pub struct Session {
     pub reading: bool,
     pub created: Instant,
     pub next_timeout: Instant,
-    pub remote: Option<SocketAddr>,
+    pub created_at: SystemTime,
+    /// The HTTP client that made the offer.
+    pub client: Option<SocketAddr>,
+    /// What this session was offered, in SDP order.
+    pub candidates: Vec<Candidate>,
+    /// The client's own candidates (SDP and trickle), with their types.
+    pub offered: Vec<(SocketAddr, &'static str)>,
+    pub pair: Option<Pair>,
     pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 /// Text-level checks that give a person a useful 400 before str0m parses.
@@ -82,7 +92,7 @@ impl Session {
         secret: String,
         path: Arc<str>,
         offer: &str,
-        candidates: &[Candidate],
+        candidates: Vec<Candidate>,
         cert: &str0m::config::DtlsCert,
         profile: Option<u32>,
         now: Instant,
@@ -105,7 +115,7 @@ impl Session {
         codecs.add_h264(108.into(), Some(109.into()), true, profiles[0]);
         codecs.add_h264(127.into(), Some(121.into()), true, profiles[1]);
         let mut rtc = cfg.build(now);
-        for c in candidates {
+        for c in &candidates {
             rtc.add_local_candidate(c.clone());
         }
         let answer = rtc
@@ -123,6 +133,12 @@ impl Session {
             )
         })?;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let offered = offer
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("a="))
+            .filter_map(|l| Candidate::from_sdp_string(l).ok())
+            .map(|c| (c.addr(), kind_name(c.kind())))
+            .collect();
         let s = Session {
             id,
             secret,
@@ -135,8 +151,13 @@ impl Session {
             reading: false,
             created: now,
             next_timeout: now,
-            remote: None,
+            created_at: SystemTime::now(),
+            client: None,
+            candidates,
+            offered,
+            pair: None,
             bytes_sent: 0,
+            bytes_received: 0,
         };
         Ok((s, answer.to_sdp_string()))
     }
@@ -161,8 +182,70 @@ impl Session {
         self.bytes_sent += f.bytes as u64;
     }
 
-    pub fn video_mid(&self) -> Mid {
-        self.video.0
+    /// A trickled candidate from PATCH.
+    pub fn add_remote_candidate(&mut self, c: Candidate) {
+        self.offered.push((c.addr(), kind_name(c.kind())));
+        self.rtc.add_remote_candidate(c);
+    }
+
+    /// Record the pair a packet went out on; log when media moves.
+    pub fn note_pair(&mut self, proto: Protocol, local: SocketAddr, remote: SocketAddr) {
+        if self
+            .pair
+            .as_ref()
+            .is_some_and(|p| p.local == local && p.remote == remote)
+        {
+            return;
+        }
+        let remote_kind = self
+            .offered
+            .iter()
+            .find(|(a, _)| *a == remote)
+            .map(|(_, k)| *k)
+            .unwrap_or("prflx");
+        let proto = if proto == Protocol::Udp { "udp" } else { "tcp" };
+        self.pair = Some(Pair {
+            proto,
+            local,
+            remote_kind,
+            remote,
+        });
+        if self.reading {
+            log::info!("whep {}: media moved, {}", self.id, self.pair_text());
+        }
+    }
+
+    /// "via tcp 1.2.3.4:18190 (host) <-> 10.0.0.2:41234 (prflx)"
+    pub fn pair_text(&self) -> String {
+        match &self.pair {
+            Some(p) => format!(
+                "via {} {} (host) <-> {} ({})",
+                p.proto, p.local, p.remote, p.remote_kind
+            ),
+            None => "no candidate pair".into(),
+        }
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        SessionInfo {
+            id: format!("{:016x}", self.id),
+            path: self.path.clone(),
+            created: self.created_at,
+            client: self.client.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
+            connected: self.connected,
+            pair: self.pair.clone(),
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+        }
+    }
+}
+
+fn kind_name(k: CandidateKind) -> &'static str {
+    match k {
+        CandidateKind::Host => "host",
+        CandidateKind::PeerReflexive => "prflx",
+        CandidateKind::ServerReflexive => "srflx",
+        CandidateKind::Relayed => "relay",
     }
 }
 

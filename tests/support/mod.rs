@@ -3,6 +3,8 @@
 //! stop it (by PID) when dropped.
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod netns;
 pub mod whep_client;
 
 use std::io::{Read, Write};
@@ -16,7 +18,23 @@ pub struct Daemon {
     pub http: u16,
     pub api: u16,
     pub udp: u16,
+    pub tcp: u16,
     pub dir: PathBuf,
+    /// The network namespace the daemon runs in, if not the test's own.
+    pub netns: Option<String>,
+}
+
+/// How to run one daemon: its `[paths.*]`, extra `[webrtc]` lines, extra
+/// environment, and optionally a network namespace (then HTTP listens on
+/// every address so other namespaces can reach it).
+#[derive(Default, Clone)]
+pub struct Setup {
+    pub paths: String,
+    pub webrtc: String,
+    pub env: Vec<(String, String)>,
+    pub netns: Option<String>,
+    /// Run without the ICE-TCP listener (`tcp_port = 0`).
+    pub no_ice_tcp: bool,
 }
 
 /// A TCP and a UDP port that are both free right now.
@@ -42,23 +60,55 @@ impl Daemon {
 
     /// Like `start`, with extra environment for the daemon.
     pub fn start_env(paths_toml: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(Setup {
+            paths: paths_toml.into(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Setup::default()
+        })
+    }
+
+    pub fn start_with(setup: Setup) -> Daemon {
         let (http, api, udp) = (free_port(), free_port(), free_port());
+        let tcp = if setup.no_ice_tcp { 0 } else { free_port() };
         let dir = std::env::temp_dir().join(format!("r58-test-{}-{http}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let http_host = if setup.netns.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
         let cfg = format!(
-            "[http]\nlisten = \"127.0.0.1:{http}\"\nallow_origins = [\"http://localhost:*\", \"https://*.example.no\"]\n\
+            "[http]\nlisten = \"{http_host}:{http}\"\nallow_origins = [\"http://localhost:*\", \"https://*.example.no\"]\n\
              [api]\nlisten = \"127.0.0.1:{api}\"\n\
-             [webrtc]\nudp_port = {udp}\nice_servers = [{{ urls = \"stun:stun.example.net:3478\" }}]\n\
-             {paths_toml}"
+             [webrtc]\nudp_port = {udp}\ntcp_port = {tcp}\n{}\n\
+             {}",
+            if setup.webrtc.is_empty() {
+                "ice_servers = [{ urls = \"stun:stun.example.net:3478\" }]"
+            } else {
+                &setup.webrtc
+            },
+            setup.paths
         );
         let file = dir.join("r58.toml");
         std::fs::write(&file, cfg).unwrap();
         let log = std::fs::File::create(dir.join("r58.log")).unwrap();
-        let child = Command::new(bin())
+        // `ip netns exec` execs r58 in place, so the child PID is r58's.
+        let mut cmd = match &setup.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
+        let child = cmd
             .args(["run", "--config"])
             .arg(&file)
             .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(setup.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -68,16 +118,32 @@ impl Daemon {
             http,
             api,
             udp,
+            tcp,
             dir,
+            netns: setup.netns,
         };
         d.wait_api();
         d
     }
 
+    /// A request to the API port, from inside the daemon's namespace.
+    pub fn api_request(&self, method: &str, path: &str) -> std::io::Result<HttpResponse> {
+        let (api, method, path) = (self.api, method.to_string(), path.to_string());
+        match &self.netns {
+            Some(ns) => netns::run_in(ns, move || request(api, &method, &path, &[], b"")),
+            None => request(api, &method, &path, &[], b""),
+        }
+    }
+
+    pub fn api_json(&self, path: &str) -> serde_json::Value {
+        let r = self.api_request("GET", path).unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    }
+
     fn wait_api(&self) {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
-            if let Ok(r) = request(self.api, "GET", "/v3/paths/list", &[], b"") {
+            if let Ok(r) = self.api_request("GET", "/v3/paths/list") {
                 if r.status == 200 {
                     return;
                 }
@@ -92,8 +158,7 @@ impl Daemon {
         let t0 = Instant::now();
         let mut last = String::new();
         while t0.elapsed() < within {
-            let r = request(self.api, "GET", &format!("/v3/paths/get/{path}"), &[], b"").unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let v = self.api_json(&format!("/v3/paths/get/{path}"));
             last = v["r58"]["state"].as_str().unwrap_or("").to_string();
             if last == state {
                 return;
@@ -107,8 +172,7 @@ impl Daemon {
     }
 
     pub fn path_info(&self, path: &str) -> serde_json::Value {
-        let r = request(self.api, "GET", &format!("/v3/paths/get/{path}"), &[], b"").unwrap();
-        serde_json::from_slice(&r.body).unwrap()
+        self.api_json(&format!("/v3/paths/get/{path}"))
     }
 
     pub fn log(&self) -> String {

@@ -1,0 +1,630 @@
+//! The engine task: sessions, the hub and the sockets, driven by one loop.
+//! Each wake-up (command, frame, packet, timer) is handled to completion
+//! before the next, so the state needs no locks.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use super::candidates::{self, Advertise};
+use super::clock::RtpClock;
+use super::net;
+use super::session::{OfferError, Session};
+use super::tcp::{Conn, TcpEvent};
+use super::{Answer, Cmd, Pair, PathTraffic, SessionInfo, random_hex};
+use crate::config::Config;
+use crate::h264;
+use crate::hub::{Frame, Hub};
+use crate::media::{Control, MediaEvent, PathHandle, PathState};
+
+/// A viewer that has not connected by then is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A TCP connection must prove which session it is for this quickly.
+const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
+
+struct PathEntry {
+    handle: PathHandle,
+    max_viewers: usize,
+    profile: Option<u32>,
+    bytes_sent: u64,
+    clock: RtpClock,
+}
+
+struct TcpConn {
+    conn: Conn,
+    session: Option<u64>,
+    opened: Instant,
+}
+
+/// The sockets, separate from the sessions so both can be borrowed at once.
+struct Transports {
+    udp: Arc<UdpSocket>,
+    udp_port: u16,
+    tcp: HashMap<u64, TcpConn>,
+    tcp_by_peer: HashMap<SocketAddr, u64>,
+}
+
+impl Transports {
+    fn send(&self, proto: Protocol, to: SocketAddr, data: &[u8]) {
+        match proto {
+            Protocol::Udp => {
+                if let Err(e) = self.udp.try_send_to(data, to) {
+                    log::debug!("webrtc: udp send to {to}: {e}");
+                }
+            }
+            _ => {
+                let sent = self
+                    .tcp_by_peer
+                    .get(&to)
+                    .and_then(|id| self.tcp.get(id))
+                    .is_some_and(|c| c.conn.send(data));
+                if !sent {
+                    log::debug!("webrtc: tcp packet to {to} dropped");
+                }
+            }
+        }
+    }
+
+    /// False when the session's TCP connection is backed up.
+    fn has_room(&self, pair: Option<&Pair>) -> bool {
+        match pair {
+            Some(p) if p.proto == "tcp" => self
+                .tcp_by_peer
+                .get(&p.remote)
+                .and_then(|id| self.tcp.get(id))
+                .is_some_and(|c| c.conn.has_room()),
+            _ => true,
+        }
+    }
+
+    fn drop_tcp(&mut self, id: u64) -> Option<TcpConn> {
+        let c = self.tcp.remove(&id)?;
+        self.tcp_by_peer.remove(&c.conn.peer);
+        Some(c)
+    }
+}
+
+pub struct Engine {
+    sessions: HashMap<u64, Session>,
+    by_ufrag: HashMap<String, u64>,
+    by_addr: HashMap<SocketAddr, u64>,
+    hub: Hub,
+    paths: HashMap<Arc<str>, PathEntry>,
+    adv: Advertise,
+    net: Transports,
+    cert: str0m::config::DtlsCert,
+    next_id: u64,
+}
+
+enum Wake {
+    Cmd(Cmd),
+    Frame(MediaEvent),
+    Datagram(usize, SocketAddr, IpAddr),
+    Tcp(TcpEvent),
+    Timer,
+    Closed,
+}
+
+impl Engine {
+    pub fn new(
+        cfg: &Config,
+        paths: &[PathHandle],
+        udp: UdpSocket,
+        adv: Advertise,
+        cert: str0m::config::DtlsCert,
+    ) -> Engine {
+        let paths = paths
+            .iter()
+            .map(|h| {
+                let max_viewers = cfg.paths.get(&*h.name).map(|p| p.max_viewers).unwrap_or(32);
+                let entry = PathEntry {
+                    handle: h.clone(),
+                    max_viewers,
+                    profile: None,
+                    bytes_sent: 0,
+                    clock: RtpClock::default(),
+                };
+                (h.name.clone(), entry)
+            })
+            .collect();
+        Engine {
+            sessions: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            hub: Hub::default(),
+            paths,
+            net: Transports {
+                udp: Arc::new(udp),
+                udp_port: adv.udp_port,
+                tcp: HashMap::new(),
+                tcp_by_peer: HashMap::new(),
+            },
+            adv,
+            cert,
+            next_id: 1,
+        }
+    }
+
+    pub async fn run(
+        mut self,
+        mut cmds: mpsc::Receiver<Cmd>,
+        mut frames: mpsc::Receiver<MediaEvent>,
+        mut tcp: mpsc::Receiver<TcpEvent>,
+    ) {
+        let udp = self.net.udp.clone();
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = self
+                .sessions
+                .values()
+                .map(|s| s.next_timeout)
+                .min()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let wake = tokio::select! {
+                c = cmds.recv() => c.map(Wake::Cmd).unwrap_or(Wake::Closed),
+                f = frames.recv() => f.map(Wake::Frame).unwrap_or(Wake::Closed),
+                r = net::recv_from_to(&udp, &mut buf) => match r {
+                    Ok((n, src, dst)) => Wake::Datagram(n, src, dst),
+                    Err(e) => { log::warn!("webrtc: udp receive: {e}"); Wake::Timer }
+                },
+                // The listener may be disabled: then this arm just never fires.
+                Some(t) = tcp.recv() => Wake::Tcp(t),
+                _ = tokio::time::sleep_until(deadline.into()) => Wake::Timer,
+            };
+            let now = Instant::now();
+            match wake {
+                Wake::Cmd(c) => self.on_cmd(c, now),
+                Wake::Frame(ev) => self.on_frame(ev, now),
+                Wake::Datagram(n, src, dst) => {
+                    let to = SocketAddr::new(dst, self.net.udp_port);
+                    let id = self.session_for_udp(&buf[..n], src);
+                    if let Some(id) = id {
+                        self.on_packet(id, Protocol::Udp, &buf[..n], src, to, now);
+                    }
+                }
+                Wake::Tcp(ev) => self.on_tcp(ev, now),
+                Wake::Timer => {}
+                Wake::Closed => return,
+            }
+            self.on_timeouts(Instant::now());
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd, now: Instant) {
+        match cmd {
+            Cmd::Offer {
+                path,
+                sdp,
+                client,
+                reply,
+            } => {
+                let _ = reply.send(self.offer(&path, &sdp, client, now));
+            }
+            Cmd::Delete {
+                path,
+                secret,
+                reply,
+            } => {
+                let id = self.find(&path, &secret);
+                if let Some(id) = id {
+                    log::info!("whep {id}: deleted by viewer");
+                    self.close(id);
+                }
+                let _ = reply.send(id.is_some());
+            }
+            Cmd::Patch {
+                path,
+                secret,
+                frag,
+                reply,
+            } => {
+                let id = self.find(&path, &secret);
+                if let Some(s) = id.and_then(|id| self.sessions.get_mut(&id)) {
+                    for line in frag.lines().filter_map(|l| l.trim().strip_prefix("a=")) {
+                        if line.starts_with("candidate:") {
+                            match Candidate::from_sdp_string(line) {
+                                Ok(c) => s.add_remote_candidate(c),
+                                Err(e) => log::debug!("whep {}: ignoring candidate: {e}", s.id),
+                            }
+                        }
+                    }
+                }
+                let _ = reply.send(id.is_some());
+            }
+            Cmd::Traffic { reply } => {
+                let _ = reply.send(self.traffic());
+            }
+            Cmd::Sessions { reply } => {
+                let mut v: Vec<SessionInfo> = self.sessions.values().map(Session::info).collect();
+                v.sort_by_key(|s| s.created);
+                let _ = reply.send(v);
+            }
+        }
+    }
+
+    fn traffic(&self) -> Vec<PathTraffic> {
+        let mut out: Vec<PathTraffic> = self
+            .paths
+            .iter()
+            .map(|(name, p)| PathTraffic {
+                name: name.clone(),
+                readers: vec![],
+                bytes_sent: p.bytes_sent,
+                profile: p.profile,
+            })
+            .collect();
+        for s in self.sessions.values().filter(|s| s.reading) {
+            if let Some(t) = out.iter_mut().find(|t| t.name == s.path) {
+                t.readers.push(format!("{:016x}", s.id));
+            }
+        }
+        out
+    }
+
+    fn find(&self, path: &str, secret: &str) -> Option<u64> {
+        self.sessions
+            .values()
+            .find(|s| &*s.path == path && s.secret == secret)
+            .map(|s| s.id)
+    }
+
+    fn offer(
+        &mut self,
+        path: &str,
+        sdp: &str,
+        client: SocketAddr,
+        now: Instant,
+    ) -> Result<Answer, OfferError> {
+        let (name, entry) = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?;
+        let name = name.clone();
+        let st = entry.handle.status();
+        if st.state != PathState::Streaming {
+            let why = st.detail.unwrap_or_else(|| st.state.as_str().into());
+            return Err(OfferError::NotReady(format!(
+                "path '{path}' is not ready: {why}"
+            )));
+        }
+        let viewers = self.sessions.values().filter(|s| s.path == name).count();
+        if viewers >= entry.max_viewers {
+            return Err(OfferError::Full(entry.max_viewers));
+        }
+        let profile = entry.profile;
+        let reach = self.adv.reach(client.ip());
+        let candidates = self.adv.candidates(reach, &net::interface_addrs());
+        if candidates.is_empty() {
+            log::warn!(
+                "whep: no candidate is usable by {} (internet client): set webrtc.additional_hosts",
+                client.ip()
+            );
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let secret = random_hex();
+        let (mut s, answer) = Session::accept(
+            id,
+            secret.clone(),
+            name.clone(),
+            sdp,
+            candidates,
+            &self.cert,
+            profile,
+            now,
+        )?;
+        // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
+        if self.hub.keyframe_request(&name, now) {
+            entry_send(&self.paths, &name, Control::Keyframe);
+        }
+        s.client = Some(client);
+        s.created_at = SystemTime::now();
+        self.by_ufrag.insert(s.ufrag.clone(), id);
+        log::info!(
+            "whep {id}: new viewer of {path} from {} ({reach:?}, {} candidates)",
+            client.ip(),
+            s.candidates.len()
+        );
+        self.sessions.insert(id, s);
+        Ok(Answer {
+            sdp: answer,
+            secret,
+            id: format!("{id:016x}"),
+        })
+    }
+
+    /// Which session a datagram belongs to: by source address once known,
+    /// else by the ufrag in its STUN check.
+    fn session_for_udp(&mut self, data: &[u8], source: SocketAddr) -> Option<u64> {
+        if let Some(id) = self.by_addr.get(&source) {
+            return Some(*id);
+        }
+        let id = *net::stun_local_ufrag(data).and_then(|u| self.by_ufrag.get(u))?;
+        self.by_addr.insert(source, id);
+        Some(id)
+    }
+
+    fn on_tcp(&mut self, ev: TcpEvent, now: Instant) {
+        match ev {
+            TcpEvent::Open(conn) => {
+                self.net.tcp_by_peer.insert(conn.peer, conn.id);
+                let c = TcpConn {
+                    conn,
+                    session: None,
+                    opened: now,
+                };
+                self.net.tcp.insert(c.conn.id, c);
+            }
+            TcpEvent::Packet { id, data } => {
+                let Some(c) = self.net.tcp.get_mut(&id) else {
+                    return;
+                };
+                let sid = c.session.or_else(|| {
+                    net::stun_local_ufrag(&data).and_then(|u| self.by_ufrag.get(u).copied())
+                });
+                let Some(sid) = sid else {
+                    log::debug!("webrtc: tcp {} sent no known ufrag; closing", c.conn.peer);
+                    self.net.drop_tcp(id);
+                    return;
+                };
+                c.session = Some(sid);
+                let (peer, local) = (c.conn.peer, c.conn.local);
+                self.on_packet(sid, Protocol::Tcp, &data, peer, local, now);
+            }
+            TcpEvent::Closed { id } => {
+                let Some(c) = self.net.drop_tcp(id) else {
+                    return;
+                };
+                // Media was flowing over this connection: the session is over.
+                let sid = c.session.filter(|sid| {
+                    self.sessions
+                        .get(sid)
+                        .is_some_and(|s| s.pair.as_ref().is_some_and(|p| p.remote == c.conn.peer))
+                });
+                if let Some(sid) = sid {
+                    log::info!("whep {sid}: tcp connection closed by the viewer");
+                    self.close(sid);
+                }
+            }
+        }
+    }
+
+    /// Feed one packet to a session. `arrived` is the local address it came
+    /// in on, mapped to the candidate the client used.
+    fn on_packet(
+        &mut self,
+        id: u64,
+        proto: Protocol,
+        data: &[u8],
+        source: SocketAddr,
+        arrived: SocketAddr,
+        now: Instant,
+    ) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            self.by_addr.remove(&source);
+            return;
+        };
+        let Some(destination) = candidates::local_for(&s.candidates, proto, arrived) else {
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            return;
+        };
+        let recv = Receive {
+            proto,
+            source,
+            destination,
+            contents,
+        };
+        s.bytes_received += data.len() as u64;
+        if let Err(e) = s.rtc.handle_input(Input::Receive(now, recv)) {
+            log::debug!("whep {id}: input rejected: {e}");
+        }
+        self.drive(id, now);
+    }
+
+    fn on_frame(&mut self, ev: MediaEvent, now: Instant) {
+        let Some(entry) = self.paths.get_mut(&ev.path) else {
+            return;
+        };
+        if ev.au.keyframe {
+            if let Some(p) = h264::profile_level_id(&ev.au.data) {
+                entry.profile = Some(p);
+            }
+        }
+        let payloads = h264::packetize(&ev.au.data, h264::MAX_PAYLOAD);
+        let frame = Arc::new(Frame {
+            rtp_time: entry.clock.rtp_time(ev.au.pts_ns),
+            keyframe: ev.au.keyframe,
+            bytes: payloads.iter().map(|p| p.len()).sum(),
+            payloads,
+        });
+        if self.hub.push(&ev.path, frame, now) {
+            entry.handle.send(Control::Keyframe);
+        }
+        let ids: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.reading && s.path == ev.path)
+            .map(|s| s.id)
+            .collect();
+        for id in ids {
+            self.pump(id, now);
+            self.drive(id, now);
+        }
+    }
+
+    /// Move queued frames from the hub into the session's RTP stream, as
+    /// far as its transport keeps up; the rest wait in the hub, which
+    /// skips a reader that falls too far behind to the next keyframe.
+    fn pump(&mut self, id: u64, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let mut sent = 0;
+        while self.net.has_room(s.pair.as_ref()) {
+            let Some(f) = self.hub.pop(&s.path, id) else {
+                break;
+            };
+            s.write_frame(&f, now);
+            sent += f.bytes as u64;
+            // Let str0m turn this frame into packets before checking room again.
+            drain(s, &self.net);
+        }
+        if let Some(p) = self.paths.get_mut(&s.path) {
+            p.bytes_sent += sent;
+        }
+    }
+
+    /// Run one session's state machine until it wants to wait.
+    fn drive(&mut self, id: u64, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let ev = drain(s, &self.net);
+        let path = s.path.clone();
+        let joined = ev.connected && !s.reading;
+        if joined {
+            s.reading = true;
+            log::info!("whep {id}: connected, {}", s.pair_text());
+        }
+        if joined && self.hub.add_reader(&path, id, now) {
+            entry_send(&self.paths, &path, Control::Keyframe);
+        }
+        if ev.keyframe && self.hub.keyframe_request(&path, now) {
+            entry_send(&self.paths, &path, Control::Keyframe);
+        }
+        if joined {
+            self.pump(id, now);
+            self.drive(id, now);
+        }
+        if ev.close {
+            self.close(id);
+        }
+    }
+
+    fn on_timeouts(&mut self, now: Instant) {
+        let due: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.next_timeout <= now)
+            .map(|s| s.id)
+            .collect();
+        for id in due {
+            if let Some(s) = self.sessions.get_mut(&id) {
+                if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
+                    log::debug!("whep {id}: timeout: {e}");
+                }
+            }
+            self.drive(id, now);
+        }
+        let dead: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                !s.rtc.is_alive()
+                    || (!s.connected && now.duration_since(s.created) > HANDSHAKE_TIMEOUT)
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in dead {
+            log::info!("whep {id}: timed out or disconnected");
+            self.close(id);
+        }
+        let idle: Vec<u64> = self
+            .net
+            .tcp
+            .values()
+            .filter(|c| c.session.is_none() && now.duration_since(c.opened) > TCP_BIND_TIMEOUT)
+            .map(|c| c.conn.id)
+            .collect();
+        for id in idle {
+            self.net.drop_tcp(id);
+        }
+    }
+
+    fn close(&mut self, id: u64) {
+        let Some(mut s) = self.sessions.remove(&id) else {
+            return;
+        };
+        // Tell the browser (RTCP BYE + DTLS close_notify) before forgetting it.
+        if s.rtc.is_alive() {
+            let _ = s.rtc.close();
+            while let Ok(out) = s.rtc.poll_output() {
+                match out {
+                    Output::Transmit(t) => self.net.send(t.proto, t.destination, &t.contents),
+                    Output::Timeout(_) => break,
+                    Output::Event(_) => {}
+                }
+            }
+        }
+        self.hub.remove_reader(&s.path, id);
+        self.by_ufrag.remove(&s.ufrag);
+        self.by_addr.retain(|_, v| *v != id);
+        let conns: Vec<u64> = self
+            .net
+            .tcp
+            .values()
+            .filter(|c| c.session == Some(id))
+            .map(|c| c.conn.id)
+            .collect();
+        for c in conns {
+            self.net.drop_tcp(c); // closes the socket
+        }
+        log::info!(
+            "whep {id}: closed ({} bytes sent, {})",
+            s.bytes_sent,
+            s.pair_text()
+        );
+    }
+}
+
+/// What one `drain` saw happen.
+#[derive(Default)]
+struct Drained {
+    connected: bool,
+    keyframe: bool,
+    close: bool,
+}
+
+/// Poll a session until it waits: send its packets, note its events.
+fn drain(s: &mut Session, net: &Transports) -> Drained {
+    let mut d = Drained::default();
+    loop {
+        match s.rtc.poll_output() {
+            Ok(Output::Timeout(t)) => {
+                s.next_timeout = t;
+                break;
+            }
+            Ok(Output::Transmit(t)) => {
+                // The last pair used is the selected one once DTLS is up.
+                s.note_pair(t.proto, t.source, t.destination);
+                net.send(t.proto, t.destination, &t.contents);
+            }
+            Ok(Output::Event(e)) => match e {
+                Event::Connected => {
+                    s.connected = true;
+                    d.connected = true;
+                }
+                Event::KeyframeRequest(_) => d.keyframe = true,
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => d.close = true,
+                _ => {}
+            },
+            Err(e) => {
+                log::info!("whep {}: session error: {e}", s.id);
+                d.close = true;
+                break;
+            }
+        }
+    }
+    d
+}
+
+fn entry_send(paths: &HashMap<Arc<str>, PathEntry>, path: &str, c: Control) {
+    if let Some(p) = paths.get(path) {
+        p.handle.send(c);
+    }
+}

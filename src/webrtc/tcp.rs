@@ -1,0 +1,232 @@
+//! The shared ICE-TCP listener: one port for every session (RFC 6544
+//! passive candidates, RFC 4571 framing). Browsers behind UDP-blocking
+//! networks, and everything that comes through the FRP tunnel, reach the
+//! box this way.
+//!
+//! Each accepted connection gets a small task that splits the byte stream
+//! into packets for the engine and writes the engine's packets back. The
+//! engine decides what a connection belongs to (by the STUN ufrag of its
+//! first packet) and drops its `Conn` to close it.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+
+/// Packets queued towards one connection. A viewer whose TCP path is
+/// slower than the stream fills this; the engine then stops moving frames
+/// to it and the hub's slow-reader policy takes over (skip to a keyframe).
+pub const SEND_QUEUE: usize = 256;
+/// Connections at once, bound or not; more are refused at accept.
+pub const MAX_CONNS: usize = 512;
+/// RFC 4571 length prefix is 16 bits.
+const MAX_PACKET: usize = 65_535;
+
+/// What the listener and connection tasks tell the engine.
+pub enum TcpEvent {
+    Open(Conn),
+    Packet { id: u64, data: Vec<u8> },
+    Closed { id: u64 },
+}
+
+/// The engine's end of one connection. Dropping it closes the socket.
+pub struct Conn {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl Conn {
+    /// Queue one packet (framing added here). False when the queue is full
+    /// or the connection has gone; the packet is then dropped, as on UDP.
+    pub fn send(&self, packet: &[u8]) -> bool {
+        self.tx.try_send(frame(packet)).is_ok()
+    }
+
+    /// Room for at least a frame's worth of packets.
+    pub fn has_room(&self) -> bool {
+        self.tx.capacity() >= SEND_QUEUE / 2
+    }
+}
+
+/// Prefix a packet with its RFC 4571 length.
+pub fn frame(packet: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(packet.len() + 2);
+    v.extend_from_slice(&(packet.len().min(MAX_PACKET) as u16).to_be_bytes());
+    v.extend_from_slice(&packet[..packet.len().min(MAX_PACKET)]);
+    v
+}
+
+/// Splits an RFC 4571 byte stream back into packets. Sans-IO: feed bytes
+/// as they arrive, take whole packets out.
+#[derive(Default)]
+pub struct Deframer {
+    buf: Vec<u8>,
+}
+
+impl Deframer {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    pub fn next_packet(&mut self) -> Option<Vec<u8>> {
+        if self.buf.len() < 2 {
+            return None;
+        }
+        let len = u16::from_be_bytes([self.buf[0], self.buf[1]]) as usize;
+        if self.buf.len() < 2 + len {
+            return None;
+        }
+        let p = self.buf[2..2 + len].to_vec();
+        self.buf.drain(..2 + len);
+        Some(p)
+    }
+}
+
+/// Bind `0.0.0.0:port` with `SO_REUSEADDR`, so a restarted daemon gets its
+/// port back while old connections sit in TIME_WAIT.
+pub fn bind(port: u16) -> io::Result<TcpListener> {
+    let s = TcpSocket::new_v4()?;
+    s.set_reuseaddr(true)?;
+    s.bind(SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::UNSPECIFIED,
+        port,
+    )))?;
+    s.listen(128)
+}
+
+/// Accept forever, one task per connection.
+pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
+    let mut next_id = 1u64;
+    let open = std::sync::Arc::new(());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("webrtc: tcp accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        // Each task holds a clone; the count is the number of live connections.
+        if std::sync::Arc::strong_count(&open) > MAX_CONNS {
+            log::warn!("webrtc: refusing tcp connection from {peer}: {MAX_CONNS} open");
+            continue;
+        }
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let id = next_id;
+        next_id += 1;
+        let (tx, rx) = mpsc::channel(SEND_QUEUE);
+        let conn = Conn {
+            id,
+            peer,
+            local,
+            tx,
+        };
+        if events.send(TcpEvent::Open(conn)).await.is_err() {
+            return;
+        }
+        let (events, guard) = (events.clone(), open.clone());
+        tokio::spawn(async move {
+            serve(stream, id, &events, rx).await;
+            let _ = events.send(TcpEvent::Closed { id }).await;
+            drop(guard);
+        });
+    }
+}
+
+/// Shuttle packets both ways until either side ends.
+async fn serve(
+    stream: TcpStream,
+    id: u64,
+    events: &mpsc::Sender<TcpEvent>,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let mut deframer = Deframer::default();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::with_capacity(64 * 1024);
+    loop {
+        tokio::select! {
+            n = rd.read(&mut buf) => {
+                let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
+                deframer.push(&buf[..n]);
+                while let Some(data) = deframer.next_packet() {
+                    if events.send(TcpEvent::Packet { id, data }).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            p = rx.recv() => {
+                let Some(p) = p else { return }; // the engine dropped the Conn
+                // Coalesce what is already queued into one write.
+                out.clear();
+                out.extend_from_slice(&p);
+                while out.len() < 60_000 {
+                    match rx.try_recv() {
+                        Ok(p) => out.extend_from_slice(&p),
+                        Err(_) => break,
+                    }
+                }
+                if wr.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_round_trips_across_arbitrary_splits() {
+        let packets: Vec<Vec<u8>> = vec![vec![1; 20], vec![], vec![7; 1500], vec![9; 3]];
+        let stream: Vec<u8> = packets.iter().flat_map(|p| frame(p)).collect();
+        for chunk in [1, 2, 3, 7, 1000, stream.len()] {
+            let mut d = Deframer::default();
+            let mut got = vec![];
+            for c in stream.chunks(chunk) {
+                d.push(c);
+                while let Some(p) = d.next_packet() {
+                    got.push(p);
+                }
+            }
+            assert_eq!(got, packets, "chunk size {chunk}");
+        }
+    }
+
+    #[test]
+    fn a_partial_packet_waits_for_the_rest() {
+        let mut d = Deframer::default();
+        d.push(&[0, 4, 1, 2]);
+        assert_eq!(d.next_packet(), None);
+        d.push(&[3, 4, 0]);
+        assert_eq!(d.next_packet(), Some(vec![1, 2, 3, 4]));
+        assert_eq!(d.next_packet(), None);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_instead_of_blocking() {
+        let (tx, _rx) = mpsc::channel(SEND_QUEUE);
+        let c = Conn {
+            id: 1,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            local: "127.0.0.1:2".parse().unwrap(),
+            tx,
+        };
+        assert!(c.has_room());
+        for _ in 0..SEND_QUEUE {
+            assert!(c.send(&[0; 10]));
+        }
+        assert!(!c.has_room());
+        assert!(!c.send(&[0; 10]));
+    }
+}

@@ -1,0 +1,188 @@
+//! The remote path, for real: r58 in a `device` namespace, a plain TCP
+//! forwarder (socat, standing in for frps+frpc) or coturn in `vps`, and
+//! headless Chromium in `guest`, which has no route to the device at all.
+//! Needs root (namespaces, nftables); `make test` runs as root in CI.
+
+mod support;
+
+use std::time::Duration;
+
+use support::netns::{self, Topo, VPS_DEVICE_SIDE, VPS_GUEST_SIDE};
+use support::{Daemon, Setup, browser};
+
+const HTTP_PUBLIC: u16 = 18889;
+const ICE_TCP_PUBLIC: u16 = 18190;
+
+/// Device + forwarder for HTTP and ICE-TCP; the guest drops all UDP.
+fn tcp_only_world(tag: &str, ice_tcp: bool) -> (Topo, Daemon) {
+    let mut t = Topo::up(tag);
+    t.block_udp(&t.guest.clone());
+    // UDP is advertised too (nothing forwards it), so the guest tries it first.
+    let webrtc = format!(
+        "additional_hosts = [{{ host = \"{VPS_GUEST_SIDE}\", udp_port = 18189, tcp_port = {ICE_TCP_PUBLIC} }}]\n\
+         forwarders = [\"{VPS_DEVICE_SIDE}\"]\n"
+    );
+    let d = Daemon::start_with(Setup {
+        paths: "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n".into(),
+        webrtc,
+        netns: Some(t.device.clone()),
+        no_ice_tcp: !ice_tcp,
+        ..Setup::default()
+    });
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    t.forward_tcp(HTTP_PUBLIC, d.http);
+    t.forward_tcp(ICE_TCP_PUBLIC, if ice_tcp { d.tcp } else { 9 });
+    (t, d)
+}
+
+fn view_from_guest(t: &Topo, d: &Daemon, secs: u32, query: &str) -> serde_json::Value {
+    let base = format!("http://{VPS_GUEST_SIDE}:{HTTP_PUBLIC}");
+    let v = browser::view(
+        &base,
+        "cam0",
+        1,
+        secs,
+        &[("VIEW_QUERY", query)],
+        Some(&t.guest),
+    )
+    .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    v["viewers"][0].clone()
+}
+
+#[test]
+fn guest_without_udp_views_through_a_tcp_forwarder() {
+    let (t, d) = tcp_only_world("tcp", true);
+    let v = view_from_guest(&t, &d, 4, "");
+    let frames = browser::decoded(&v);
+    assert!(
+        frames >= 60,
+        "decoded {frames} frames in 4 s: {v}\nlog:\n{}",
+        d.log()
+    );
+    assert_eq!(v["protocol"], "tcp", "{v}");
+    assert_eq!(
+        v["remote"],
+        format!("{VPS_GUEST_SIDE}:{ICE_TCP_PUBLIC}"),
+        "{v}"
+    );
+    assert!(
+        t.udp_dropped(&t.guest) > 0,
+        "the guest did try UDP, and it was dropped"
+    );
+    // Route-aware: a forwarded request is public, so the device's own
+    // addresses were never offered.
+    let answer = v["answer"].as_str().unwrap();
+    assert!(
+        answer.contains(&format!(
+            "{VPS_GUEST_SIDE} {ICE_TCP_PUBLIC} typ host tcptype passive"
+        )),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains(netns::DEVICE_IP) && !answer.contains("127.0.0.1"),
+        "{answer}"
+    );
+    // The session list and the log name the pair (the session was deleted
+    // by the page; the log keeps it).
+    assert!(
+        d.log().contains(&format!(
+            "via tcp {VPS_GUEST_SIDE}:{ICE_TCP_PUBLIC} (host) <-> {VPS_DEVICE_SIDE}:"
+        )),
+        "{}",
+        d.log()
+    );
+}
+
+#[test]
+fn without_the_ice_tcp_listener_the_same_guest_cannot_connect() {
+    // Negative control for the test above: same world, listener off.
+    let (t, d) = tcp_only_world("notcp", false);
+    let v = view_from_guest(&t, &d, 2, "");
+    assert_eq!(browser::decoded(&v), 0, "{v}");
+    assert_eq!(v["framesDecoded"].as_u64().unwrap_or(0), 0, "{v}");
+    assert!(!v["answer"].as_str().unwrap_or("").contains(" tcp "), "{v}");
+    let s = d.api_json("/v3/webrtcsessions/list");
+    assert!(
+        s["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["peerConnectionEstablished"] == false),
+        "{s}"
+    );
+}
+
+#[test]
+fn relay_only_guest_connects_through_coturn_with_minted_credentials() {
+    let mut t = Topo::up("turn");
+    let secret = "r58-test-secret";
+    let dir = std::env::temp_dir().join(format!("r58-turn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("turnserver.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listening-ip={VPS_GUEST_SIDE}\nlistening-ip={VPS_DEVICE_SIDE}\nrelay-ip={VPS_DEVICE_SIDE}\n\
+             listening-port=3478\nmin-port=49160\nmax-port=49260\nuse-auth-secret\n\
+             static-auth-secret={secret}\nrealm=r58.test\nfingerprint\nno-tls\nno-dtls\nno-cli\n\
+             no-rfc5780\nno-stun-backward-compatibility\nresponse-origin-only-with-rfc5780\n\
+             log-file=stdout\nsimple-log\npidfile={0}/turn.pid\nuserdb={0}/turn.db\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let vps = t.vps.clone();
+    t.spawn(&vps, &["turnserver", "-c", conf.to_str().unwrap()]);
+    let d = Daemon::start_with(Setup {
+        paths: "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n".into(),
+        webrtc: format!(
+            "ice_servers = [{{ urls = \"turn:{VPS_GUEST_SIDE}:3478?transport=udp\", secret = \"{secret}\", user = \"guest\" }}]\n"
+        ),
+        netns: Some(t.device.clone()),
+        ..Setup::default()
+    });
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    t.forward_tcp(HTTP_PUBLIC, d.http);
+    let v = view_from_guest(&t, &d, 3, "?relay=1");
+    let _ = std::fs::remove_dir_all(&dir);
+    let frames = browser::decoded(&v);
+    assert!(
+        frames >= 45,
+        "decoded {frames} frames in 3 s: {v}\nlog:\n{}",
+        d.log()
+    );
+    assert_eq!(v["localType"], "relay", "{v}");
+    // The secret itself never reaches the daemon's log.
+    assert!(!d.log().contains(secret));
+}
+
+#[test]
+fn answers_at_once_even_with_unreachable_ice_servers() {
+    let t = Topo::up("stun");
+    // Addresses inside the device namespace's subnet that nobody answers.
+    let d = Daemon::start_with(Setup {
+        paths: "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n".into(),
+        webrtc: "ice_servers = [{ urls = \"stun:10.213.2.77:3478\" }, { urls = \"turn:10.213.2.78:3478\", secret = \"x\" }]\n".into(),
+        netns: Some(t.device.clone()),
+        ..Setup::default()
+    });
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let http = d.http;
+    let (status, ms) = netns::run_in(&t.device, move || {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (_rtc, _pending, offer) = support::whep_client::offer(&sock);
+        let t0 = std::time::Instant::now();
+        let r = support::request(
+            http,
+            "POST",
+            "/cam0/whep",
+            &[("Content-Type", "application/sdp")],
+            offer.as_bytes(),
+        )
+        .unwrap();
+        (r.status, t0.elapsed().as_millis())
+    });
+    assert_eq!(status, 201);
+    // STUN/TURN timeouts are seconds; an answer that waited on one would show.
+    assert!(ms < 1000, "answer took {ms} ms");
+}

@@ -1,0 +1,208 @@
+//! Multi-host tests on one machine: network namespaces joined by veth
+//! pairs. The layout follows the remote path of the fleet:
+//!
+//! ```text
+//! guest (Chromium) 10.213.1.2 ── 10.213.1.1 vps (forwarder, coturn) 10.213.2.1 ── 10.213.2.2 device (r58)
+//! ```
+//!
+//! There is no routing between guest and device: everything goes through
+//! what runs in `vps`, as with FRP. Every namespace and process made here is
+//! removed on drop, processes by PID.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const GUEST_IP: &str = "10.213.1.2";
+pub const VPS_GUEST_SIDE: &str = "10.213.1.1";
+pub const VPS_DEVICE_SIDE: &str = "10.213.2.1";
+pub const DEVICE_IP: &str = "10.213.2.2";
+
+pub struct Topo {
+    pub guest: String,
+    pub vps: String,
+    pub device: String,
+    children: Vec<Child>,
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "{} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!(
+            "{}: {e} (is iproute2/nftables installed? run `make test`)",
+            args[0]
+        ),
+    }
+}
+
+impl Topo {
+    /// Create the three namespaces; names carry the test's PID and `tag` so
+    /// tests running in parallel never meet.
+    pub fn up(tag: &str) -> Topo {
+        let p = format!("r58-{}-{tag}", std::process::id());
+        let t = Topo {
+            guest: format!("{p}-guest"),
+            vps: format!("{p}-vps"),
+            device: format!("{p}-dev"),
+            children: vec![],
+        };
+        for ns in [&t.guest, &t.vps, &t.device] {
+            sh(&["ip", "netns", "add", ns]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.disable_ipv6=1",
+            ]);
+        }
+        t.link(&t.guest, "g0", GUEST_IP, &t.vps, "v0", VPS_GUEST_SIDE);
+        t.link(&t.vps, "v1", VPS_DEVICE_SIDE, &t.device, "d0", DEVICE_IP);
+        t
+    }
+
+    fn link(&self, a: &str, an: &str, aip: &str, b: &str, bn: &str, bip: &str) {
+        sh(&[
+            "ip", "-n", a, "link", "add", an, "type", "veth", "peer", "name", bn, "netns", b,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            a,
+            "addr",
+            "add",
+            &format!("{aip}/24"),
+            "dev",
+            an,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            b,
+            "addr",
+            "add",
+            &format!("{bip}/24"),
+            "dev",
+            bn,
+        ]);
+        sh(&["ip", "-n", a, "link", "set", an, "up"]);
+        sh(&["ip", "-n", b, "link", "set", bn, "up"]);
+    }
+
+    /// Drop every UDP packet in and out of `ns` (a guest on a TCP-only
+    /// network: corporate proxies, some hotel Wi-Fi).
+    pub fn block_udp(&self, ns: &str) {
+        let rules = "table inet r58_block {\n\
+             chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }\n\
+             chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }\n}\n";
+        let mut c = Command::new("ip")
+            .args(["netns", "exec", ns, "nft", "-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("running nft");
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success(), "nft rules in {ns}");
+    }
+
+    /// UDP packets dropped by `block_udp` so far in `ns`.
+    pub fn udp_dropped(&self, ns: &str) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "r58_block",
+            ])
+            .output()
+            .expect("nft list");
+        String::from_utf8_lossy(&out.stdout)
+            .split("packets ")
+            .skip(1)
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// A TCP port forward in `vps`: `listen_ip:listen` → `DEVICE_IP:to`,
+    /// what frps + frpc amount to.
+    pub fn forward_tcp(&mut self, listen: u16, to: u16) {
+        let l = format!("TCP-LISTEN:{listen},bind={VPS_GUEST_SIDE},fork,reuseaddr,nodelay");
+        let r = format!("TCP:{DEVICE_IP}:{to},nodelay");
+        let vps = self.vps.clone();
+        self.spawn(&vps, &["socat", &l, &r]);
+        wait_listening(&vps, listen);
+    }
+
+    /// Start a process in `ns`; it is killed on drop.
+    pub fn spawn(&mut self, ns: &str, args: &[&str]) -> u32 {
+        let c = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+        let pid = c.id();
+        self.children.push(c);
+        pid
+    }
+}
+
+/// Wait until something listens on TCP `port` in `ns`.
+pub fn wait_listening(ns: &str, port: u16) {
+    for _ in 0..100 {
+        let up = run_in(ns, move || {
+            std::net::TcpStream::connect_timeout(
+                &format!("{VPS_GUEST_SIDE}:{port}").parse().unwrap(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+        });
+        if up {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {port} in {ns}");
+}
+
+impl Drop for Topo {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in [&self.guest, &self.vps, &self.device] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Run `f` on a thread that has joined namespace `ns`, so its sockets live
+/// there (the test process itself stays where it is).
+pub fn run_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let fd = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: a valid namespace fd; only this thread changes namespace.
+        let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("thread in namespace")
+}
