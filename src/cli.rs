@@ -100,12 +100,35 @@ fn check(file: PathBuf) -> Result<()> {
         return Err(Error::new(format!("{}: no such file", file.display())));
     }
     let cfg = Config::load(&file)?;
+    let w = &cfg.webrtc;
+    let public = crate::webrtc::public_hosts(w, w.udp_port, w.tcp_port)
+        .map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
     println!("{}: ok", file.display());
     println!(
         "  whep  http://{}   api http://{}",
         cfg.http.listen, cfg.api.listen
     );
-    println!("  media udp/{}", cfg.webrtc.udp_port);
+    let tcp = match w.tcp_port {
+        0 => "ICE-TCP off".to_string(),
+        p => format!("tcp/{p}"),
+    };
+    println!("  media udp/{} {tcp}", w.udp_port);
+    for (h, p) in w.additional_hosts.iter().zip(&public) {
+        let port = |n: u16| {
+            if n == 0 {
+                "-".to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        println!(
+            "  public {} = {} udp {} tcp {}",
+            h.host,
+            p.ip,
+            port(p.udp_port),
+            port(p.tcp_port)
+        );
+    }
     for (name, p) in &cfg.paths {
         println!(
             "  path {name:<14} {:<9} {}x{}@{} {} kbit/s, gop {}, encoder {}",

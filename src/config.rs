@@ -580,4 +580,42 @@ enabled = true
         let e = Config::parse("[paths.\"a b\"]\n").unwrap_err().to_string();
         assert!(e.contains("path name"), "{e}");
     }
+
+    #[test]
+    fn public_addresses_forwarders_and_turn_secrets() {
+        let c = Config::parse(
+            r#"
+[webrtc]
+tcp_port = 8190
+additional_hosts = [ { host = "65.109.32.111", udp_port = 18189, tcp_port = 18190 }, { host = "vps.example.no" } ]
+forwarders = ["127.0.0.1", "10.0.0.0/8"]
+ice_servers = [ { urls = "turn:vps.example.no:3478", secret = "hunter2" } ]
+"#,
+        )
+        .unwrap();
+        let w = &c.webrtc;
+        assert_eq!(w.additional_hosts[0].tcp_port, Some(18190));
+        assert_eq!(w.additional_hosts[1].udp_port, None);
+        assert!(w.forwarders[1].contains("10.9.8.7".parse().unwrap()));
+        assert!(!w.forwarders[1].contains("11.0.0.1".parse().unwrap()));
+        assert!(w.forwarders[0].contains("127.0.0.1".parse().unwrap()));
+        assert!(!w.forwarders[0].contains("127.0.0.2".parse().unwrap()));
+        assert_eq!(w.ice_servers[0].ttl_secs, 86400);
+        // Secrets never print, not even in debug output.
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        let e = |t: &str| Config::parse(t).unwrap_err().to_string();
+        let v6 = e("[webrtc]\nadditional_hosts = [{ host = \"2001:db8::1\" }]\n");
+        assert!(v6.starts_with("2: ") && v6.contains("IPv6"), "{v6}");
+        let bad = e("[webrtc]\nadditional_hosts = [{ host = \"http://vps\" }]\n");
+        assert!(bad.contains("neither"), "{bad}");
+        let cidr = e("[webrtc]\nforwarders = [\"10.0.0.0/33\"]\n");
+        assert!(
+            cidr.starts_with("2: ") && cidr.contains("10.0.0.0/33"),
+            "{cidr}"
+        );
+        let stun = e("[webrtc]\nice_servers = [{ urls = \"stun:x:3478\", secret = \"s\" }]\n");
+        assert!(stun.contains("secret mints TURN"), "{stun}");
+        assert!(!stun.contains("\"s\""), "{stun}");
+    }
 }

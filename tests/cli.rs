@@ -138,3 +138,31 @@ fn status_says_when_the_daemon_is_down() {
     );
     std::fs::remove_file(cfg).unwrap();
 }
+
+#[test]
+fn config_check_resolves_public_addresses_and_names_the_one_that_fails() {
+    let good = write(
+        "public.toml",
+        "[webrtc]\ntcp_port = 8190\nadditional_hosts = [{ host = \"65.109.32.111\", udp_port = 18189, tcp_port = 18190 }]\n",
+    );
+    let (code, out, err) = r58(&["config", "check", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("media udp/8189 tcp/8190"), "{out}");
+    assert!(
+        out.contains("public 65.109.32.111 = 65.109.32.111 udp 18189 tcp 18190"),
+        "{out}"
+    );
+    let bad = write(
+        "unresolvable.toml",
+        "[webrtc]\nadditional_hosts = [{ host = \"vps.r58-test.invalid\" }]\n",
+    );
+    let (code, _, err) = r58(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("cannot resolve \"vps.r58-test.invalid\""),
+        "{err}"
+    );
+    for f in [good, bad] {
+        std::fs::remove_file(f).unwrap();
+    }
+}

@@ -49,6 +49,27 @@ fn viewer_receives_frames_and_delete_ends_the_session() {
     let info = d.path_info("cam0");
     assert_eq!(info["readers"].as_array().unwrap().len(), 1, "{info}");
     assert!(info["bytesSent"].as_u64().unwrap() > 10_000, "{info}");
+    // MediaMTX's session list, with the pair media actually flows on.
+    let list = d.api_json("/v3/webrtcsessions/list");
+    let s = &list["items"][0];
+    assert_eq!(list["itemCount"], 1, "{list}");
+    assert_eq!(s["path"], "cam0", "{s}");
+    assert_eq!(s["state"], "read", "{s}");
+    assert_eq!(s["peerConnectionEstablished"], true, "{s}");
+    let local = s["localCandidate"].as_str().unwrap();
+    assert!(
+        local.starts_with("host/udp/") && local.ends_with(&format!("/{}", d.udp)),
+        "{s}"
+    );
+    let remote = s["remoteCandidate"].as_str().unwrap();
+    assert!(remote.starts_with("host/udp/127.0.0.1/"), "{s}");
+    assert!(s["outboundBytes"].as_u64().unwrap() > 10_000, "{s}");
+    assert!(s["inboundBytes"].as_u64().unwrap() > 0, "{s}");
+    let id = s["id"].as_str().unwrap();
+    assert_eq!(
+        d.api_json(&format!("/v3/webrtcsessions/get/{id}"))["id"],
+        id
+    );
 
     let r = request(d.http, "DELETE", &v.location, &[], b"").unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
