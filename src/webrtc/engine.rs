@@ -16,8 +16,9 @@ use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::net;
 use super::session::{OfferError, Session};
-use super::tcp::{Conn, TcpEvent};
-use super::{Answer, Cmd, Pair, PathTraffic, SessionInfo, random_hex};
+use super::tcp::TcpEvent;
+use super::transport::Transports;
+use super::{Answer, Cmd, PathTraffic, SessionInfo, random_hex};
 use crate::config::Config;
 use crate::h264;
 use crate::hub::{Frame, Hub};
@@ -34,60 +35,6 @@ struct PathEntry {
     profile: Option<u32>,
     bytes_sent: u64,
     clock: RtpClock,
-}
-
-struct TcpConn {
-    conn: Conn,
-    session: Option<u64>,
-    opened: Instant,
-}
-
-/// The sockets, separate from the sessions so both can be borrowed at once.
-struct Transports {
-    udp: Arc<UdpSocket>,
-    udp_port: u16,
-    tcp: HashMap<u64, TcpConn>,
-    tcp_by_peer: HashMap<SocketAddr, u64>,
-}
-
-impl Transports {
-    fn send(&self, proto: Protocol, to: SocketAddr, data: &[u8]) {
-        match proto {
-            Protocol::Udp => {
-                if let Err(e) = self.udp.try_send_to(data, to) {
-                    log::debug!("webrtc: udp send to {to}: {e}");
-                }
-            }
-            _ => {
-                let sent = self
-                    .tcp_by_peer
-                    .get(&to)
-                    .and_then(|id| self.tcp.get(id))
-                    .is_some_and(|c| c.conn.send(data));
-                if !sent {
-                    log::debug!("webrtc: tcp packet to {to} dropped");
-                }
-            }
-        }
-    }
-
-    /// False when the session's TCP connection is backed up.
-    fn has_room(&self, pair: Option<&Pair>) -> bool {
-        match pair {
-            Some(p) if p.proto == "tcp" => self
-                .tcp_by_peer
-                .get(&p.remote)
-                .and_then(|id| self.tcp.get(id))
-                .is_some_and(|c| c.conn.has_room()),
-            _ => true,
-        }
-    }
-
-    fn drop_tcp(&mut self, id: u64) -> Option<TcpConn> {
-        let c = self.tcp.remove(&id)?;
-        self.tcp_by_peer.remove(&c.conn.peer);
-        Some(c)
-    }
 }
 
 pub struct Engine {
@@ -349,15 +296,7 @@ impl Engine {
 
     fn on_tcp(&mut self, ev: TcpEvent, now: Instant) {
         match ev {
-            TcpEvent::Open(conn) => {
-                self.net.tcp_by_peer.insert(conn.peer, conn.id);
-                let c = TcpConn {
-                    conn,
-                    session: None,
-                    opened: now,
-                };
-                self.net.tcp.insert(c.conn.id, c);
-            }
+            TcpEvent::Open(conn) => self.net.open_tcp(conn, now),
             TcpEvent::Packet { id, data } => {
                 let Some(c) = self.net.tcp.get_mut(&id) else {
                     return;
@@ -534,16 +473,7 @@ impl Engine {
             log::info!("whep {id}: timed out or disconnected");
             self.close(id);
         }
-        let idle: Vec<u64> = self
-            .net
-            .tcp
-            .values()
-            .filter(|c| c.session.is_none() && now.duration_since(c.opened) > TCP_BIND_TIMEOUT)
-            .map(|c| c.conn.id)
-            .collect();
-        for id in idle {
-            self.net.drop_tcp(id);
-        }
+        self.net.close_tcp(None, now, TCP_BIND_TIMEOUT);
     }
 
     fn close(&mut self, id: u64) {
@@ -564,16 +494,8 @@ impl Engine {
         self.hub.remove_reader(&s.path, id);
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
-        let conns: Vec<u64> = self
-            .net
-            .tcp
-            .values()
-            .filter(|c| c.session == Some(id))
-            .map(|c| c.conn.id)
-            .collect();
-        for c in conns {
-            self.net.drop_tcp(c); // closes the socket
-        }
+        self.net
+            .close_tcp(Some(id), Instant::now(), TCP_BIND_TIMEOUT);
         log::info!(
             "whep {id}: closed ({} bytes sent, {})",
             s.bytes_sent,

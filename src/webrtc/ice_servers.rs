@@ -69,7 +69,7 @@ pub fn base64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::webrtc::Secret;
 
     #[test]
     fn base64_matches_rfc4648_vectors() {

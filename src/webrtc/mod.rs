@@ -13,6 +13,7 @@ pub mod ice_servers;
 mod net;
 pub mod session;
 mod tcp;
+mod transport;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;

@@ -1,0 +1,95 @@
+//! The engine's sockets: the shared UDP socket and the ICE-TCP
+//! connections the listener hands over, addressed by peer. Kept apart from
+//! the sessions so both can be borrowed at once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::net::Protocol;
+use tokio::net::UdpSocket;
+
+use super::Pair;
+use super::tcp::Conn;
+
+pub struct TcpConn {
+    pub conn: Conn,
+    pub session: Option<u64>,
+    pub opened: Instant,
+}
+
+/// The sockets, separate from the sessions so both can be borrowed at once.
+pub struct Transports {
+    pub udp: Arc<UdpSocket>,
+    pub udp_port: u16,
+    pub tcp: HashMap<u64, TcpConn>,
+    pub tcp_by_peer: HashMap<SocketAddr, u64>,
+}
+
+impl Transports {
+    pub fn send(&self, proto: Protocol, to: SocketAddr, data: &[u8]) {
+        match proto {
+            Protocol::Udp => {
+                if let Err(e) = self.udp.try_send_to(data, to) {
+                    log::debug!("webrtc: udp send to {to}: {e}");
+                }
+            }
+            _ => {
+                let sent = self
+                    .tcp_by_peer
+                    .get(&to)
+                    .and_then(|id| self.tcp.get(id))
+                    .is_some_and(|c| c.conn.send(data));
+                if !sent {
+                    log::debug!("webrtc: tcp packet to {to} dropped");
+                }
+            }
+        }
+    }
+
+    /// False when the session's TCP connection is backed up.
+    pub fn has_room(&self, pair: Option<&Pair>) -> bool {
+        match pair {
+            Some(p) if p.proto == "tcp" => self
+                .tcp_by_peer
+                .get(&p.remote)
+                .and_then(|id| self.tcp.get(id))
+                .is_some_and(|c| c.conn.has_room()),
+            _ => true,
+        }
+    }
+
+    pub fn drop_tcp(&mut self, id: u64) -> Option<TcpConn> {
+        let c = self.tcp.remove(&id)?;
+        self.tcp_by_peer.remove(&c.conn.peer);
+        Some(c)
+    }
+
+    pub fn open_tcp(&mut self, conn: Conn, now: Instant) {
+        self.tcp_by_peer.insert(conn.peer, conn.id);
+        let c = TcpConn {
+            conn,
+            session: None,
+            opened: now,
+        };
+        self.tcp.insert(c.conn.id, c);
+    }
+
+    /// Close every connection of `session`, and those that never said
+    /// which session they are for within `unbound_for`.
+    pub fn close_tcp(&mut self, session: Option<u64>, now: Instant, unbound_for: Duration) {
+        let ids: Vec<u64> = self
+            .tcp
+            .values()
+            .filter(|c| match session {
+                Some(_) => c.session == session,
+                None => c.session.is_none() && now.duration_since(c.opened) > unbound_for,
+            })
+            .map(|c| c.conn.id)
+            .collect();
+        for id in ids {
+            self.drop_tcp(id);
+        }
+    }
+}
