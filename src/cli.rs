@@ -15,6 +15,8 @@ commands:
   status [--json] [--config FILE]
                           what the running daemon is doing, one screen
   config check FILE       validate a config file and print a summary
+  config import FILE      print an r58.toml made from a mediamtx.yml; the
+                          keys it could not map are listed on stderr
   version                 print the version
 ";
 
@@ -63,6 +65,7 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
             Ok(run(file))
         }
         ["config", "check", f] => Ok(check(PathBuf::from(f))),
+        ["config", "import", f] => Ok(import(PathBuf::from(f))),
         ["status", rest @ ..] => {
             let (mut json, mut file) = (false, PathBuf::from(config::DEFAULT_PATH));
             let mut it = rest.iter();
@@ -82,7 +85,9 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
             }
             Ok(Config::load(&file).and_then(|cfg| crate::status::run(&cfg, json)))
         }
-        ["config", ..] => Err(Usage::Bad("usage: r58 config check FILE".into())),
+        ["config", ..] => Err(Usage::Bad(
+            "usage: r58 config check FILE | r58 config import mediamtx.yml".into(),
+        )),
         [other, ..] => Err(Usage::Bad(format!("unknown command '{other}'"))),
     }
 }
@@ -93,6 +98,21 @@ fn run(file: PathBuf) -> Result<()> {
     }
     let cfg = Config::load(&file)?;
     crate::daemon::run(cfg)
+}
+
+fn import(file: PathBuf) -> Result<()> {
+    let text = std::fs::read_to_string(&file)
+        .map_err(|e| Error::new(format!("reading {}: {e}", file.display())))?;
+    let (toml, skipped) = config::import::mediamtx(&text)
+        .map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
+    print!("{toml}");
+    if !skipped.is_empty() {
+        eprintln!("not imported ({}):", skipped.len());
+        for s in skipped {
+            eprintln!("  {s}");
+        }
+    }
+    Ok(())
 }
 
 fn check(file: PathBuf) -> Result<()> {

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+pub mod import;
 pub mod webrtc;
+mod yaml;
 pub use webrtc::{CandidatePolicy, Cidr, IceServer, WebRtc};
 
 pub const DEFAULT_PATH: &str = "/etc/r58/r58.toml";

@@ -166,3 +166,29 @@ fn config_check_resolves_public_addresses_and_names_the_one_that_fails() {
         std::fs::remove_file(f).unwrap();
     }
 }
+
+#[test]
+fn config_import_turns_mediamtx_yml_into_a_config_that_checks() {
+    let yml = write(
+        "mediamtx.yml",
+        "webrtcICEServers2:\n  - url: stun:stun.l.google.com:19302\n\
+         webrtcICEHostNAT1To1IPs: [\"65.109.32.111\"]\nwebrtcLocalTCPAddress: :8190\n\
+         rtspAddress: :8554\npaths:\n  cam0:\n    source: publisher\n",
+    );
+    let (code, out, err) = r58(&["config", "import", yml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("not imported (1):") && err.contains("rtspAddress (line 5)"),
+        "{err}"
+    );
+    let toml = write("imported.toml", &out);
+    let (code, summary, err) = r58(&["config", "check", toml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(summary.contains("public 65.109.32.111"), "{summary}");
+    let (code, _, err) = r58(&["config", "import", "/nonexistent/mediamtx.yml"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("reading /nonexistent/mediamtx.yml"), "{err}");
+    for f in [yml, toml] {
+        std::fs::remove_file(f).unwrap();
+    }
+}
