@@ -52,6 +52,7 @@ test: deps-test
 bench: deps-test
 	$(CARGO) build --locked --release
 	$(CARGO) bench --locked --bench whep
+	$(CARGO) bench --locked --bench remote
 
 clean:
 	$(CARGO) clean

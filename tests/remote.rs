@@ -7,47 +7,11 @@ mod support;
 
 use std::time::Duration;
 
-use support::netns::{self, Topo, VPS_DEVICE_SIDE, VPS_GUEST_SIDE};
+use support::netns::{
+    self, HTTP_PUBLIC, ICE_TCP_PUBLIC, Topo, VPS_DEVICE_SIDE, VPS_GUEST_SIDE, tcp_only_world,
+    view_from_guest,
+};
 use support::{Daemon, Setup, browser};
-
-const HTTP_PUBLIC: u16 = 18889;
-const ICE_TCP_PUBLIC: u16 = 18190;
-
-/// Device + forwarder for HTTP and ICE-TCP; the guest drops all UDP.
-fn tcp_only_world(tag: &str, ice_tcp: bool) -> (Topo, Daemon) {
-    let mut t = Topo::up(tag);
-    t.block_udp(&t.guest.clone());
-    // UDP is advertised too (nothing forwards it), so the guest tries it first.
-    let webrtc = format!(
-        "additional_hosts = [{{ host = \"{VPS_GUEST_SIDE}\", udp_port = 18189, tcp_port = {ICE_TCP_PUBLIC} }}]\n\
-         forwarders = [\"{VPS_DEVICE_SIDE}\"]\n"
-    );
-    let d = Daemon::start_with(Setup {
-        paths: "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n".into(),
-        webrtc,
-        netns: Some(t.device.clone()),
-        no_ice_tcp: !ice_tcp,
-        ..Setup::default()
-    });
-    d.wait_state("cam0", "streaming", Duration::from_secs(20));
-    t.forward_tcp(HTTP_PUBLIC, d.http);
-    t.forward_tcp(ICE_TCP_PUBLIC, if ice_tcp { d.tcp } else { 9 });
-    (t, d)
-}
-
-fn view_from_guest(t: &Topo, d: &Daemon, secs: u32, query: &str) -> serde_json::Value {
-    let base = format!("http://{VPS_GUEST_SIDE}:{HTTP_PUBLIC}");
-    let v = browser::view(
-        &base,
-        "cam0",
-        1,
-        secs,
-        &[("VIEW_QUERY", query)],
-        Some(&t.guest),
-    )
-    .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
-    v["viewers"][0].clone()
-}
 
 #[test]
 fn guest_without_udp_views_through_a_tcp_forwarder() {

@@ -14,10 +14,52 @@ use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::{Daemon, Setup};
+
 pub const GUEST_IP: &str = "10.213.1.2";
 pub const VPS_GUEST_SIDE: &str = "10.213.1.1";
 pub const VPS_DEVICE_SIDE: &str = "10.213.2.1";
 pub const DEVICE_IP: &str = "10.213.2.2";
+
+pub const HTTP_PUBLIC: u16 = 18889;
+pub const ICE_TCP_PUBLIC: u16 = 18190;
+
+/// The FRP path with nothing but TCP: device + forwarder for HTTP and
+/// ICE-TCP; the guest drops all UDP.
+pub fn tcp_only_world(tag: &str, ice_tcp: bool) -> (Topo, Daemon) {
+    let mut t = Topo::up(tag);
+    t.block_udp(&t.guest.clone());
+    // UDP is advertised too (nothing forwards it), so the guest tries it first.
+    let webrtc = format!(
+        "additional_hosts = [{{ host = \"{VPS_GUEST_SIDE}\", udp_port = 18189, tcp_port = {ICE_TCP_PUBLIC} }}]\n\
+         forwarders = [\"{VPS_DEVICE_SIDE}\"]\n"
+    );
+    let d = Daemon::start_with(Setup {
+        paths: "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n".into(),
+        webrtc,
+        netns: Some(t.device.clone()),
+        no_ice_tcp: !ice_tcp,
+        ..Setup::default()
+    });
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    t.forward_tcp(HTTP_PUBLIC, d.http);
+    t.forward_tcp(ICE_TCP_PUBLIC, if ice_tcp { d.tcp } else { 9 });
+    (t, d)
+}
+
+pub fn view_from_guest(t: &Topo, d: &Daemon, secs: u32, query: &str) -> serde_json::Value {
+    let base = format!("http://{VPS_GUEST_SIDE}:{HTTP_PUBLIC}");
+    let v = super::browser::view(
+        &base,
+        "cam0",
+        1,
+        secs,
+        &[("VIEW_QUERY", query)],
+        Some(&t.guest),
+    )
+    .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    v["viewers"][0].clone()
+}
 
 pub struct Topo {
     pub guest: String,
