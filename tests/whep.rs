@@ -291,3 +291,16 @@ fn viewer_page_is_served() {
         404
     );
 }
+
+#[test]
+fn ice_tcp_connection_that_is_not_ice_is_closed() {
+    use std::io::{Read, Write};
+    let d = Daemon::start(test_paths());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.tcp)).expect("ICE-TCP listens");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // One RFC 4571 frame that is not a STUN check for any session.
+    s.write_all(&[0, 4, b'G', b'E', b'T', b' ']).unwrap();
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).expect("closed, not left hanging");
+    assert_eq!(n, 0, "the server closes the connection");
+}
