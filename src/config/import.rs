@@ -52,6 +52,17 @@ pub fn mediamtx(src: &str) -> Result<(String, Vec<String>)> {
             "webrtcLocalTCPAddress" | "webrtcICETCPMuxAddress" => {
                 tcp_port = port_of(v).unwrap_or(0)
             }
+            "webrtcIPsFromInterfacesList" => {
+                let names: Vec<String> = v
+                    .as_list()
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .map(String::from)
+                    .collect();
+                if !names.is_empty() {
+                    writeln!(webrtc, "interfaces = {}", toml_list(&names)).unwrap();
+                }
+            }
             "webrtcAdditionalHosts" | "webrtcICEHostNAT1To1IPs" => {
                 hosts.extend(
                     v.as_list()

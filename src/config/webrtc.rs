@@ -13,6 +13,9 @@ pub struct WebRtc {
     /// Addresses to advertise as host candidates. Empty: every IPv4
     /// interface address that is up.
     pub hosts: Vec<IpAddr>,
+    /// Interfaces whose addresses are advertised (`eth0`, `tailscale0`);
+    /// empty: all that are up. Ignored when `hosts` is set.
+    pub interfaces: Vec<String>,
     /// Addresses that forward to this box (VPS + FRP, 1:1 NAT), each with
     /// its own public UDP and TCP port.
     pub additional_hosts: Vec<AdditionalHost>,
@@ -143,6 +146,7 @@ impl Default for WebRtc {
             udp_port: 8189,
             tcp_port: 8190,
             hosts: vec![],
+            interfaces: vec![],
             additional_hosts: vec![],
             candidate_policy: CandidatePolicy::Route,
             forwarders: vec![],

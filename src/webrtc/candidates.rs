@@ -31,6 +31,8 @@ pub struct PublicHost {
 pub struct Advertise {
     /// Fixed host addresses; empty means "the interfaces, asked each time".
     pub hosts: Vec<IpAddr>,
+    /// Interface names to take host addresses from; empty means all.
+    pub interfaces: Vec<String>,
     pub public: Vec<PublicHost>,
     pub udp_port: u16,
     /// 0: ICE-TCP disabled.
@@ -149,6 +151,7 @@ mod tests {
     fn adv() -> Advertise {
         Advertise {
             hosts: vec![],
+            interfaces: vec![],
             public: vec![PublicHost {
                 ip: "65.109.32.111".parse().unwrap(),
                 udp_port: 18189,

@@ -243,7 +243,9 @@ impl Engine {
         }
         let profile = entry.profile;
         let reach = self.adv.reach(client.ip());
-        let candidates = self.adv.candidates(reach, &net::interface_addrs());
+        let candidates = self
+            .adv
+            .candidates(reach, &net::interface_addrs(&self.adv.interfaces));
         if candidates.is_empty() {
             log::warn!(
                 "whep: no candidate is usable by {} (internet client): set webrtc.additional_hosts",

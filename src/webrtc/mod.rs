@@ -134,6 +134,7 @@ pub fn start(
     };
     let adv = Advertise {
         hosts: w.hosts.clone(),
+        interfaces: w.interfaces.clone(),
         public: public_hosts(w, udp_port, tcp_port)?,
         udp_port,
         tcp_port,

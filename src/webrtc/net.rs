@@ -88,8 +88,9 @@ fn recvmsg_pktinfo(fd: i32, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ip
 }
 
 /// IPv4 addresses of the interfaces that are up (loopback included: a
-/// browser on the box itself should work too).
-pub fn interface_addrs() -> Vec<IpAddr> {
+/// browser on the box itself should work too). `only` limits them to the
+/// named interfaces (`eth0`, `tailscale0`); empty means all.
+pub fn interface_addrs(only: &[String]) -> Vec<IpAddr> {
     let mut out = Vec::new();
     // SAFETY: getifaddrs allocates a list we walk read-only and then free.
     unsafe {
@@ -101,7 +102,13 @@ pub fn interface_addrs() -> Vec<IpAddr> {
         while !p.is_null() {
             let ifa = &*p;
             let up = ifa.ifa_flags & libc::IFF_UP as u32 != 0;
-            if up && !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy();
+            let wanted = only.is_empty() || only.iter().any(|n| *n == name);
+            if up
+                && wanted
+                && !ifa.ifa_addr.is_null()
+                && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET
+            {
                 let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
                 out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
                     sin.sin_addr.s_addr,
@@ -182,8 +189,13 @@ mod tests {
 
     #[test]
     fn loopback_is_listed_last() {
-        let a = interface_addrs();
+        let a = interface_addrs(&[]);
         assert!(a.iter().any(|a| a.is_loopback()));
         assert!(a.last().unwrap().is_loopback());
+        assert_eq!(
+            interface_addrs(&["lo".into()]),
+            ["127.0.0.1".parse::<IpAddr>().unwrap()]
+        );
+        assert!(interface_addrs(&["no-such-if0".into()]).is_empty());
     }
 }
