@@ -2,6 +2,8 @@
 # Debian/Ubuntu machine: they install the system packages they miss first.
 
 CARGO   ?= cargo
+# `make cross CARGO="cargo +1.94"` adds the target to that toolchain.
+RUSTUP_TOOLCHAIN_ARG = $(patsubst +%,--toolchain %,$(filter +%,$(CARGO)))
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT     := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900
 
@@ -14,16 +16,34 @@ PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 # namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests.
 PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
-.PHONY: run test bench deps-run deps-test build release clean
+# Cross build for the R58 (aarch64) on this Debian machine: multiarch arm64
+# GStreamer headers, the cross linker, qemu-user to run the tests.
+TARGET     := aarch64-unknown-linux-gnu
+PKGS_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+              libgstreamer1.0-dev:arm64 libgstreamer-plugins-base1.0-0:arm64 \
+              gstreamer1.0-plugins-base:arm64 gstreamer1.0-plugins-good:arm64 \
+              gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-plugins-bad:arm64
+# libgstreamer-plugins-base1.0-dev cannot be installed for amd64 and arm64
+# at once (installing one removes the other and breaks the host build), so
+# its arm64 files (gstreamer-app-1.0.pc, libgstapp-1.0.so) are unpacked here.
+ARM64_DEV  := $(CURDIR)/target/arm64-dev
+export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64-linux-gnu/pkgconfig
+# Debian's docker images delete .debs after every dpkg run, which breaks
+# multiarch installs (dpkg runs several times): keep the archives elsewhere.
+APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
+CROSS_BIN  := target/$(TARGET)/release/r58
+
+.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size clean
 
 # Install only what is missing, so a second run costs nothing.
-define apt_install
+define apt_install_with
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$(echo $$missing | tr '\n' ' ')"; \
-	  $(APT) update -q && $(APT) install -y -q --no-install-recommends $$missing; \
+	  $(2) update -q && $(2) install -y -q --no-install-recommends $$missing; \
 	fi
 endef
+apt_install = $(call apt_install_with,$(1),$(APT))
 
 deps-run:
 	$(call apt_install,$(PKGS_RUN))
@@ -53,6 +73,37 @@ bench: deps-test
 	$(CARGO) build --locked --release
 	$(CARGO) bench --locked --bench whep
 	$(CARGO) bench --locked --bench remote
+
+deps-cross: deps-run
+	@dpkg --print-foreign-architectures | grep -qx arm64 || { $(SUDO) dpkg --add-architecture arm64 && $(APT) update -q; }
+	@$(SUDO) mkdir -p /var/cache/r58-apt/partial
+	$(call apt_install_with,$(PKGS_CROSS),$(APT_CROSS))
+	@rustup target list --installed $(RUSTUP_TOOLCHAIN_ARG) 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET) $(RUSTUP_TOOLCHAIN_ARG)
+	@test -f $(ARM64_DEV)/.done || { \
+	  rm -rf $(ARM64_DEV) && mkdir -p $(ARM64_DEV)/deb && cd $(ARM64_DEV)/deb && \
+	  apt-get download -q libgstreamer-plugins-base1.0-dev:arm64 2>/dev/null && \
+	  dpkg-deb -x libgstreamer-plugins-base1.0-dev_*_arm64.deb $(ARM64_DEV) && \
+	  sed -i 's|^prefix=.*|prefix=$(ARM64_DEV)/usr|' $(ARM64_DEV)/usr/lib/aarch64-linux-gnu/pkgconfig/*.pc && \
+	  for l in $(ARM64_DEV)/usr/lib/aarch64-linux-gnu/*.so; do \
+	    ln -sf /usr/lib/aarch64-linux-gnu/$$(readlink $$l) $$l; done && \
+	  touch $(ARM64_DEV)/.done; }
+
+# A stripped release binary for the R58 (linker and pkg-config: .cargo/config.toml).
+cross: deps-cross
+	$(CARGO) build --locked --release --target $(TARGET)
+	@$(MAKE) --no-print-directory size
+
+# The unit tests, compiled for aarch64 and run under qemu-aarch64-static;
+# then the aarch64 release binary, under qemu, faces the host-built WHEP,
+# CLI and real-Chromium tests (x264 720p30 keeps up even emulated).
+cross-test: cross deps-test
+	$(CARGO) test --locked --target $(TARGET) --bins
+	R58_TEST_BIN=$(CURDIR)/$(CROSS_BIN) R58_TEST_RUNNER=qemu-aarch64-static \
+	  $(CARGO) test --locked --test whep --test cli --test browser
+
+size:
+	@test -f $(CROSS_BIN) || { echo "no $(CROSS_BIN): run make cross"; exit 1; }
+	@echo "$(CROSS_BIN): $$(stat -c %s $(CROSS_BIN)) bytes stripped ($$(file -b $(CROSS_BIN) | cut -d, -f1,2))"
 
 clean:
 	$(CARGO) clean

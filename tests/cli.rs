@@ -2,10 +2,8 @@
 
 mod support;
 
-use std::process::Command;
-
 fn r58(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(support::bin()).args(args).output().unwrap();
+    let o = support::r58_command().args(args).output().unwrap();
     (
         o.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&o.stdout).into(),

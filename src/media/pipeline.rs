@@ -41,7 +41,11 @@ impl Supervisor {
         let devices = source::Sysfs::default();
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         loop {
-            let src = match source::launch_fragment(&self.cfg, &devices) {
+            let src = match source::launch_fragment(
+                &self.cfg,
+                &devices,
+                gst::ElementFactory::find("clockoverlay").is_some(),
+            ) {
                 Ok(s) => s,
                 Err(source::NoSource(why)) => {
                     self.set(PathState::NoSignal, Some(why));

@@ -53,15 +53,23 @@ pub struct NoSource(pub String);
 /// The source half of the pipeline, ending in raw video at the path's size
 /// and rate. Frame rate is never forced in a capture device's caps (120 fps
 /// HDMI sources broke negotiation); `videorate` converts after capture.
-pub fn launch_fragment(p: &PathConfig, devs: &dyn VideoDevices) -> Result<String, NoSource> {
+/// `clock`: the host has `clockoverlay` for the test pattern.
+pub fn launch_fragment(
+    p: &PathConfig,
+    devs: &dyn VideoDevices,
+    clock: bool,
+) -> Result<String, NoSource> {
     let (w, h, fps) = (p.width, p.height, p.fps);
     let raw = format!("video/x-raw,width={w},height={h},framerate={fps}/1");
     match p.source {
-        Source::Test => Ok(format!(
+        // The clock (pango plugin) helps eyeball latency; images without
+        // it still get a moving pattern.
+        Source::Test if clock => Ok(format!(
             "videotestsrc is-live=true pattern=ball ! {raw} ! \
              clockoverlay time-format=\"%H:%M:%S\" halignment=right valignment=top ! \
              timeoverlay halignment=left valignment=bottom"
         )),
+        Source::Test => Ok(format!("videotestsrc is-live=true pattern=ball ! {raw}")),
         Source::V4l2 | Source::Hdmi => {
             let dev = if p.source == Source::Hdmi {
                 devs.find_by_name(HDMIRX_NAME)
@@ -110,7 +118,7 @@ mod tests {
             source: Source::Hdmi,
             ..PathConfig::default()
         };
-        let f = launch_fragment(&p, &s).unwrap();
+        let f = launch_fragment(&p, &s, true).unwrap();
         assert!(f.starts_with("v4l2src device=/dev/video60 "), "{f}");
         assert!(
             !f.contains("v4l2src device=/dev/video60 io-mode=mmap ! video/x-raw"),
@@ -127,7 +135,7 @@ mod tests {
             ..PathConfig::default()
         };
         assert_eq!(
-            launch_fragment(&p, &s),
+            launch_fragment(&p, &s, true),
             Err(NoSource("no HDMI-RX device".into()))
         );
         std::fs::remove_dir_all(root).unwrap();
@@ -135,8 +143,13 @@ mod tests {
 
     #[test]
     fn test_pattern_has_clock_and_size() {
-        let f = launch_fragment(&PathConfig::default(), &Sysfs::default()).unwrap();
+        let f = launch_fragment(&PathConfig::default(), &Sysfs::default(), true).unwrap();
         assert!(f.contains("videotestsrc is-live=true") && f.contains("clockoverlay"));
         assert!(f.contains("width=1280,height=720,framerate=30/1"), "{f}");
+        let plain = launch_fragment(&PathConfig::default(), &Sysfs::default(), false).unwrap();
+        assert!(
+            !plain.contains("overlay") && plain.contains("framerate=30/1"),
+            "{plain}"
+        );
     }
 }

@@ -48,8 +48,24 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// The binary under test: this build's, or `R58_TEST_BIN` (the aarch64
+/// one for `make cross-test`, run through `R58_TEST_RUNNER`, e.g. qemu).
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_r58"))
+    std::env::var_os("R58_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_r58")))
+}
+
+/// A command that runs r58, through the runner when one is set.
+pub fn r58_command() -> Command {
+    match std::env::var_os("R58_TEST_RUNNER") {
+        Some(r) => {
+            let mut c = Command::new(r);
+            c.arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    }
 }
 
 impl Daemon {
@@ -102,7 +118,7 @@ impl Daemon {
                 c.args(["netns", "exec", ns]).arg(bin());
                 c
             }
-            None => Command::new(bin()),
+            None => r58_command(),
         };
         let child = cmd
             .args(["run", "--config"])
