@@ -14,7 +14,7 @@ PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 # Tests: a real browser, and node for playwright-core (only when missing:
 # an existing Node install often bundles its own npm, which Debian's clashes with);
 # namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests.
-PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn systemd $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 # Cross build for the R58 (aarch64) on this Debian machine: multiarch arm64
 # GStreamer headers, the cross linker, qemu-user to run the tests.
@@ -33,7 +33,7 @@ export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64
 APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
 CROSS_BIN  := target/$(TARGET)/release/r58
 
-.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size clean
+.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size install clean
 
 # Install only what is missing, so a second run costs nothing.
 define apt_install_with
@@ -100,6 +100,25 @@ cross-test: cross deps-test
 	$(CARGO) test --locked --target $(TARGET) --bins
 	R58_TEST_BIN=$(CURDIR)/$(CROSS_BIN) R58_TEST_RUNNER=qemu-aarch64-static \
 	  $(CARGO) test --locked --test whep --test cli --test browser
+
+# The binary and board/ files at their usual paths, for a package or a
+# vendor Debian image without Yocto (the Yocto recipe installs the same).
+# BIN=target/aarch64-unknown-linux-gnu/release/r58 installs the R58 build.
+DESTDIR ?=
+BIN     ?= target/release/r58
+UNITDIR := /usr/lib/systemd/system
+install:
+	@test -f $(BIN) || { echo "no $(BIN): run make release (or make cross and BIN=$(CROSS_BIN))"; exit 1; }
+	install -D -m 0755 $(BIN) $(DESTDIR)/usr/bin/r58
+	install -D -m 0644 board/systemd/r58.service $(DESTDIR)$(UNITDIR)/r58.service
+	install -D -m 0644 "board/systemd/serial-getty@ttyFIQ0.service.d/r58-baud.conf" \
+	  "$(DESTDIR)$(UNITDIR)/serial-getty@ttyFIQ0.service.d/r58-baud.conf"
+	install -D -m 0644 board/udev/90-r58-hdmirx.rules $(DESTDIR)/usr/lib/udev/rules.d/90-r58-hdmirx.rules
+	install -D -m 0644 board/rauc/system.conf $(DESTDIR)/etc/rauc/system.conf
+	@# Never overwrite a technician's config on a live system.
+	@if [ -n "$(DESTDIR)" ] || [ ! -e /etc/r58/r58.toml ]; then \
+	  install -D -m 0644 board/r58.toml $(DESTDIR)/etc/r58/r58.toml; \
+	else echo "keeping existing /etc/r58/r58.toml (new default: board/r58.toml)"; fi
 
 size:
 	@test -f $(CROSS_BIN) || { echo "no $(CROSS_BIN): run make cross"; exit 1; }

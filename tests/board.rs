@@ -1,0 +1,96 @@
+//! `board/`: the files that go onto the device. The default config must
+//! load, the units must be ones systemd accepts without a warning, and
+//! `make install` must put everything where the units and r58 look.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("r58-board-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn default_device_config_checks_and_captures_hdmi() {
+    let o = support::r58_command()
+        .args(["config", "check"])
+        .arg(repo().join("board/r58.toml"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("path cam0") && out.contains("hdmi"), "{out}");
+}
+
+#[test]
+fn systemd_accepts_the_unit_without_warnings() {
+    let unit = std::fs::read_to_string(repo().join("board/systemd/r58.service")).unwrap();
+    for needed in [
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "DeviceAllow=char-video4linux rw",
+        "DeviceAllow=/dev/watchdog0 rw",
+    ] {
+        assert!(unit.contains(needed), "r58.service lacks {needed}");
+    }
+    // systemd-analyze wants the ExecStart binary to exist: point it at ours.
+    let dir = scratch("unit");
+    let bin = support::bin();
+    std::fs::write(
+        dir.join("r58.service"),
+        unit.replace("/usr/bin/r58", bin.to_str().unwrap()),
+    )
+    .unwrap();
+    let o = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.join("r58.service"))
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.trim().is_empty(),
+        "systemd-analyze verify:\n{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn make_install_puts_files_where_they_are_used() {
+    let dest = scratch("install");
+    let o = Command::new("make")
+        .current_dir(repo())
+        .args(["-s", "install"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .arg(format!("BIN={}", support::bin().display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "usr/bin/r58",
+        "etc/r58/r58.toml",
+        "usr/lib/systemd/system/r58.service",
+        "usr/lib/systemd/system/serial-getty@ttyFIQ0.service.d/r58-baud.conf",
+        "usr/lib/udev/rules.d/90-r58-hdmirx.rules",
+        "etc/rauc/system.conf",
+    ] {
+        assert!(dest.join(f).is_file(), "{f} not installed");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dest.join("usr/bin/r58"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    std::fs::remove_dir_all(dest).unwrap();
+}
