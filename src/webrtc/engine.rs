@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output};
@@ -270,7 +270,6 @@ impl Engine {
             entry_send(&self.paths, &name, Control::Keyframe);
         }
         s.client = Some(client);
-        s.created_at = SystemTime::now();
         self.by_ufrag.insert(s.ufrag.clone(), id);
         log::info!(
             "whep {id}: new viewer of {path} from {} ({reach:?}, {} candidates)",
@@ -475,7 +474,7 @@ impl Engine {
             log::info!("whep {id}: timed out or disconnected");
             self.close(id);
         }
-        self.net.close_tcp(None, now, TCP_BIND_TIMEOUT);
+        self.net.close_unbound(now, TCP_BIND_TIMEOUT);
     }
 
     fn close(&mut self, id: u64) {
@@ -487,7 +486,7 @@ impl Engine {
             let _ = s.rtc.close();
             while let Ok(out) = s.rtc.poll_output() {
                 match out {
-                    Output::Transmit(t) => self.net.send(t.proto, t.destination, &t.contents),
+                    Output::Transmit(t) => self.net.send(t.proto, t.destination, t.contents.into()),
                     Output::Timeout(_) => break,
                     Output::Event(_) => {}
                 }
@@ -496,8 +495,7 @@ impl Engine {
         self.hub.remove_reader(&s.path, id);
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
-        self.net
-            .close_tcp(Some(id), Instant::now(), TCP_BIND_TIMEOUT);
+        self.net.close_session_conns(id); // closes the sockets
         log::info!(
             "whep {id}: closed ({} bytes sent, {})",
             s.bytes_sent,
@@ -526,7 +524,7 @@ fn drain(s: &mut Session, net: &Transports) -> Drained {
             Ok(Output::Transmit(t)) => {
                 // The last pair used is the selected one once DTLS is up.
                 s.note_pair(t.proto, t.source, t.destination);
-                net.send(t.proto, t.destination, &t.contents);
+                net.send(t.proto, t.destination, t.contents.into());
             }
             Ok(Output::Event(e)) => match e {
                 Event::Connected => {

@@ -40,10 +40,11 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Queue one packet (framing added here). False when the queue is full
-    /// or the connection has gone; the packet is then dropped, as on UDP.
-    pub fn send(&self, packet: &[u8]) -> bool {
-        self.tx.try_send(frame(packet)).is_ok()
+    /// Queue one packet (the writer adds the framing). False when the queue
+    /// is full or the connection has gone; the packet is then dropped, as
+    /// on UDP.
+    pub fn send(&self, packet: Vec<u8>) -> bool {
+        self.tx.try_send(packet).is_ok()
     }
 
     /// Room for at least a frame's worth of packets.
@@ -52,12 +53,11 @@ impl Conn {
     }
 }
 
-/// Prefix a packet with its RFC 4571 length.
-pub fn frame(packet: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(packet.len() + 2);
-    v.extend_from_slice(&(packet.len().min(MAX_PACKET) as u16).to_be_bytes());
-    v.extend_from_slice(&packet[..packet.len().min(MAX_PACKET)]);
-    v
+/// Append a packet to `out` with its RFC 4571 length prefix.
+pub fn frame_into(out: &mut Vec<u8>, packet: &[u8]) {
+    let p = &packet[..packet.len().min(MAX_PACKET)];
+    out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+    out.extend_from_slice(p);
 }
 
 /// Splits an RFC 4571 byte stream back into packets. Sans-IO: feed bytes
@@ -165,12 +165,12 @@ async fn serve(
             }
             p = rx.recv() => {
                 let Some(p) = p else { return }; // the engine dropped the Conn
-                // Coalesce what is already queued into one write.
+                // Frame and coalesce what is already queued into one write.
                 out.clear();
-                out.extend_from_slice(&p);
+                frame_into(&mut out, &p);
                 while out.len() < 60_000 {
                     match rx.try_recv() {
-                        Ok(p) => out.extend_from_slice(&p),
+                        Ok(p) => frame_into(&mut out, &p),
                         Err(_) => break,
                     }
                 }
@@ -189,7 +189,10 @@ mod tests {
     #[test]
     fn framing_round_trips_across_arbitrary_splits() {
         let packets: Vec<Vec<u8>> = vec![vec![1; 20], vec![], vec![7; 1500], vec![9; 3]];
-        let stream: Vec<u8> = packets.iter().flat_map(|p| frame(p)).collect();
+        let mut stream = Vec::new();
+        for p in &packets {
+            frame_into(&mut stream, p);
+        }
         for chunk in [1, 2, 3, 7, 1000, stream.len()] {
             let mut d = Deframer::default();
             let mut got = vec![];
@@ -224,9 +227,9 @@ mod tests {
         };
         assert!(c.has_room());
         for _ in 0..SEND_QUEUE {
-            assert!(c.send(&[0; 10]));
+            assert!(c.send(vec![0; 10]));
         }
         assert!(!c.has_room());
-        assert!(!c.send(&[0; 10]));
+        assert!(!c.send(vec![0; 10]));
     }
 }

@@ -28,10 +28,11 @@ pub struct Transports {
 }
 
 impl Transports {
-    pub fn send(&self, proto: Protocol, to: SocketAddr, data: &[u8]) {
+    /// Send one packet str0m produced; it is moved, not copied, to TCP.
+    pub fn send(&self, proto: Protocol, to: SocketAddr, data: Vec<u8>) {
         match proto {
             Protocol::Udp => {
-                if let Err(e) = self.udp.try_send_to(data, to) {
+                if let Err(e) = self.udp.try_send_to(&data, to) {
                     log::debug!("webrtc: udp send to {to}: {e}");
                 }
             }
@@ -76,16 +77,21 @@ impl Transports {
         self.tcp.insert(c.conn.id, c);
     }
 
-    /// Close every connection of `session`, and those that never said
-    /// which session they are for within `unbound_for`.
-    pub fn close_tcp(&mut self, session: Option<u64>, now: Instant, unbound_for: Duration) {
+    /// Close every connection bound to `session`.
+    pub fn close_session_conns(&mut self, session: u64) {
+        self.close_where(|c| c.session == Some(session));
+    }
+
+    /// Close connections that never said which session they are for.
+    pub fn close_unbound(&mut self, now: Instant, older_than: Duration) {
+        self.close_where(|c| c.session.is_none() && now.duration_since(c.opened) > older_than);
+    }
+
+    fn close_where(&mut self, f: impl Fn(&TcpConn) -> bool) {
         let ids: Vec<u64> = self
             .tcp
             .values()
-            .filter(|c| match session {
-                Some(_) => c.session == session,
-                None => c.session.is_none() && now.duration_since(c.opened) > unbound_for,
-            })
+            .filter(|c| f(c))
             .map(|c| c.conn.id)
             .collect();
         for id in ids {
