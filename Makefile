@@ -52,7 +52,12 @@ deps-run:
 deps-test:
 	$(call apt_install,$(PKGS_TEST))
 	@command -v node >/dev/null || { echo "error: node not found"; exit 1; }
+	@$(MAKE) --no-print-directory tests/browser/node_modules/.r58-stamp
+
+# playwright-core, installed again only when the lock file changes.
+tests/browser/node_modules/.r58-stamp: tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 build: deps-run
 	$(CARGO) build --locked

@@ -11,9 +11,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
+use support::browser;
 use support::netns::{HTTP_PUBLIC, VPS_GUEST_SIDE, tcp_only_world, view_from_guest};
 
 const VIEW_SECS: u32 = 60;
@@ -29,50 +27,12 @@ fn main() {
     println!();
 
     let base = format!("http://{VPS_GUEST_SIDE}:{HTTP_PUBLIC}");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", &t.guest, "node", "ttff.mjs", &base, "cam0", "10",
-        ])
-        .current_dir(&dir)
-        .output()
-        .expect("running node");
-    let v: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or("{}"),
-    )
-    .unwrap_or_default();
-    let mut ms: Vec<u64> = v["ms"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
-        .unwrap_or_default();
-    ms.sort();
+    let ms = browser::time_to_first_frame(&base, "cam0", 10, Some(&t.guest));
     println!(
         "time from WHEP POST to first decoded frame over ICE-TCP ({} joins)",
         ms.len()
     );
-    if ms.is_empty() {
-        println!(
-            "  no samples: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    } else {
-        let p = |q: usize| {
-            ms[(ms.len() * q)
-                .div_ceil(100)
-                .saturating_sub(1)
-                .min(ms.len() - 1)]
-        };
-        println!(
-            "  p50 {} ms   p95 {} ms   min {} ms   max {} ms",
-            p(50),
-            p(95),
-            ms[0],
-            ms[ms.len() - 1]
-        );
-    }
+    println!("  {}", browser::summary(&ms));
     println!();
 
     let v = view_from_guest(&t, &d, VIEW_SECS, "");

@@ -9,10 +9,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::browser;
 use support::whep_client::Viewer;
 use support::{Daemon, request};
 
@@ -28,22 +27,12 @@ fn main() {
     println!("host: {} cores, {}", num_cpus(), cpu_model());
     println!();
 
-    let ttff = time_to_first_frame(&d, 20);
+    let ttff = browser::time_to_first_frame(&d.base(), "cam0", 20, None);
     println!(
         "time from WHEP POST to first decoded frame (Chromium, {} joins)",
         ttff.len()
     );
-    if ttff.is_empty() {
-        println!("  no samples (is Chromium installed? run `make bench`)");
-    } else {
-        println!(
-            "  p50 {} ms   p95 {} ms   min {} ms   max {} ms",
-            pct(&ttff, 50),
-            pct(&ttff, 95),
-            ttff[0],
-            ttff[ttff.len() - 1]
-        );
-    }
+    println!("  {}", browser::summary(&ttff));
     println!();
 
     println!(
@@ -90,30 +79,6 @@ fn main() {
         WINDOW.as_secs()
     );
     println!("first frame (load client): POST to first complete frame received, median");
-}
-
-fn time_to_first_frame(d: &Daemon, joins: usize) -> Vec<u64> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let out = Command::new("node")
-        .current_dir(&dir)
-        .args(["ttff.mjs", &d.base(), "cam0", &joins.to_string()])
-        .output();
-    let Ok(out) = out else { return vec![] };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value =
-        serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_default();
-    let mut ms: Vec<u64> = v["ms"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
-        .unwrap_or_default();
-    ms.sort();
-    ms
-}
-
-fn pct(sorted: &[u64], p: usize) -> u64 {
-    sorted[((sorted.len() * p).div_ceil(100))
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
 }
 
 /// (CPU % of one core over `window`, RSS MiB at the end).

@@ -4,6 +4,59 @@
 use std::path::Path;
 use std::process::Command;
 
+/// Repeated joins in one Chromium page (`ttff.mjs`): milliseconds from
+/// WHEP POST to first decoded frame, sorted; empty when nothing ran.
+pub fn time_to_first_frame(base: &str, path: &str, joins: usize, netns: Option<&str>) -> Vec<u64> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let out = node(netns)
+        .current_dir(&dir)
+        .args(["ttff.mjs", base, path])
+        .arg(joins.to_string())
+        .output();
+    let Ok(out) = out else { return vec![] };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(text.lines().last().unwrap_or("{}")).unwrap_or_default();
+    let mut ms: Vec<u64> = v["ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).collect())
+        .unwrap_or_default();
+    ms.sort();
+    ms
+}
+
+/// "p50 … ms   p95 … ms   min … ms   max … ms" for sorted samples.
+pub fn summary(sorted: &[u64]) -> String {
+    if sorted.is_empty() {
+        return "no samples (is Chromium installed? run `make bench`)".into();
+    }
+    let pct = |p: usize| {
+        sorted[(sorted.len() * p)
+            .div_ceil(100)
+            .saturating_sub(1)
+            .min(sorted.len() - 1)]
+    };
+    format!(
+        "p50 {} ms   p95 {} ms   min {} ms   max {} ms",
+        pct(50),
+        pct(95),
+        sorted[0],
+        sorted[sorted.len() - 1]
+    )
+}
+
+/// `node`, inside `netns` when given.
+fn node(netns: Option<&str>) -> Command {
+    match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "node"]);
+            c
+        }
+        None => Command::new("node"),
+    }
+}
+
 /// Open `viewers` pages of `base/path/` for `secs` seconds. `netns` runs
 /// the browser inside that namespace; `env` adds variables (VIEW_QUERY, …).
 pub fn view(
@@ -20,15 +73,7 @@ pub fn view(
             && Path::new("/usr/bin/chromium").exists(),
         "browser tests need Chromium and playwright-core: run `make test` (it installs both)"
     );
-    let mut cmd = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "node"]);
-            c
-        }
-        None => Command::new("node"),
-    };
-    let out = cmd
+    let out = node(netns)
         .current_dir(&dir)
         .args(["view.mjs", base, path])
         .arg(viewers.to_string())
