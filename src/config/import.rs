@@ -33,16 +33,7 @@ pub fn mediamtx(src: &str) -> Result<(String, Vec<String>)> {
                 None => skipped.push(skip("not an address")),
             },
             "webrtcAllowOrigins" | "webrtcAllowOrigin" => {
-                let list: Vec<String> = match v {
-                    Yaml::Str(s) => vec![s.clone()],
-                    _ => v
-                        .as_list()
-                        .iter()
-                        .filter_map(|x| x.as_str())
-                        .map(String::from)
-                        .collect(),
-                };
-                let origins: Vec<String> = list.iter().flat_map(|o| origin(o)).collect();
+                let origins: Vec<String> = strings(v).iter().flat_map(|o| origin(o)).collect();
                 writeln!(http, "allow_origins = {}", toml_list(&origins)).unwrap();
             }
             "webrtcLocalUDPAddress" | "webrtcICEUDPMuxAddress" => match port_of(v) {
@@ -53,23 +44,13 @@ pub fn mediamtx(src: &str) -> Result<(String, Vec<String>)> {
                 tcp_port = port_of(v).unwrap_or(0)
             }
             "webrtcIPsFromInterfacesList" => {
-                let names: Vec<String> = v
-                    .as_list()
-                    .iter()
-                    .filter_map(|x| x.as_str())
-                    .map(String::from)
-                    .collect();
+                let names = strings(v);
                 if !names.is_empty() {
                     writeln!(webrtc, "interfaces = {}", toml_list(&names)).unwrap();
                 }
             }
             "webrtcAdditionalHosts" | "webrtcICEHostNAT1To1IPs" => {
-                hosts.extend(
-                    v.as_list()
-                        .iter()
-                        .filter_map(|h| h.as_str())
-                        .map(String::from),
-                );
+                hosts.extend(strings(v));
             }
             "webrtcICEServers2" | "webrtcICEServers" => {
                 ice.extend(v.as_list().iter().map(ice_server));
@@ -168,6 +149,19 @@ fn path(name: &str, line: usize, p: &Yaml, out: &mut String, skipped: &mut Vec<S
                 "paths.{name}.{k} (line {kline}): no r58 equivalent"
             ));
         }
+    }
+}
+
+/// A list of strings, or one string as a list of one.
+fn strings(v: &Yaml) -> Vec<String> {
+    match v {
+        Yaml::Str(s) => vec![s.clone()],
+        _ => v
+            .as_list()
+            .iter()
+            .filter_map(Yaml::as_str)
+            .map(String::from)
+            .collect(),
     }
 }
 
