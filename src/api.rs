@@ -18,6 +18,8 @@ pub struct State {
     pub paths: Vec<PathHandle>,
     pub engine: EngineHandle,
     pub started: SystemTime,
+    /// The health loop's latest verdict (also what feeds the watchdog).
+    pub health: Arc<std::sync::Mutex<crate::health::Snapshot>>,
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
@@ -46,6 +48,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
                 "version": env!("CARGO_PKG_VERSION"),
                 "started": rfc3339(st.started),
                 "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+                "r58": {"health": &*st.health.lock().expect("health lock")},
             }),
         ),
         "/v3/webrtcsessions/list" => {

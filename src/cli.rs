@@ -1,4 +1,4 @@
-//! Command line: `r58 run | config check | version`. Output is plain text
+//! Command line: `r58 run | status | doctor | config check | version`. Output is plain text
 //! for an 80-column serial console; errors are one sentence, exit code 1
 //! (2 for a usage mistake).
 
@@ -14,6 +14,11 @@ commands:
   run [--config FILE]     run the daemon (default config /etc/r58/r58.toml)
   status [--json] [--config FILE]
                           what the running daemon is doing, one screen
+  doctor [--boot-check] [--timeout SECS] [--ascii] [--config FILE]
+                          check the box and say what is wrong, one line per
+                          check with a hint; exit code = problems found.
+                          --boot-check: wait for r58 to settle, exit 0 only
+                          if this A/B slot works (RAUC mark-good)
   config check FILE       validate a config file and print a summary
   config import FILE      print an r58.toml made from a mediamtx.yml; the
                           keys it could not map are listed on stderr
@@ -27,6 +32,19 @@ pub enum Usage {
 
 pub fn main(args: Vec<String>) -> i32 {
     let args: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    if let ["doctor", rest @ ..] = args.as_slice() {
+        return match doctor_args(rest) {
+            Ok((file, o)) => crate::doctor::run(&file, &o),
+            Err(Usage::Bad(msg)) => {
+                eprintln!("error: {msg}\n\n{USAGE}");
+                2
+            }
+            Err(Usage::Help) => {
+                print!("{USAGE}");
+                0
+            }
+        };
+    }
     match dispatch(&args) {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -90,6 +108,37 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
         )),
         [other, ..] => Err(Usage::Bad(format!("unknown command '{other}'"))),
     }
+}
+
+fn doctor_args(rest: &[&str]) -> Result<(PathBuf, crate::doctor::Options), Usage> {
+    let mut file = PathBuf::from(config::DEFAULT_PATH);
+    let mut o = crate::doctor::Options {
+        ascii: !crate::doctor::locale_is_utf8(),
+        boot_check: false,
+        timeout: std::time::Duration::from_secs(90),
+    };
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "--ascii" => o.ascii = true,
+            "--boot-check" => o.boot_check = true,
+            "--config" | "-c" => match it.next() {
+                Some(f) => file = PathBuf::from(f),
+                None => return Err(Usage::Bad("--config needs a FILE".into())),
+            },
+            "--timeout" => match it.next().and_then(|t| t.parse::<u64>().ok()) {
+                Some(t) => o.timeout = std::time::Duration::from_secs(t),
+                None => return Err(Usage::Bad("--timeout needs whole SECONDS".into())),
+            },
+            "-h" | "--help" => return Err(Usage::Help),
+            other => {
+                return Err(Usage::Bad(format!(
+                    "unexpected argument to doctor: {other}"
+                )));
+            }
+        }
+    }
+    Ok((file, o))
 }
 
 fn run(file: PathBuf) -> Result<()> {

@@ -1,19 +1,15 @@
 //! `r58 run`: start the subsystems in an order that keeps the box reachable
 //! (API first, media after, each path on its own), then wait for a signal.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::health::{self, Notifier};
-use crate::media::{self, Control, PathHandle, PathState};
+use crate::media::{self, Control, PathHandle};
 use crate::webrtc::{Cmd, EngineHandle};
 use crate::{api, http, webrtc, whep};
-
-/// A streaming path whose frame count has not moved for this long has a
-/// wedged pipeline thread (its own supervisor would have restarted it).
-const WEDGED: Duration = Duration::from_secs(20);
 
 pub fn run(cfg: Config) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -30,10 +26,12 @@ async fn serve(cfg: Config) -> Result<()> {
     let paths = media::start(&cfg, frames_tx)?;
     let engine = webrtc::start(&cfg, &paths, frames_rx)?;
 
+    let health = Arc::new(Mutex::new(health::Snapshot::default()));
     let api_state = Arc::new(api::State {
         paths: paths.clone(),
         engine: engine.clone(),
         started: SystemTime::now(),
+        health: health.clone(),
     });
     http::serve(cfg.api.listen, "api", api_state, api::handle).await?;
     let listen = cfg.http.listen;
@@ -55,8 +53,8 @@ async fn serve(cfg: Config) -> Result<()> {
     let notifier = Notifier::from_env().map(Arc::new);
     if let Some(n) = &notifier {
         n.send("READY=1");
-        tokio::spawn(health_loop(n.clone(), paths.clone(), engine));
     }
+    tokio::spawn(health_loop(notifier.clone(), paths.clone(), engine, health));
 
     wait_for_signal().await;
     log::info!("stopping");
@@ -71,19 +69,22 @@ async fn serve(cfg: Config) -> Result<()> {
     Ok(())
 }
 
-/// Feed the systemd watchdog only while healthy; keep STATUS= current.
-async fn health_loop(n: Arc<Notifier>, paths: Vec<PathHandle>, engine: EngineHandle) {
+/// Judge health every few seconds: publish the verdict for the API and,
+/// under systemd, keep `STATUS=` current and feed the watchdog only while
+/// healthy.
+async fn health_loop(
+    n: Option<Arc<Notifier>>,
+    paths: Vec<PathHandle>,
+    engine: EngineHandle,
+    shared: Arc<Mutex<health::Snapshot>>,
+) {
     let watchdog = health::watchdog_interval();
     let tick = watchdog
         .unwrap_or(Duration::from_secs(5))
         .min(Duration::from_secs(5));
-    let mut progress: Vec<(u64, std::time::Instant)> = paths
-        .iter()
-        .map(|_| (0, std::time::Instant::now()))
-        .collect();
+    let mut monitor = health::Monitor::new(paths.len(), Instant::now());
     let mut was_healthy = true;
     loop {
-        tokio::time::sleep(tick).await;
         let traffic = tokio::time::timeout(
             Duration::from_secs(1),
             engine.ask(|reply| Cmd::Traffic { reply }),
@@ -91,46 +92,39 @@ async fn health_loop(n: Arc<Notifier>, paths: Vec<PathHandle>, engine: EngineHan
         .await;
         let engine_ok = matches!(traffic, Ok(Some(_)));
         let traffic = traffic.ok().flatten().unwrap_or_default();
-        let mut wedged = Vec::new();
-        let mut summary = Vec::new();
-        for (p, seen) in paths.iter().zip(progress.iter_mut()) {
-            let st = p.status();
-            if st.frames != seen.0 || st.state != PathState::Streaming {
-                *seen = (st.frames, std::time::Instant::now());
-            } else if seen.1.elapsed() > WEDGED {
-                wedged.push(p.name.to_string());
+        let statuses: Vec<_> = paths.iter().map(|p| p.status()).collect();
+        let samples: Vec<health::PathSample> = paths
+            .iter()
+            .zip(&statuses)
+            .map(|(p, st)| health::PathSample {
+                name: &p.name,
+                state: st.state.as_str(),
+                frames: st.frames,
+                viewers: traffic
+                    .iter()
+                    .find(|t| t.name == p.name)
+                    .map(|t| t.readers.len())
+                    .unwrap_or(0),
+            })
+            .collect();
+        let snap = monitor.observe(Instant::now(), engine_ok, &samples);
+        if snap.healthy != was_healthy {
+            if snap.healthy {
+                log::warn!("health: recovered");
+            } else {
+                log::warn!("health: {}", snap.status);
             }
-            let viewers = traffic
-                .iter()
-                .find(|t| t.name == p.name)
-                .map(|t| t.readers.len())
-                .unwrap_or(0);
-            summary.push((p.name.to_string(), st.state.as_str(), viewers));
+            was_healthy = snap.healthy;
         }
-        let healthy = engine_ok && wedged.is_empty();
-        let mut status = health::status_line(&summary);
-        if !engine_ok {
-            status = format!("webrtc engine not responding; {status}");
+        if let Some(n) = &n {
+            let mut msg = format!("STATUS={}", snap.status);
+            if snap.healthy && watchdog.is_some() {
+                msg.push_str("\nWATCHDOG=1");
+            }
+            n.send(&msg);
         }
-        if !wedged.is_empty() {
-            status = format!("wedged: {}; {status}", wedged.join(", "));
-        }
-        if healthy != was_healthy {
-            log::warn!(
-                "health: {}",
-                if healthy {
-                    "recovered"
-                } else {
-                    status.as_str()
-                }
-            );
-            was_healthy = healthy;
-        }
-        let mut msg = format!("STATUS={status}");
-        if healthy && watchdog.is_some() {
-            msg.push_str("\nWATCHDOG=1");
-        }
-        n.send(&msg);
+        *shared.lock().expect("health lock") = snap;
+        tokio::time::sleep(tick).await;
     }
 }
 

@@ -9,7 +9,87 @@
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+/// A streaming path whose frame count has not moved for this long has a
+/// wedged pipeline thread (its own supervisor would have restarted it).
+pub const WEDGED: Duration = Duration::from_secs(20);
+
+/// One path as the monitor sees it on a tick.
+pub struct PathSample<'a> {
+    pub name: &'a str,
+    pub state: &'a str,
+    pub frames: u64,
+    pub viewers: usize,
+}
+
+/// The verdict of one tick, shown in `/v3/info` and fed to the watchdog.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Snapshot {
+    /// False until the first tick: nothing has been judged yet.
+    pub checked: bool,
+    pub healthy: bool,
+    #[serde(rename = "engineResponding")]
+    pub engine_ok: bool,
+    pub wedged: Vec<String>,
+    pub status: String,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            checked: false,
+            healthy: false,
+            engine_ok: false,
+            wedged: Vec::new(),
+            status: "starting".into(),
+        }
+    }
+}
+
+/// Sans-IO wedge detection: remembers when each path's frame count last
+/// moved, driven by explicit time so tests need no sleeping.
+pub struct Monitor {
+    progress: Vec<(u64, Instant)>,
+}
+
+impl Monitor {
+    pub fn new(paths: usize, now: Instant) -> Monitor {
+        Monitor {
+            progress: vec![(0, now); paths],
+        }
+    }
+
+    /// Judge one tick. `samples` are in the same order every tick.
+    pub fn observe(&mut self, now: Instant, engine_ok: bool, samples: &[PathSample]) -> Snapshot {
+        let mut wedged = Vec::new();
+        let mut summary = Vec::new();
+        for (s, seen) in samples.iter().zip(self.progress.iter_mut()) {
+            if s.frames != seen.0 || s.state != "streaming" {
+                *seen = (s.frames, now);
+            } else if now.duration_since(seen.1) > WEDGED {
+                wedged.push(s.name.to_string());
+            }
+            summary.push((s.name.to_string(), s.state, s.viewers));
+        }
+        let mut status = status_line(&summary);
+        if !engine_ok {
+            status = format!("webrtc engine not responding; {status}");
+        }
+        if !wedged.is_empty() {
+            status = format!("wedged: {}; {status}", wedged.join(", "));
+        }
+        Snapshot {
+            checked: true,
+            healthy: engine_ok && wedged.is_empty(),
+            engine_ok,
+            wedged,
+            status,
+        }
+    }
+}
 
 /// Where notifications go; None when not started by systemd.
 pub struct Notifier {
@@ -103,6 +183,56 @@ mod tests {
     #[test]
     fn rejects_relative_targets() {
         assert!(Notifier::new("relative/path").is_none());
+    }
+
+    fn sample(state: &'static str, frames: u64) -> [PathSample<'static>; 1] {
+        [PathSample {
+            name: "cam0",
+            state,
+            frames,
+            viewers: 0,
+        }]
+    }
+
+    #[test]
+    fn a_stalled_streaming_path_is_wedged_after_the_limit() {
+        let t0 = Instant::now();
+        let mut m = Monitor::new(1, t0);
+        assert!(m.observe(t0, true, &sample("streaming", 10)).healthy);
+        let later = t0 + WEDGED;
+        assert!(m.observe(later, true, &sample("streaming", 10)).healthy);
+        let s = m.observe(
+            later + Duration::from_secs(1),
+            true,
+            &sample("streaming", 10),
+        );
+        assert!(!s.healthy);
+        assert_eq!(s.wedged, vec!["cam0"]);
+        assert!(s.status.starts_with("wedged: cam0; "), "{}", s.status);
+        // Frames moving again clears it.
+        let s = m.observe(
+            later + Duration::from_secs(2),
+            true,
+            &sample("streaming", 11),
+        );
+        assert!(s.healthy && s.wedged.is_empty());
+    }
+
+    #[test]
+    fn no_signal_is_degraded_not_wedged() {
+        let t0 = Instant::now();
+        let mut m = Monitor::new(1, t0);
+        let s = m.observe(t0 + WEDGED * 5, true, &sample("no_signal", 0));
+        assert!(s.healthy, "a missing cable must not get the box rebooted");
+        assert_eq!(s.status, "cam0 no_signal");
+    }
+
+    #[test]
+    fn an_unresponsive_engine_is_unhealthy() {
+        let t0 = Instant::now();
+        let s = Monitor::new(1, t0).observe(t0, false, &sample("streaming", 1));
+        assert!(!s.healthy && !s.engine_ok);
+        assert!(s.status.starts_with("webrtc engine not responding"));
     }
 
     #[test]

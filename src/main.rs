@@ -4,8 +4,10 @@
 mod api;
 mod backoff;
 mod cli;
+mod client;
 mod config;
 mod daemon;
+mod doctor;
 mod error;
 mod h264;
 mod health;

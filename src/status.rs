@@ -2,22 +2,18 @@
 //! read from the running daemon's API. `--json` gives the same facts to
 //! scripts. No colour, no box drawing: it must survive any terminal.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
+use crate::client::get_json;
 use crate::config::Config;
 use crate::error::{Error, Result};
 
 pub const WIDTH: usize = 80;
 
 pub fn run(cfg: &Config, as_json: bool) -> Result<()> {
-    let mut api = cfg.api.listen;
-    if api.ip().is_unspecified() {
-        api.set_ip([127, 0, 0, 1].into());
-    }
+    let api = crate::client::loopback(cfg.api.listen);
     let down = |e: Error| {
         Error::new(format!(
             "r58 is not running (no answer from the API on {api}: {e})"
@@ -94,37 +90,13 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
-fn duration(s: u64) -> String {
+pub fn duration(s: u64) -> String {
     match s {
         0..60 => format!("{s}s"),
         60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
     }
-}
-
-/// A plain blocking GET: the CLI needs no async runtime for one request.
-fn get_json(addr: SocketAddr, path: &str) -> Result<Value> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| Error::new(e.to_string()))?;
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .map_err(|e| Error::new(e.to_string()))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| Error::new(e.to_string()))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)
-        .map_err(|e| Error::new(e.to_string()))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| Error::new("malformed HTTP answer"))?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(Error::new(head.lines().next().unwrap_or("").to_string()));
-    }
-    serde_json::from_str(body).map_err(|e| Error::new(format!("bad JSON from {path}: {e}")))
 }
 
 #[cfg(test)]

@@ -190,3 +190,60 @@ fn config_import_turns_mediamtx_yml_into_a_config_that_checks() {
         std::fs::remove_file(f).unwrap();
     }
 }
+
+#[test]
+fn doctor_checks_a_running_daemon_and_its_boot_check_passes() {
+    let mut d = support::Daemon::start_with(support::Setup {
+        paths:
+            "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nwidth = 640\nheight = 360\n\
+                [paths.cam1]\nsource = \"hdmi\"\n"
+                .into(),
+        // An IP literal: the doctor resolves ICE server names, tests stay off DNS.
+        webrtc: "ice_servers = [{ urls = \"stun:127.0.0.1:3478\" }]".into(),
+        ..Default::default()
+    });
+    d.wait_state("cam0", "streaming", std::time::Duration::from_secs(20));
+    // Kept apart: stop() removes the daemon's directory.
+    let cfg = write(
+        "doctor.toml",
+        &std::fs::read_to_string(d.dir.join("r58.toml")).unwrap(),
+    );
+    let cfg_file = cfg.clone();
+    let cfg = cfg.to_str().unwrap();
+    let (code, out, err) = r58(&["doctor", "--ascii", "--config", cfg]);
+    assert_eq!(code, 0, "no failed checks expected:\n{out}{err}");
+    assert!(out.starts_with("r58 doctor: no problems found\n"), "{out}");
+    assert!(
+        out.contains("ok whep    local viewer on cam0: answer in"),
+        "a real offer/answer round trip:\n{out}"
+    );
+    assert!(out.contains("!! path    cam1: no signal"), "{out}");
+    assert!(out.contains("ok path    cam0: streaming 640x360@30 x264enc"));
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+    // The self-test ended the session it made.
+    let sessions = d.api_json("/v3/webrtcsessions/list");
+    assert_eq!(sessions["itemCount"], 0, "{sessions}");
+
+    let (code, out, _) = r58(&["doctor", "--boot-check", "--ascii", "--config", cfg]);
+    assert_eq!(code, 0, "a missing HDMI cable must not roll back:\n{out}");
+    assert!(
+        out.ends_with("boot check: healthy, keep this slot\n"),
+        "{out}"
+    );
+
+    d.stop();
+    let (code, out, _) = r58(&["doctor", "--ascii", "--config", cfg]);
+    assert_eq!(code, 1, "one problem: the daemon\n{out}");
+    assert!(out.contains("XX daemon  not running: connecting to 127.0.0.1:"));
+    assert!(out.contains("hint: systemctl status r58"), "{out}");
+    let (code, out, _) = r58(&["doctor", "--boot-check", "--timeout", "1", "--config", cfg]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.ends_with("boot check: still not settled after 1 s\n"),
+        "{out}"
+    );
+    let (code, _, err) = r58(&["doctor", "--timeout", "soon"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--timeout needs whole SECONDS"), "{err}");
+    std::fs::remove_file(cfg_file).unwrap();
+}

@@ -25,6 +25,7 @@ use crate::config::{Config, WebRtc};
 use crate::error::{Context, Error, Result};
 use crate::media::{MediaEvent, PathHandle};
 pub use candidates::{Advertise, PublicHost};
+pub use net::interface_addrs;
 pub use session::OfferError;
 
 pub struct Answer {
@@ -204,4 +205,25 @@ pub fn random_hex() -> String {
         .and_then(|mut f| f.read_exact(&mut b))
         .expect("reading /dev/urandom");
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// An SDP offer from a throwaway str0m client with one recvonly video
+/// m-line: what `r58 doctor` sends to check the engine answers viewers.
+pub fn probe_offer() -> Result<String> {
+    static CRYPTO: std::sync::Once = std::sync::Once::new();
+    CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
+    let mut rtc = str0m::Rtc::builder().build(std::time::Instant::now());
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
+    let cand = str0m::Candidate::host(local, "udp").context("making a probe candidate")?;
+    rtc.add_local_candidate(cand);
+    let mut api = rtc.sdp_api();
+    api.add_media(
+        str0m::media::MediaKind::Video,
+        str0m::media::Direction::RecvOnly,
+        None,
+        None,
+        None,
+    );
+    let (offer, _pending) = api.apply().context("making a probe offer")?;
+    Ok(offer.to_sdp_string())
 }
