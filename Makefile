@@ -13,8 +13,9 @@ PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
              gstreamer1.0-plugins-ugly
 # Tests: a real browser, and node for playwright-core (only when missing:
 # an existing Node install often bundles its own npm, which Debian's clashes with);
-# namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests.
-PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn systemd $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+# namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests;
+# edid-decode checks board/'s EDID.
+PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn systemd edid-decode $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 # Cross build for the R58 (aarch64) on this Debian machine: multiarch arm64
 # GStreamer headers, the cross linker, qemu-user to run the tests.
@@ -33,7 +34,7 @@ export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64
 APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
 CROSS_BIN  := target/$(TARGET)/release/r58
 
-.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size install clean
+.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer clean
 
 # Install only what is missing, so a second run costs nothing.
 define apt_install_with
@@ -70,7 +71,7 @@ release: deps-run
 run: release
 	./target/release/r58 run $(if $(CONFIG),--config $(CONFIG))
 
-test: deps-test
+test: deps-test lint-layer
 	$(CARGO) test --locked
 
 # Prints figures (time to first frame, CPU and RSS per viewer count); not a pass/fail test.
@@ -107,23 +108,46 @@ cross-test: cross deps-test
 	  $(CARGO) test --locked --test whep --test cli --test browser
 
 # The binary and board/ files at their usual paths, for a package or a
-# vendor Debian image without Yocto (the Yocto recipe installs the same).
+# vendor Debian image without Yocto. The Yocto recipe runs install-board
+# with its own directory variables, so both install the same files.
 # BIN=target/aarch64-unknown-linux-gnu/release/r58 installs the R58 build.
-DESTDIR ?=
-BIN     ?= target/release/r58
-UNITDIR := /usr/lib/systemd/system
-install:
+DESTDIR    ?=
+BIN        ?= target/release/r58
+UNITDIR    ?= /usr/lib/systemd/system
+UDEVDIR    ?= /usr/lib/udev/rules.d
+DATADIR    ?= /usr/share
+SYSCONFDIR ?= /etc
+# RAUC=0 leaves /etc/rauc/system.conf to a rauc-conf package (Yocto).
+RAUC       ?= 1
+install: install-board
 	@test -f $(BIN) || { echo "no $(BIN): run make release (or make cross and BIN=$(CROSS_BIN))"; exit 1; }
 	install -D -m 0755 $(BIN) $(DESTDIR)/usr/bin/r58
-	install -D -m 0644 board/systemd/r58.service $(DESTDIR)$(UNITDIR)/r58.service
+
+install-board:
+	install -D -m 0644 -t $(DESTDIR)$(UNITDIR) board/systemd/r58.service board/systemd/r58-boot-check.service
 	install -D -m 0644 "board/systemd/serial-getty@ttyFIQ0.service.d/r58-baud.conf" \
 	  "$(DESTDIR)$(UNITDIR)/serial-getty@ttyFIQ0.service.d/r58-baud.conf"
-	install -D -m 0644 board/udev/90-r58-hdmirx.rules $(DESTDIR)/usr/lib/udev/rules.d/90-r58-hdmirx.rules
-	install -D -m 0644 board/rauc/system.conf $(DESTDIR)/etc/rauc/system.conf
+	install -D -m 0644 board/udev/90-r58-hdmirx.rules $(DESTDIR)$(UDEVDIR)/90-r58-hdmirx.rules
+	install -D -m 0644 board/edid/r58-1080p60.bin $(DESTDIR)$(DATADIR)/r58/edid/r58-1080p60.bin
+	$(if $(filter 1,$(RAUC)),install -D -m 0644 board/rauc/system.conf $(DESTDIR)$(SYSCONFDIR)/rauc/system.conf)
 	@# Never overwrite a technician's config on a live system.
-	@if [ -n "$(DESTDIR)" ] || [ ! -e /etc/r58/r58.toml ]; then \
-	  install -D -m 0644 board/r58.toml $(DESTDIR)/etc/r58/r58.toml; \
-	else echo "keeping existing /etc/r58/r58.toml (new default: board/r58.toml)"; fi
+	@if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/r58/r58.toml ]; then \
+	  install -D -m 0644 board/r58.toml $(DESTDIR)$(SYSCONFDIR)/r58/r58.toml; \
+	else echo "keeping existing $(SYSCONFDIR)/r58/r58.toml (new default: board/r58.toml)"; fi
+
+# meta-r58's r58-crates.inc from Cargo.lock (tests fail while it is stale).
+crates-inc:
+	meta-r58/scripts/crates-inc
+
+# The Yocto layer, linted the way the Yocto project's own layers are
+# (oelint-adv from PyPI, in a venv under target/).
+OELINT := target/oelint/bin/oelint-adv
+$(OELINT):
+	python3 -m venv target/oelint
+	target/oelint/bin/pip install -q oelint-adv==9.11.2
+lint-layer: $(OELINT)
+	meta-r58/scripts/crates-inc --check
+	meta-r58/scripts/lint
 
 size:
 	@test -f $(CROSS_BIN) || { echo "no $(CROSS_BIN): run make cross"; exit 1; }

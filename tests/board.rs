@@ -44,23 +44,70 @@ fn systemd_accepts_the_unit_without_warnings() {
     ] {
         assert!(unit.contains(needed), "r58.service lacks {needed}");
     }
+    let check =
+        std::fs::read_to_string(repo().join("board/systemd/r58-boot-check.service")).unwrap();
+    for needed in [
+        "Before=boot-complete.target",
+        "RequiredBy=boot-complete.target",
+        "ExecStart=/usr/bin/r58 doctor --boot-check",
+    ] {
+        assert!(
+            check.contains(needed),
+            "r58-boot-check.service lacks {needed}"
+        );
+    }
     // systemd-analyze wants the ExecStart binary to exist: point it at ours.
     let dir = scratch("unit");
     let bin = support::bin();
-    std::fs::write(
-        dir.join("r58.service"),
-        unit.replace("/usr/bin/r58", bin.to_str().unwrap()),
-    )
-    .unwrap();
+    for (name, text) in [("r58.service", &unit), ("r58-boot-check.service", &check)] {
+        std::fs::write(
+            dir.join(name),
+            text.replace("/usr/bin/r58", bin.to_str().unwrap()),
+        )
+        .unwrap();
+    }
     let o = Command::new("systemd-analyze")
         .arg("verify")
         .arg(dir.join("r58.service"))
+        .arg(dir.join("r58-boot-check.service"))
         .output()
         .expect("systemd-analyze (package systemd)");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         o.status.success() && err.trim().is_empty(),
         "systemd-analyze verify:\n{err}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_edid_is_conformant_and_rebuilt_from_its_script() {
+    let edid = repo().join("board/edid/r58-1080p60.bin");
+    let o = Command::new("edid-decode")
+        .arg("--check")
+        .arg(&edid)
+        .output()
+        .expect("edid-decode (package edid-decode)");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("EDID conformity: PASS"), "{out}");
+    for mode in [
+        "DTD 1:  1920x1080   60.000000 Hz",
+        "VIC  31:  1920x1080   50",
+        "VIC   4:  1280x720",
+    ] {
+        assert!(out.contains(mode), "EDID lacks {mode}:\n{out}");
+    }
+    let dir = scratch("edid");
+    let fresh = dir.join("fresh.bin");
+    let o = Command::new(repo().join("board/edid/mkedid"))
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read(&fresh).unwrap(),
+        std::fs::read(&edid).unwrap(),
+        "board/edid/r58-1080p60.bin differs from what mkedid builds: rerun it"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -80,6 +127,8 @@ fn make_install_puts_files_where_they_are_used() {
         "usr/bin/r58",
         "etc/r58/r58.toml",
         "usr/lib/systemd/system/r58.service",
+        "usr/lib/systemd/system/r58-boot-check.service",
+        "usr/share/r58/edid/r58-1080p60.bin",
         "usr/lib/systemd/system/serial-getty@ttyFIQ0.service.d/r58-baud.conf",
         "usr/lib/udev/rules.d/90-r58-hdmirx.rules",
         "etc/rauc/system.conf",

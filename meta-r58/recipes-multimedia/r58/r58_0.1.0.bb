@@ -1,0 +1,54 @@
+SUMMARY = "R58 camera daemon: capture, hardware H.264, WebRTC"
+DESCRIPTION = "One binary that puts the Mekotronics R58's inputs in front of \
+               browsers: HDMI-RX and V4L2 capture, Rockchip MPP H.264 through GStreamer, \
+               WHEP with ICE-TCP, health, systemd watchdog and the technician's console."
+HOMEPAGE = "https://github.com/r58/r58"
+BUGTRACKER = "https://github.com/r58/r58/issues"
+SECTION = "multimedia"
+CVE_PRODUCT = "r58"
+LICENSE = "MIT | Apache-2.0"
+LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=7;endline=7;md5=86b31c7756a1a7962f28b62856ed4f05"
+
+DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
+
+# A release pin. To build the tree this layer sits in, see the README
+# ("Building an R58 image": externalsrc).
+SRC_URI = "git://github.com/r58/r58.git;protocol=https;branch=main"
+SRCREV = "8ff691320c5d87a908e6c11d9b909bdb80337d12"
+
+require ${BPN}-crates.inc
+
+inherit cargo cargo-update-recipe-crates pkgconfig systemd
+
+# Cargo.toml's release profile strips; Yocto strips itself and keeps the
+# symbols in r58-dbg (otherwise QA fails with already-stripped).
+export CARGO_PROFILE_RELEASE_STRIP = "false"
+
+SYSTEMD_SERVICE:${PN} = "r58.service r58-boot-check.service"
+
+# The units, udev rule, EDID, getty drop-in and default config come from
+# board/, installed by the same make target a Debian image uses. RAUC's
+# system.conf belongs to rauc-conf (see dynamic-layers/rauc).
+do_install:append() {
+    oe_runmake -C ${S} install-board DESTDIR=${D} \
+        UNITDIR=${systemd_system_unitdir} \
+        UDEVDIR=${nonarch_base_libdir}/udev/rules.d \
+        DATADIR=${datadir} SYSCONFDIR=${sysconfdir} RAUC=0
+}
+
+FILES:${PN} += "${systemd_system_unitdir} ${nonarch_base_libdir}/udev/rules.d"
+CONFFILES:${PN} = "${sysconfdir}/r58/r58.toml"
+
+# The elements r58's pipelines use: test pattern, v4l2src, videoconvert/
+# scale/rate, h264parse, appsink. x264 is the software fallback and needs
+# LICENSE_FLAGS_ACCEPTED = "commercial", so it is only recommended.
+RDEPENDS:${PN} = "gstreamer1.0-plugins-bad-videoparsersbad \
+                  gstreamer1.0-plugins-base-app \
+                  gstreamer1.0-plugins-base-videoconvertscale \
+                  gstreamer1.0-plugins-base-videorate \
+                  gstreamer1.0-plugins-base-videotestsrc \
+                  gstreamer1.0-plugins-good-video4linux2"
+# R58_HW_ENCODER is set by machines with the MPP VPU (r58x.conf):
+# gstreamer1.0-rockchip is only provided by the Rockchip BSP layer.
+R58_HW_ENCODER ??= ""
+RRECOMMENDS:${PN} = "${R58_HW_ENCODER} gstreamer1.0-plugins-ugly-x264"
