@@ -14,7 +14,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # A release pin. To build the tree this layer sits in, see the README
 # ("Building an R58 image": externalsrc).
 SRC_URI = "git://github.com/r58/r58.git;protocol=https;branch=main"
-SRCREV = "8ff691320c5d87a908e6c11d9b909bdb80337d12"
+SRCREV = "f428b800aef3c225b3b0715cb3ee89caf1bf0b65"
 
 require ${BPN}-crates.inc
 
