@@ -19,6 +19,8 @@ commands:
                           check with a hint; exit code = problems found.
                           --boot-check: wait for r58 to settle, exit 0 only
                           if this A/B slot works (RAUC mark-good)
+  board [--tune]          what board this is; --tune sets the RK3588's CPU
+                          governor (run as root, before r58 starts)
   config check FILE       validate a config file and print a summary
   config import FILE      print an r58.toml made from a mediamtx.yml; the
                           keys it could not map are listed on stderr
@@ -82,6 +84,19 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
             };
             Ok(run(file))
         }
+        ["board", rest @ ..] => {
+            let tune = match rest {
+                [] => false,
+                ["--tune"] => true,
+                _ => {
+                    return Err(Usage::Bad(format!(
+                        "unexpected arguments to board: {}",
+                        rest.join(" ")
+                    )));
+                }
+            };
+            Ok(board(tune))
+        }
         ["config", "check", f] => Ok(check(PathBuf::from(f))),
         ["config", "import", f] => Ok(import(PathBuf::from(f))),
         ["status", rest @ ..] => {
@@ -108,6 +123,36 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
         )),
         [other, ..] => Err(Usage::Bad(format!("unknown command '{other}'"))),
     }
+}
+
+fn board(tune: bool) -> Result<()> {
+    let root = std::path::Path::new("/");
+    let b = crate::board::detect(root);
+    let model = if b.model.is_empty() {
+        "no device tree model"
+    } else {
+        &b.model
+    };
+    println!(
+        "{model}: {}",
+        if b.rk3588 { "RK3588" } else { "not an RK3588" }
+    );
+    println!(
+        "mpph264enc: {}",
+        if crate::media::element_installed("mpph264enc") {
+            "installed"
+        } else {
+            "missing"
+        }
+    );
+    if tune && b.rk3588 {
+        let changed = crate::board::set_performance_governor(root);
+        println!(
+            "cpu governor: performance ({} policies changed)",
+            changed.len()
+        );
+    }
+    Ok(())
 }
 
 fn doctor_args(rest: &[&str]) -> Result<(PathBuf, crate::doctor::Options), Usage> {
@@ -210,8 +255,18 @@ fn check(file: PathBuf) -> Result<()> {
             p.encoder
         );
     }
-    if cfg.tunnel.is_some() || cfg.watchdog.is_some() {
-        println!("  note: [tunnel] and [watchdog] are accepted but not active in this version");
+    if let Some(d) = &cfg.watchdog.device {
+        println!(
+            "  watchdog {} ({} s) when not under systemd",
+            d.display(),
+            cfg.watchdog.timeout_secs
+        );
+    }
+    if let Some(led) = &cfg.leds.status {
+        println!("  status LED {}", cfg.leds.sysfs.join(led).display());
+    }
+    if cfg.tunnel.is_some() {
+        println!("  note: [tunnel] is accepted but not active in this version");
     }
     Ok(())
 }

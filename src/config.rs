@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+pub mod board;
 pub mod import;
 pub mod webrtc;
 mod yaml;
@@ -28,10 +29,11 @@ pub struct Config {
     /// Hardware encoder sessions the RK3588 VPU is trusted with at once.
     pub max_hw_encoders: usize,
     pub paths: BTreeMap<String, PathConfig>,
-    /// Owned by the tunnel and watchdog subsystems (later releases); kept
-    /// here so a full fleet config already loads.
+    /// Owned by the tunnel subsystem (a later release); kept here so a
+    /// full fleet config already loads.
     pub tunnel: Option<toml::Table>,
-    pub watchdog: Option<toml::Table>,
+    pub watchdog: board::Watchdog,
+    pub leds: board::Leds,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,7 +87,8 @@ impl Default for Config {
             max_hw_encoders: 4,
             paths,
             tunnel: None,
-            watchdog: None,
+            watchdog: board::Watchdog::default(),
+            leds: board::Leds::default(),
         }
     }
 }
@@ -242,6 +245,9 @@ impl Config {
         self.webrtc
             .validate()
             .map_err(|(key, msg)| fail("webrtc", key, msg))?;
+        self.watchdog
+            .validate()
+            .map_err(|(key, msg)| fail("watchdog", key, msg))?;
         if self.webrtc.udp_port == 0 {
             return Err(fail("webrtc", "udp_port", "udp_port must not be 0".into()));
         }

@@ -22,6 +22,10 @@ pub fn run(cfg: Config) -> Result<()> {
 }
 
 async fn serve(cfg: Config) -> Result<()> {
+    crate::board::bring_up(
+        std::path::Path::new("/"),
+        media::element_installed("mpph264enc"),
+    );
     let (frames_tx, frames_rx) = tokio::sync::mpsc::channel(256);
     let paths = media::start(&cfg, frames_tx)?;
     let engine = webrtc::start(&cfg, &paths, frames_rx)?;
@@ -35,6 +39,7 @@ async fn serve(cfg: Config) -> Result<()> {
     });
     http::serve(cfg.api.listen, "api", api_state, api::handle).await?;
     let listen = cfg.http.listen;
+    let cfg_board = cfg.clone();
     let first_path = cfg.paths.keys().next().cloned();
     let whep_state = Arc::new(whep::State {
         cfg,
@@ -51,16 +56,27 @@ async fn serve(cfg: Config) -> Result<()> {
     }
 
     let notifier = Notifier::from_env().map(Arc::new);
+    let glue = Arc::new(Mutex::new(crate::board::Glue::start(
+        &cfg_board,
+        notifier.as_ref().map(|_| health::watchdog_interval()),
+    )));
     if let Some(n) = &notifier {
         n.send("READY=1");
     }
-    tokio::spawn(health_loop(notifier.clone(), paths.clone(), engine, health));
+    tokio::spawn(health_loop(
+        notifier.clone(),
+        paths.clone(),
+        engine,
+        health,
+        glue.clone(),
+    ));
 
     wait_for_signal().await;
     log::info!("stopping");
     if let Some(n) = &notifier {
         n.send("STOPPING=1");
     }
+    glue.lock().expect("board lock").stop();
     for p in &paths {
         p.send(Control::Stop);
     }
@@ -77,11 +93,14 @@ async fn health_loop(
     paths: Vec<PathHandle>,
     engine: EngineHandle,
     shared: Arc<Mutex<health::Snapshot>>,
+    glue: Arc<Mutex<crate::board::Glue>>,
 ) {
     let watchdog = health::watchdog_interval();
-    let tick = watchdog
-        .unwrap_or(Duration::from_secs(5))
-        .min(Duration::from_secs(5));
+    let device_tick = glue.lock().expect("board lock").max_tick();
+    let tick = [watchdog, device_tick]
+        .into_iter()
+        .flatten()
+        .fold(Duration::from_secs(5), Duration::min);
     let mut monitor = health::Monitor::new(paths.len(), Instant::now());
     let mut was_healthy = true;
     loop {
@@ -107,7 +126,13 @@ async fn health_loop(
                     .unwrap_or(0),
             })
             .collect();
-        let snap = monitor.observe(Instant::now(), engine_ok, &samples);
+        let mut snap = monitor.observe(Instant::now(), engine_ok, &samples);
+        {
+            let mut g = glue.lock().expect("board lock");
+            let states: Vec<&str> = samples.iter().map(|s| s.state).collect();
+            g.tick(snap.healthy, &states);
+            snap.watchdog = g.watchdog.clone();
+        }
         if snap.healthy != was_healthy {
             if snap.healthy {
                 log::warn!("health: recovered");

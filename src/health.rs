@@ -35,6 +35,8 @@ pub struct Snapshot {
     pub engine_ok: bool,
     pub wedged: Vec<String>,
     pub status: String,
+    /// Who keeps the watchdog: "systemd (30 s)", "/dev/watchdog0 (32 s)", "off".
+    pub watchdog: String,
 }
 
 impl Default for Snapshot {
@@ -45,6 +47,7 @@ impl Default for Snapshot {
             engine_ok: false,
             wedged: Vec::new(),
             status: "starting".into(),
+            watchdog: "off".into(),
         }
     }
 }
@@ -87,6 +90,7 @@ impl Monitor {
             engine_ok,
             wedged,
             status,
+            watchdog: "off".into(),
         }
     }
 }

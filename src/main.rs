@@ -3,6 +3,7 @@
 
 mod api;
 mod backoff;
+mod board;
 mod cli;
 mod client;
 mod config;

@@ -34,10 +34,24 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
     let mut out = String::new();
     let up = info["uptimeSeconds"].as_u64().unwrap_or(0);
     out.push_str(&format!(
-        "r58 {}   up {}   api {api}\n\n",
+        "r58 {}   up {}   api {api}\n",
         info["version"].as_str().unwrap_or("?"),
         duration(up)
     ));
+    let h = &info["r58"]["health"];
+    let verdict = match (h["checked"].as_bool(), h["healthy"].as_bool()) {
+        (Some(true), Some(true)) => "healthy".to_string(),
+        (Some(true), _) => format!("UNHEALTHY: {}", h["status"].as_str().unwrap_or("?")),
+        _ => "starting".to_string(),
+    };
+    out.push_str(&clip(
+        &format!(
+            "health {verdict}   watchdog {}",
+            h["watchdog"].as_str().unwrap_or("off")
+        ),
+        WIDTH,
+    ));
+    out.push_str("\n\n");
     out.push_str(&format!(
         "{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
         "PATH", "SOURCE", "STATE", "FORMAT", "ENCODER", "KBIT/S", "VIEWERS"
@@ -105,7 +119,8 @@ mod tests {
 
     #[test]
     fn golden_screen_fits_80_columns() {
-        let info = json!({"version": "0.1.0", "uptimeSeconds": 7385});
+        let info = json!({"version": "0.1.0", "uptimeSeconds": 7385,
+            "r58": {"health": {"checked": true, "healthy": true, "watchdog": "systemd (30 s)"}}});
         let items = json!([
             {"name": "cam0", "source": {"id": "hdmi"}, "readers": [{"id": "a"}, {"id": "b"}],
              "r58": {"source": "hdmi", "state": "streaming", "format": "1920x1080@30", "encoder": "mpph264enc", "bitrate": 4000000}},
@@ -116,6 +131,7 @@ mod tests {
         let screen = render(&info, &items, "127.0.0.1:9997".parse().unwrap());
         let want = "\
 r58 0.1.0   up 2h03m   api 127.0.0.1:9997
+health healthy   watchdog systemd (30 s)
 
 PATH         SOURCE    STATE      FORMAT       ENCODER      KBIT/S VIEWERS
 cam0         hdmi      streaming  1920x1080@30 mpph264enc     4000       2

@@ -56,3 +56,57 @@ fn ready_status_watchdog_and_stopping() {
     d.stop();
     recv_until(&sock, Duration::from_secs(5), |m| m.contains("STOPPING=1"));
 }
+
+fn poll(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < within {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn status_led_follows_the_paths_and_a_bad_watchdog_never_stops_video() {
+    // A fake /sys/class/leds with the R58X's work-led, and a "watchdog"
+    // that is a plain file (every ioctl fails), without systemd.
+    let root = std::env::temp_dir().join(format!("r58-health-leds-{}", std::process::id()));
+    let led = root.join("work-led");
+    std::fs::create_dir_all(&led).unwrap();
+    std::fs::write(led.join("max_brightness"), "255\n").unwrap();
+    std::fs::write(led.join("brightness"), "0").unwrap();
+    std::fs::write(led.join("trigger"), "[none] timer").unwrap();
+    let wdt = root.join("watchdog0");
+    std::fs::write(&wdt, "").unwrap();
+    let mut d = Daemon::start(&format!(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nwidth = 640\nheight = 360\n\
+         [leds]\nstatus = \"work-led\"\nsysfs = \"{}\"\n\
+         [watchdog]\ndevice = \"{}\"\n",
+        root.display(),
+        wdt.display()
+    ));
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let read = |f: &str| std::fs::read_to_string(led.join(f)).unwrap();
+    assert!(
+        poll(Duration::from_secs(15), || read("trigger") == "none"
+            && read("brightness") == "255"),
+        "steady once every path is live: trigger {:?} brightness {:?}",
+        read("trigger"),
+        read("brightness")
+    );
+    let info = d.api_json("/v3/info");
+    let wd = info["r58"]["health"]["watchdog"].as_str().unwrap_or("");
+    assert!(wd.ends_with("watchdog0 failed"), "{info}");
+    assert!(info["r58"]["health"]["healthy"] == true, "{info}");
+    assert!(
+        d.log().contains("watchdog: setting the timeout of"),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    assert_eq!(read("brightness"), "0", "off when r58 is not running");
+    assert_eq!(read("trigger"), "none");
+    std::fs::remove_dir_all(root).unwrap();
+}

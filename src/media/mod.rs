@@ -142,6 +142,11 @@ impl PathHandle {
     }
 }
 
+/// Is this GStreamer element installed? (Initialises GStreamer once.)
+pub fn element_installed(name: &str) -> bool {
+    gstreamer::init().is_ok() && gstreamer::ElementFactory::find(name).is_some()
+}
+
 /// Start every configured path. Never fails for one path's sake: a path that
 /// cannot start reports why in its status and the others run.
 pub fn start(
