@@ -159,10 +159,10 @@ impl Daemon {
     fn wait_api(&self) {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
-            if let Ok(r) = self.api_request("GET", "/v3/paths/list") {
-                if r.status == 200 {
-                    return;
-                }
+            if let Ok(r) = self.api_request("GET", "/v3/paths/list")
+                && r.status == 200
+            {
+                return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -119,10 +119,10 @@ fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
     let local = sock.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
     while !stop.load(Ordering::Relaxed) && rtc.is_alive() {
-        if pli.swap(false, Ordering::Relaxed) {
-            if let Some(mut w) = rtc.writer(mid) {
-                let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-            }
+        if pli.swap(false, Ordering::Relaxed)
+            && let Some(mut w) = rtc.writer(mid)
+        {
+            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
         }
         let timeout = loop {
             match rtc.poll_output() {
