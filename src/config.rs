@@ -301,12 +301,12 @@ fn line_of_key(text: &str, section: &str, key: &str) -> usize {
             }
             continue;
         }
-        if current == section && !key.is_empty() {
-            if let Some((k, _)) = l.split_once('=') {
-                if k.trim() == key {
-                    return i + 1;
-                }
-            }
+        if current == section
+            && !key.is_empty()
+            && let Some((k, _)) = l.split_once('=')
+            && k.trim() == key
+        {
+            return i + 1;
         }
     }
     header_line

@@ -36,10 +36,10 @@ pub fn nal_units(annexb: &[u8]) -> Vec<&[u8]> {
             i += 1;
         }
     }
-    if let Some(s) = start {
-        if s < annexb.len() {
-            out.push(&annexb[s..]);
-        }
+    if let Some(s) = start
+        && s < annexb.len()
+    {
+        out.push(&annexb[s..]);
     }
     out.retain(|n| !n.is_empty());
     out

@@ -72,10 +72,10 @@ impl Glue {
         if let Some(f) = &mut self.feeder {
             f.verdict(healthy);
         }
-        if let Some(led) = &mut self.led {
-            if let Err(e) = led.show(leds::pattern(path_states, false)) {
-                log::warn!("{e}");
-            }
+        if let Some(led) = &mut self.led
+            && let Err(e) = led.show(leds::pattern(path_states, false))
+        {
+            log::warn!("{e}");
         }
     }
 

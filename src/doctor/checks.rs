@@ -234,17 +234,17 @@ fn ice(f: &Facts) -> Vec<Check> {
         );
     }
     for h in &w.additional_hosts {
-        if let Ok(ip) = h.host.parse::<IpAddr>() {
-            if f.interfaces.contains(&ip) {
-                out.push(
-                    Check::new(
-                        Mark::Warn,
-                        "ice",
-                        format!("additional host {ip} is also an interface address"),
-                    )
-                    .hint("it is advertised once; remove it from webrtc.additional_hosts"),
-                );
-            }
+        if let Ok(ip) = h.host.parse::<IpAddr>()
+            && f.interfaces.contains(&ip)
+        {
+            out.push(
+                Check::new(
+                    Mark::Warn,
+                    "ice",
+                    format!("additional host {ip} is also an interface address"),
+                )
+                .hint("it is advertised once; remove it from webrtc.additional_hosts"),
+            );
         }
     }
     for host in &f.unresolved {
@@ -289,11 +289,7 @@ fn clock(now: u64) -> Check {
 
 fn disk(d: &Disk) -> Check {
     let mib = |b: u64| b / (1 << 20);
-    let pct = if d.total == 0 {
-        0
-    } else {
-        d.avail * 100 / d.total
-    };
+    let pct = (d.avail * 100).checked_div(d.total).unwrap_or(0);
     let detail = format!(
         "{} MiB free of {} MiB ({pct}%) on {}",
         mib(d.avail),

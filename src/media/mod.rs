@@ -175,10 +175,10 @@ pub fn start(
         // A forced encoder this host lacks is a config mistake: refuse to start.
         // (`auto` finding nothing is reported on the path and the rest runs.)
         let chosen = encoder::select(&p.encoder, installed);
-        if p.encoder != "auto" {
-            if let Err(e) = &chosen {
-                return Err(crate::error::Error::new(format!("path '{name}': {e}")));
-            }
+        if p.encoder != "auto"
+            && let Err(e) = &chosen
+        {
+            return Err(crate::error::Error::new(format!("path '{name}': {e}")));
         }
         let chosen = chosen.and_then(|e| slots.admit(&name, e).map(|_| e));
         match chosen {

@@ -370,10 +370,10 @@ impl Engine {
         let Some(entry) = self.paths.get_mut(&ev.path) else {
             return;
         };
-        if ev.au.keyframe {
-            if let Some(p) = h264::profile_level_id(&ev.au.data) {
-                entry.profile = Some(p);
-            }
+        if ev.au.keyframe
+            && let Some(p) = h264::profile_level_id(&ev.au.data)
+        {
+            entry.profile = Some(p);
         }
         let payloads = h264::packetize(&ev.au.data, h264::MAX_PAYLOAD);
         let frame = Arc::new(Frame {
@@ -454,10 +454,10 @@ impl Engine {
             .map(|s| s.id)
             .collect();
         for id in due {
-            if let Some(s) = self.sessions.get_mut(&id) {
-                if let Err(e) = s.rtc.handle_input(Input::Timeout(now)) {
-                    log::debug!("whep {id}: timeout: {e}");
-                }
+            if let Some(s) = self.sessions.get_mut(&id)
+                && let Err(e) = s.rtc.handle_input(Input::Timeout(now))
+            {
+                log::debug!("whep {id}: timeout: {e}");
             }
             self.drive(id, now);
         }

@@ -107,7 +107,7 @@ impl Session {
             .clear_codecs();
         // Constrained baseline first (what x264 and MPP baseline emit), then
         // baseline. Level 3.1 with asymmetry allowed covers 720p and 1080p.
-        let mut profiles = vec![0x42e01f, 0x42001f];
+        let mut profiles = [0x42e01f, 0x42001f];
         if profile.is_some_and(|p| p >> 16 == 0x42 && (p >> 8) & 0x40 == 0) {
             profiles.reverse();
         }
