@@ -21,6 +21,9 @@ commands:
                           if this A/B slot works (RAUC mark-good)
   board [--tune]          what board this is; --tune sets the RK3588's CPU
                           governor (run as root, before r58 starts)
+  support-bundle FILE.tar.gz [--config FILE]
+                          config (secrets redacted), status, doctor, logs,
+                          versions, V4L2 and board facts, for the office
   config check FILE       validate a config file and print a summary
   config import FILE      print an r58.toml made from a mediamtx.yml; the
                           keys it could not map are listed on stderr
@@ -97,6 +100,17 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
             };
             Ok(board(tune))
         }
+        ["support-bundle", out] => Ok(crate::support_bundle::write(
+            std::path::Path::new(config::DEFAULT_PATH),
+            std::path::Path::new(out),
+        )),
+        ["support-bundle", out, "--config" | "-c", f] => Ok(crate::support_bundle::write(
+            std::path::Path::new(f),
+            std::path::Path::new(out),
+        )),
+        ["support-bundle", ..] => Err(Usage::Bad(
+            "usage: r58 support-bundle FILE.tar.gz [--config FILE]".into(),
+        )),
         ["config", "check", f] => Ok(check(PathBuf::from(f))),
         ["config", "import", f] => Ok(import(PathBuf::from(f))),
         ["status", rest @ ..] => {

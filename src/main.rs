@@ -16,6 +16,7 @@ mod http;
 mod hub;
 mod media;
 mod status;
+mod support_bundle;
 mod webrtc;
 mod whep;
 

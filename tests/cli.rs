@@ -247,3 +247,64 @@ fn doctor_checks_a_running_daemon_and_its_boot_check_passes() {
     assert!(err.contains("--timeout needs whole SECONDS"), "{err}");
     std::fs::remove_file(cfg_file).unwrap();
 }
+
+#[test]
+fn support_bundle_holds_the_facts_and_no_secrets() {
+    let secret = "s3cr3t-turn-key-do-not-leak";
+    let d = support::Daemon::start_with(support::Setup {
+        paths:
+            "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\nwidth = 640\nheight = 360\n"
+                .into(),
+        webrtc: format!(
+            "ice_servers = [{{ urls = \"turn:127.0.0.1:3478\", secret = \"{secret}\" }}]"
+        ),
+        ..Default::default()
+    });
+    d.wait_state("cam0", "streaming", std::time::Duration::from_secs(20));
+    let cfg = d.dir.join("r58.toml");
+    let out_dir = std::env::temp_dir().join(format!("r58-bundle-{}", std::process::id()));
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let bundle = out_dir.join("box.tar.gz");
+    let (code, out, err) = r58(&[
+        "support-bundle",
+        bundle.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(&format!("wrote {}", bundle.display())),
+        "{out}"
+    );
+    let x = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&out_dir)
+        .status()
+        .unwrap();
+    assert!(x.success());
+    let read = |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap();
+    for f in [
+        "config.toml",
+        "status.json",
+        "doctor.txt",
+        "journal.txt",
+        "versions.txt",
+        "v4l2.txt",
+        "board.txt",
+    ] {
+        let text = read(f);
+        assert!(!text.contains(secret), "{f} leaks the secret:\n{text}");
+    }
+    assert!(read("config.toml").contains("secret = \"<redacted>\""));
+    assert!(read("config.toml").contains("[paths.cam0]"));
+    assert!(
+        read("status.json").contains("\"name\":\"cam0\""),
+        "{}",
+        read("status.json")
+    );
+    assert!(read("doctor.txt").contains("ok whep    local viewer on cam0"));
+    assert!(read("versions.txt").starts_with("r58 "));
+    std::fs::remove_dir_all(out_dir).unwrap();
+}

@@ -62,6 +62,11 @@ pub fn run(file: &Path, o: &Options) -> i32 {
     }
 }
 
+/// One doctor screen as text (for the support bundle).
+pub fn report(file: &Path, ascii: bool) -> String {
+    checks::render(&checks::evaluate(&gather(file)), ascii)
+}
+
 /// True when the terminal can show ✓/✗ (a UTF-8 locale).
 pub fn locale_is_utf8() -> bool {
     ["LC_ALL", "LC_CTYPE", "LANG"]
