@@ -78,24 +78,11 @@ fn recipe_matches_the_crate() {
     assert!(bb.contains("inherit cargo cargo-update-recipe-crates pkgconfig systemd"));
     // The license checksum is of the Cargo.toml lines it names.
     let lic = var(&bb, "LIC_FILES_CHKSUM");
-    let begin: usize = lic
-        .split("beginline=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let end: usize = lic
-        .split("endline=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let param = |key: &str| -> usize {
+        let v = lic.split(&format!("{key}=")).nth(1).expect(key);
+        v.split(';').next().unwrap().parse().expect(key)
+    };
+    let (begin, end) = (param("beginline"), param("endline"));
     let md5 = lic.split("md5=").nth(1).unwrap();
     let lines: String = read("Cargo.toml")
         .split_inclusive('\n')
