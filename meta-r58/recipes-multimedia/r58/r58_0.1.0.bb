@@ -14,7 +14,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # A release pin. To build the tree this layer sits in, see the README
 # ("Building an R58 image": externalsrc).
 SRC_URI = "git://github.com/r58/r58.git;protocol=https;branch=main"
-SRCREV = "f428b800aef3c225b3b0715cb3ee89caf1bf0b65"
+SRCREV = "869d7c299b239733a3256bc544eb48aeff31bae6"
 
 require ${BPN}-crates.inc
 
