@@ -71,13 +71,8 @@ pub fn request(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| Error::new(format!("malformed HTTP status line from {addr}")))?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    }) {
-        body = dechunk(&body);
-    }
+    // r58's server always sends whole bodies with Content-Length.
+    let body = raw[split + 4..].to_vec();
     Ok(Response { status, head, body })
 }
 
@@ -90,35 +85,9 @@ pub fn get_json(addr: SocketAddr, path: &str) -> Result<Value> {
     serde_json::from_slice(&r.body).map_err(|e| Error::new(format!("bad JSON from {path}: {e}")))
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&b[..eol])
-            .ok()
-            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
-            .unwrap_or(0);
-        b = &b[eol + 2..];
-        if size == 0 || size > b.len() {
-            break;
-        }
-        out.extend_from_slice(&b[..size]);
-        b = b.get(size + 2..).unwrap_or(&[]);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunked_bodies_are_joined() {
-        assert_eq!(
-            dechunk(b"4\r\nWiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n"),
-            b"Wikipedia"
-        );
-        assert_eq!(dechunk(b"ff\r\nshort"), b"");
-    }
 
     #[test]
     fn headers_are_case_insensitive() {

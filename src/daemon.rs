@@ -38,8 +38,14 @@ async fn serve(cfg: Config) -> Result<()> {
         health: health.clone(),
     });
     http::serve(cfg.api.listen, "api", api_state, api::handle).await?;
+    // The watchdog and LED are set up before the config moves to the WHEP
+    // server; READY=1 still waits for both HTTP ports.
+    let notifier = Notifier::from_env().map(Arc::new);
+    let glue = Arc::new(Mutex::new(crate::board::Glue::start(
+        &cfg,
+        notifier.as_ref().map(|_| health::watchdog_interval()),
+    )));
     let listen = cfg.http.listen;
-    let cfg_board = cfg.clone();
     let first_path = cfg.paths.keys().next().cloned();
     let whep_state = Arc::new(whep::State {
         cfg,
@@ -55,11 +61,6 @@ async fn serve(cfg: Config) -> Result<()> {
         log::info!("view {p} at http://{host}:{}/{p}/", listen.port());
     }
 
-    let notifier = Notifier::from_env().map(Arc::new);
-    let glue = Arc::new(Mutex::new(crate::board::Glue::start(
-        &cfg_board,
-        notifier.as_ref().map(|_| health::watchdog_interval()),
-    )));
     if let Some(n) = &notifier {
         n.send("READY=1");
     }

@@ -25,7 +25,10 @@ pub fn write(config_file: &Path, out: &Path) -> Result<()> {
     let stage = std::env::temp_dir().join(format!("r58-support-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage).with_context(|| format!("creating {}", stage.display()))?;
-    let result = collect(config_file, &stage).and_then(|names| pack(&stage, out, &names));
+    let result = collect(config_file, &stage).and_then(|names| {
+        pack(&stage, out, &names)?;
+        Ok(names)
+    });
     let _ = std::fs::remove_dir_all(&stage);
     let names = result?;
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
@@ -93,7 +96,7 @@ fn collect(config_file: &Path, stage: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-fn pack(stage: &Path, out: &Path, names: &[String]) -> Result<Vec<String>> {
+fn pack(stage: &Path, out: &Path, names: &[String]) -> Result<()> {
     let out_abs: PathBuf = if out.is_absolute() {
         out.to_path_buf()
     } else {
@@ -116,7 +119,7 @@ fn pack(stage: &Path, out: &Path, names: &[String]) -> Result<Vec<String>> {
             String::from_utf8_lossy(&o.stderr).trim()
         )));
     }
-    Ok(names.to_vec())
+    Ok(())
 }
 
 /// A command's output, or a line saying why there is none.

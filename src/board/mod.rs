@@ -72,10 +72,12 @@ impl Glue {
         if let Some(f) = &mut self.feeder {
             f.verdict(healthy);
         }
+        // A failed write would fail again every tick: say so once, stop.
         if let Some(led) = &mut self.led
             && let Err(e) = led.show(leds::pattern(path_states, false))
         {
-            log::warn!("{e}");
+            log::warn!("{e}; status LED disabled");
+            self.led = None;
         }
     }
 
@@ -92,7 +94,7 @@ impl Glue {
 
 /// Once at start: say what board this is; on an RK3588 set the governor and
 /// check the MPP encoder is there, elsewhere say software encoding is used.
-pub fn bring_up(root: &Path, mpp_installed: bool) -> Board {
+pub fn bring_up(root: &Path, mpp_installed: bool) {
     let b = detect(root);
     if b.rk3588 {
         log::info!("board: {} (RK3588)", b.model);
@@ -109,7 +111,6 @@ pub fn bring_up(root: &Path, mpp_installed: bool) -> Board {
     } else if !mpp_installed {
         log::info!("not an RK3588, using software encoding");
     }
-    b
 }
 
 /// What `/proc/device-tree` says about this machine.
@@ -197,6 +198,28 @@ mod tests {
         assert!(!detect(&r).rk3588);
         std::fs::remove_dir_all(&r).unwrap();
         assert!(!detect(&r).rk3588);
+    }
+
+    #[test]
+    fn an_led_that_stops_taking_writes_is_dropped_once() {
+        let r = tree("glue");
+        let led = r.join("work-led");
+        std::fs::create_dir_all(&led).unwrap();
+        std::fs::write(led.join("max_brightness"), "1").unwrap();
+        let mut cfg = Config::default();
+        cfg.leds.status = Some("work-led".into());
+        cfg.leds.sysfs = r.clone();
+        let mut g = Glue::start(&cfg, None);
+        g.tick(true, &["streaming"]);
+        assert_eq!(
+            std::fs::read_to_string(led.join("brightness")).unwrap(),
+            "1"
+        );
+        assert!(g.led.is_some());
+        std::fs::remove_dir_all(&r).unwrap(); // like a read-only /sys
+        g.tick(true, &["no_signal"]);
+        assert!(g.led.is_none(), "no warning every tick");
+        assert_eq!(g.watchdog, "off");
     }
 
     #[test]
