@@ -17,6 +17,7 @@ mod hub;
 mod media;
 mod status;
 mod support_bundle;
+mod tunnel;
 mod webrtc;
 mod whep;
 

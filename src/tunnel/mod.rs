@@ -1,0 +1,17 @@
+//! The built-in FRP client: reaches the VPS's stock `frps` and forwards
+//! its public ports to services on this box (ssh, WHEP, ICE-TCP, API).
+//!
+//! Protocol cores are sans-IO and tested against recorded stock frp
+//! sessions: `msg` (v1 framing), `crypto` (token auth, AES-128-CFB),
+//! `snappy` (work-connection compression), `yamux` (multiplexing) and
+//! `control` (login, proxies, heartbeats). The tokio glue is `transport`
+//! (TCP, TLS, mux), `work` (one forwarded connection) and `client` (the
+//! reconnecting session loop).
+
+mod crypto;
+mod md5;
+mod msg;
+mod snappy;
+#[cfg(test)]
+mod vectors;
+mod yamux;

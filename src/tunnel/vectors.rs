@@ -1,0 +1,51 @@
+//! The recorded stock frpc/frps 0.70.0 sessions (`tests/frp-vectors/`),
+//! for the protocol cores' unit tests.
+
+use serde_json::Value;
+
+const FILES: &[(&str, &str)] = &[
+    (
+        "mux-login-proxy-workconn",
+        include_str!("../../tests/frp-vectors/mux-login-proxy-workconn.json"),
+    ),
+    (
+        "nomux-login-proxy-workconn",
+        include_str!("../../tests/frp-vectors/nomux-login-proxy-workconn.json"),
+    ),
+    (
+        "encrypted-compressed-proxy",
+        include_str!("../../tests/frp-vectors/encrypted-compressed-proxy.json"),
+    ),
+    (
+        "bad-token",
+        include_str!("../../tests/frp-vectors/bad-token.json"),
+    ),
+    (
+        "port-not-allowed",
+        include_str!("../../tests/frp-vectors/port-not-allowed.json"),
+    ),
+    (
+        "heartbeat-nomux",
+        include_str!("../../tests/frp-vectors/heartbeat-nomux.json"),
+    ),
+    (
+        "legacy-ini",
+        include_str!("../../tests/frp-vectors/legacy-ini.json"),
+    ),
+    (
+        "extra-mux-keepalive",
+        include_str!("../../tests/frp-vectors/extra-mux-keepalive.json"),
+    ),
+];
+
+pub fn load(name: &str) -> Value {
+    let (_, text) = FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("known vector");
+    serde_json::from_str(text).expect("vector JSON")
+}
+
+pub fn all() -> impl Iterator<Item = (&'static str, Value)> {
+    FILES.iter().map(|(n, _)| (*n, load(n)))
+}
