@@ -13,7 +13,9 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 pub mod board;
+pub mod frpc;
 pub mod import;
+pub mod tunnel;
 pub mod webrtc;
 mod yaml;
 pub use webrtc::{CandidatePolicy, Cidr, IceServer, WebRtc};
@@ -29,9 +31,8 @@ pub struct Config {
     /// Hardware encoder sessions the RK3588 VPU is trusted with at once.
     pub max_hw_encoders: usize,
     pub paths: BTreeMap<String, PathConfig>,
-    /// Owned by the tunnel subsystem (a later release); kept here so a
-    /// full fleet config already loads.
-    pub tunnel: Option<toml::Table>,
+    /// The FRP client; absent means no tunnel.
+    pub tunnel: Option<tunnel::Section>,
     pub watchdog: board::Watchdog,
     pub leds: board::Leds,
 }

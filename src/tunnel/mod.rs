@@ -8,10 +8,11 @@
 //! (TCP, TLS, mux), `work` (one forwarded connection) and `client` (the
 //! reconnecting session loop).
 
+mod control;
 mod crypto;
 mod md5;
 mod msg;
 mod snappy;
 #[cfg(test)]
-mod vectors;
+pub mod vectors;
 mod yamux;

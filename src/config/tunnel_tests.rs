@@ -1,0 +1,190 @@
+use super::*;
+
+const OWN: OwnPorts = OwnPorts {
+    whep_http: 8889,
+    ice_tcp: 8190,
+};
+
+/// The design note's fleet frpc.ini, and the same in today's TOML.
+const FLEET_INI: &str = "[common]
+server_addr = 65.109.32.111
+server_port = 7000
+token = fleet-secret
+log_file = /var/log/frpc.log
+
+[ssh]
+type = tcp
+local_ip = 127.0.0.1
+local_port = 22
+remote_port = 10022
+
+[mediamtx]
+type = tcp
+local_ip = 127.0.0.1
+local_port = 8889
+remote_port = 18889
+
+[webrtc-udp]
+type = udp
+local_port = 8189
+remote_port = 18189
+
+[web]
+type = http
+local_port = 80
+custom_domains = a.example
+";
+
+const FLEET_TOML: &str = r#"serverAddr = "65.109.32.111"
+serverPort = 7000
+auth.method = "token"
+auth.token = "fleet-secret"
+log.to = "/var/log/frpc.log"
+
+[[proxies]]
+name = "ssh"
+type = "tcp"
+localIP = "127.0.0.1"
+localPort = 22
+remotePort = 10022
+
+[[proxies]]
+name = "mediamtx"
+type = "tcp"
+localPort = 8889
+remotePort = 18889
+
+[[proxies]]
+name = "webrtc-udp"
+type = "udp"
+localPort = 8189
+remotePort = 18189
+
+[[proxies]]
+name = "web"
+type = "http"
+localPort = 80
+customDomains = ["a.example"]
+"#;
+
+fn from_file(name: &str, text: &str) -> (Settings, Vec<String>) {
+    let dir = std::env::temp_dir().join(format!("r58-frpc-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), text).unwrap();
+    let sec = Section {
+        frpc_config: Some(name.into()),
+        ..Section::default()
+    };
+    let r = resolve(&sec, &OWN, &dir).unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    r
+}
+
+#[test]
+fn ini_and_toml_give_the_same_model() {
+    let (ini, ini_w) = from_file("frpc.ini", FLEET_INI);
+    let (toml, toml_w) = from_file("frpc.toml", FLEET_TOML);
+    assert_eq!(ini, toml);
+    assert_eq!(ini.server_addr, "65.109.32.111");
+    assert_eq!(ini.token.expose(), "fleet-secret");
+    assert!(ini.tls.enable && ini.tcp_mux, "frpc's defaults");
+    let names: Vec<_> = ini.proxies.iter().map(|p| p.name.as_str()).collect();
+    // WHEP is already forwarded by "mediamtx"; ICE-TCP is added.
+    assert_eq!(names, ["ssh", "mediamtx", "webrtc-udp", "r58-ice-tcp"]);
+    assert_eq!(ini.public_tcp_port(8190), Some(18190));
+    assert_eq!(ini.proxies[2].kind, ProxyType::Udp);
+    for w in [&ini_w, &toml_w] {
+        assert!(
+            w.iter()
+                .any(|w| w.contains("type \"http\" is not supported")),
+            "{w:?}"
+        );
+        assert!(
+            w.iter().any(|w| w.contains("ignored") && w.contains("log")),
+            "{w:?}"
+        );
+    }
+    assert!(
+        ini_w.iter().any(|w| w.contains("web.custom_domains")),
+        "{ini_w:?}"
+    );
+}
+
+#[test]
+fn recorded_stock_configs_parse() {
+    for name in [
+        "legacy-ini",
+        "mux-login-proxy-workconn",
+        "encrypted-compressed-proxy",
+    ] {
+        let v = crate::tunnel::vectors::load(name);
+        let (s, w) = frpc::parse(v["frpc_config"].as_str().unwrap(), name).unwrap();
+        assert_eq!(s.server_port, 17001, "{name}");
+        assert_eq!(s.token.expose(), "r58-test-token");
+        assert!(!s.tls.enable, "{name}");
+        assert_eq!(s.proxies[0].remote_port, 16000);
+        let enc = name.starts_with("encrypted");
+        assert_eq!(
+            (s.proxies[0].use_encryption, s.proxies[0].use_compression),
+            (enc, enc)
+        );
+        // The admin web server of the capture setup is not ours: named.
+        assert!(
+            w.iter()
+                .any(|w| w.contains("admin") || w.contains("webServer")),
+            "{w:?}"
+        );
+    }
+}
+
+#[test]
+fn inline_keys_override_and_auto_proxies_can_be_off() {
+    let sec = Section {
+        server_addr: Some("vps.example".into()),
+        token: Some(Secret::new("t")),
+        tls_cert_sha256: Some("AB:".repeat(31) + "AB"),
+        auto_proxies: Some(false),
+        ..Section::default()
+    };
+    let (s, _) = resolve(&sec, &OWN, Path::new("/")).unwrap().unwrap();
+    assert_eq!(s.tls.cert_sha256, Some([0xab; 32]));
+    assert!(s.proxies.is_empty());
+    let off = Section {
+        enabled: Some(false),
+        ..Section::default()
+    };
+    assert!(resolve(&off, &OWN, Path::new("/")).unwrap().is_none());
+}
+
+#[test]
+fn bad_settings_are_explained() {
+    let e = resolve(&Section::default(), &OWN, Path::new("/")).unwrap_err();
+    assert!(e.contains("server_addr"), "{e}");
+    let sec = Section {
+        frpc_config: Some("/nonexistent/frpc.ini".into()),
+        ..Section::default()
+    };
+    let e = resolve(&sec, &OWN, Path::new("/")).unwrap_err();
+    assert!(e.contains("/nonexistent/frpc.ini"), "{e}");
+    let e = frpc::parse("serverAddr = \"x\"\nserverPort = \"abc\"\n", "f").unwrap_err();
+    assert!(e.contains("serverPort"), "{e}");
+    let e = frpc::parse("serverAddr = \"x\"\ntransport.protocol = \"kcp\"\n", "f").unwrap_err();
+    assert!(e.contains("kcp"), "{e}");
+    let sec = Section {
+        server_addr: Some("x".into()),
+        tls_cert_sha256: Some("abc".into()),
+        ..Section::default()
+    };
+    assert!(
+        resolve(&sec, &OWN, Path::new("/"))
+            .unwrap_err()
+            .contains("64 hex")
+    );
+}
+
+#[test]
+fn the_token_never_prints() {
+    let (s, w) = from_file("frpc.ini", FLEET_INI);
+    let shown = format!("{s:?} {w:?}");
+    assert!(!shown.contains("fleet-secret"), "{shown}");
+}
