@@ -20,6 +20,19 @@ pub struct State {
     pub started: SystemTime,
     /// The health loop's latest verdict (also what feeds the watchdog).
     pub health: Arc<std::sync::Mutex<crate::health::Snapshot>>,
+    pub tunnel: Option<crate::tunnel::Shared>,
+}
+
+/// `{"enabled": false}` without a tunnel, else its status.
+fn tunnel_json(st: &State) -> Value {
+    match &st.tunnel {
+        None => json!({"enabled": false}),
+        Some(t) => {
+            let mut v = json!(&*t.lock().expect("tunnel lock"));
+            v["enabled"] = json!(true);
+            v
+        }
+    }
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
@@ -48,9 +61,13 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
                 "version": env!("CARGO_PKG_VERSION"),
                 "started": rfc3339(st.started),
                 "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
-                "r58": {"health": &*st.health.lock().expect("health lock")},
+                "r58": {
+                    "health": &*st.health.lock().expect("health lock"),
+                    "tunnel": tunnel_json(&st),
+                },
             }),
         ),
+        "/v3/tunnel" => json(StatusCode::OK, &tunnel_json(&st)),
         "/v3/webrtcsessions/list" => {
             let items = session_items(&st).await;
             json(

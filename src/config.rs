@@ -149,6 +149,19 @@ impl Config {
         Config::parse(&text).map_err(|e| Error::new(format!("{}:{e}", file.display())))
     }
 
+    /// The tunnel's resolved settings (reads `frpc_config` if set); `None`
+    /// when there is no enabled `[tunnel]`.
+    pub fn tunnel_settings(&self) -> Result<Option<(tunnel::Settings, Vec<String>)>, String> {
+        let Some(sec) = &self.tunnel else {
+            return Ok(None);
+        };
+        let own = tunnel::OwnPorts {
+            whep_http: self.http.listen.port(),
+            ice_tcp: self.webrtc.tcp_port,
+        };
+        tunnel::resolve(sec, &own, Path::new(""))
+    }
+
     /// Parse and validate. Errors read `LINE: message`.
     pub fn parse(text: &str) -> Result<Config> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {

@@ -21,7 +21,10 @@ pub fn run(cfg: Config) -> Result<()> {
     rt.block_on(serve(cfg))
 }
 
-async fn serve(cfg: Config) -> Result<()> {
+async fn serve(mut cfg: Config) -> Result<()> {
+    // The tunnel first: the box must be reachable even when media is not.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let tunnel = start_tunnel(&mut cfg, stop_rx);
     crate::board::bring_up(
         std::path::Path::new("/"),
         media::element_installed("mpph264enc"),
@@ -36,6 +39,7 @@ async fn serve(cfg: Config) -> Result<()> {
         engine: engine.clone(),
         started: SystemTime::now(),
         health: health.clone(),
+        tunnel: tunnel.as_ref().map(|(status, _)| status.clone()),
     });
     http::serve(cfg.api.listen, "api", api_state, api::handle).await?;
     // The watchdog and LED are set up before the config moves to the WHEP
@@ -70,6 +74,7 @@ async fn serve(cfg: Config) -> Result<()> {
         engine,
         health,
         glue.clone(),
+        tunnel.as_ref().map(|(status, _)| status.clone()),
     ));
 
     wait_for_signal().await;
@@ -78,6 +83,11 @@ async fn serve(cfg: Config) -> Result<()> {
         n.send("STOPPING=1");
     }
     glue.lock().expect("board lock").stop();
+    let _ = stop_tx.send(true);
+    if let Some((_, task)) = tunnel {
+        // CloseProxy goes out so frps frees the public ports at once.
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
     for p in &paths {
         p.send(Control::Stop);
     }
@@ -95,6 +105,7 @@ async fn health_loop(
     engine: EngineHandle,
     shared: Arc<Mutex<health::Snapshot>>,
     glue: Arc<Mutex<crate::board::Glue>>,
+    tunnel: Option<crate::tunnel::Shared>,
 ) {
     let watchdog = health::watchdog_interval();
     let device_tick = glue.lock().expect("board lock").max_tick();
@@ -131,7 +142,10 @@ async fn health_loop(
         {
             let mut g = glue.lock().expect("board lock");
             let states: Vec<&str> = samples.iter().map(|s| s.state).collect();
-            g.tick(snap.healthy, &states);
+            let tunnel_down = tunnel
+                .as_ref()
+                .is_some_and(|t| !t.lock().expect("tunnel lock").connected);
+            g.tick(snap.healthy, &states, tunnel_down);
             snap.watchdog = g.watchdog.clone();
         }
         if snap.healthy != was_healthy {
@@ -152,6 +166,36 @@ async fn health_loop(
         *shared.lock().expect("health lock") = snap;
         tokio::time::sleep(tick).await;
     }
+}
+
+/// Resolve `[tunnel]`, point the WebRTC layer at the public addresses it
+/// creates, and start it. A broken tunnel config is logged, not fatal:
+/// media and the LAN must keep working.
+fn start_tunnel(
+    cfg: &mut Config,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<(crate::tunnel::Shared, tokio::task::JoinHandle<()>)> {
+    let settings = match cfg.tunnel_settings() {
+        Ok(Some((s, warnings))) => {
+            for w in warnings {
+                log::warn!("tunnel: {w}");
+            }
+            s
+        }
+        Ok(None) => return None,
+        Err(e) => {
+            log::error!("tunnel: {e}; the tunnel stays off");
+            return None;
+        }
+    };
+    cfg.webrtc.adopt_tunnel(&settings);
+    log::info!(
+        "tunnel: {} proxies via {}:{}",
+        settings.proxies.len(),
+        settings.server_addr,
+        settings.server_port
+    );
+    Some(crate::tunnel::spawn(settings, stop))
 }
 
 async fn wait_for_signal() {

@@ -68,13 +68,13 @@ impl Glue {
         self.feeder.as_ref().map(|f| f.timeout() / 3)
     }
 
-    pub fn tick(&mut self, healthy: bool, path_states: &[&str]) {
+    pub fn tick(&mut self, healthy: bool, path_states: &[&str], tunnel_down: bool) {
         if let Some(f) = &mut self.feeder {
             f.verdict(healthy);
         }
         // A failed write would fail again every tick: say so once, stop.
         if let Some(led) = &mut self.led
-            && let Err(e) = led.show(leds::pattern(path_states, false))
+            && let Err(e) = led.show(leds::pattern(path_states, tunnel_down))
         {
             log::warn!("{e}; status LED disabled");
             self.led = None;
@@ -210,14 +210,14 @@ mod tests {
         cfg.leds.status = Some("work-led".into());
         cfg.leds.sysfs = r.clone();
         let mut g = Glue::start(&cfg, None);
-        g.tick(true, &["streaming"]);
+        g.tick(true, &["streaming"], false);
         assert_eq!(
             std::fs::read_to_string(led.join("brightness")).unwrap(),
             "1"
         );
         assert!(g.led.is_some());
         std::fs::remove_dir_all(&r).unwrap(); // like a read-only /sys
-        g.tick(true, &["no_signal"]);
+        g.tick(true, &["no_signal"], false);
         assert!(g.led.is_none(), "no warning every tick");
         assert_eq!(g.watchdog, "off");
     }

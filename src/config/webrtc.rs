@@ -55,6 +55,36 @@ pub struct Cidr {
     bits: u8,
 }
 
+impl WebRtc {
+    /// With the tunnel on, viewers on the internet reach us at the VPS:
+    /// advertise its address with the public ICE-TCP (and UDP, if
+    /// forwarded) ports, and treat work connections as internet traffic.
+    pub fn adopt_tunnel(&mut self, t: &super::tunnel::Settings) {
+        use super::tunnel::ProxyType;
+        let udp = t
+            .proxies
+            .iter()
+            .find(|p| p.kind == ProxyType::Udp && p.local_port == self.udp_port)
+            .map(|p| p.remote_port);
+        if let Some(tcp) = t.public_tcp_port(self.tcp_port)
+            && !self
+                .additional_hosts
+                .iter()
+                .any(|h| h.host == t.server_addr)
+        {
+            self.additional_hosts.push(AdditionalHost {
+                host: t.server_addr.clone(),
+                udp_port: Some(udp.unwrap_or(0)),
+                tcp_port: Some(tcp),
+            });
+        }
+        self.forwarders.push(Cidr {
+            net: crate::tunnel::TUNNEL_SOURCE.into(),
+            bits: 32,
+        });
+    }
+}
+
 impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         let mask = |len: u32, bits: u8| -> u128 {

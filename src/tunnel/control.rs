@@ -303,17 +303,6 @@ impl Control {
         Message::NewWorkConn(m)
     }
 
-    /// The proxy a StartWorkConn names, if it is registered.
-    pub fn proxy_for(&self, wire_name: &str) -> Option<&Proxy> {
-        self.proxies
-            .iter()
-            .find(|st| {
-                self.wire_name(&st.proxy.name) == wire_name
-                    && matches!(st.phase, ProxyPhase::Running { .. })
-            })
-            .map(|st| &st.proxy)
-    }
-
     /// Graceful stop: tell frps to release our ports now.
     pub fn close_all(&mut self) {
         for i in 0..self.proxies.len() {

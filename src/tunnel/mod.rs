@@ -8,11 +8,20 @@
 //! (TCP, TLS, mux), `work` (one forwarded connection) and `client` (the
 //! reconnecting session loop).
 
+mod client;
 mod control;
 mod crypto;
 mod md5;
 mod msg;
+mod mux;
 mod snappy;
+pub mod status;
+mod tls;
+mod transport;
 #[cfg(test)]
 pub mod vectors;
+mod work;
 mod yamux;
+
+pub use client::{Shared, spawn};
+pub use work::TUNNEL_SOURCE;

@@ -204,6 +204,7 @@ impl Session {
         }
     }
 
+    #[cfg(test)]
     pub fn stream_count(&self) -> usize {
         self.streams.len()
     }

@@ -1,0 +1,241 @@
+//! The reconnecting session loop: connect, log in, register proxies, keep
+//! the control channel alive and spawn work connections; on any failure,
+//! report it, wait (capped backoff with jitter, 1 s → 10 s) and start over
+//! with the same run id so frps replaces the stale session at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::control::{Control, Host};
+use super::crypto::{self, Decryptor, Encryptor};
+use super::msg::{Decoder, Message};
+use super::status::Status;
+use super::transport::{self, Channel, Dialer};
+use super::work;
+use crate::backoff::Backoff;
+use crate::config::tunnel::{Proxy, Settings};
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// 0–25 % extra, so a fleet that lost the VPS does not return in lockstep.
+fn jitter(d: Duration) -> Duration {
+    let mut b = [0u8; 2];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    d + d.mul_f64(u16::from_le_bytes(b) as f64 / u16::MAX as f64 / 4.0)
+}
+
+pub type Shared = Arc<Mutex<Status>>;
+
+/// Starts the tunnel; it runs until `stop` turns true.
+pub fn spawn(s: Settings, stop: watch::Receiver<bool>) -> (Shared, tokio::task::JoinHandle<()>) {
+    let status = Arc::new(Mutex::new(Status::new(&s)));
+    let task = tokio::spawn(run(s, status.clone(), stop));
+    (status, task)
+}
+
+async fn run(s: Settings, status: Shared, mut stop: watch::Receiver<bool>) {
+    let dialer = match Dialer::new(&s) {
+        Ok(d) => Arc::new(d),
+        Err(e) => {
+            log::error!("tunnel: {e}");
+            status.lock().unwrap().failed(e);
+            return;
+        }
+    };
+    let mut run_id = s
+        .run_id_file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .map(|r| r.trim().to_string())
+        .unwrap_or_default();
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+    loop {
+        let mut logged_in = false;
+        let r = session(&s, &dialer, &mut run_id, &status, &mut stop, &mut logged_in).await;
+        let delay = match r {
+            Ok(()) => {
+                status.lock().unwrap().disconnected(None);
+                return;
+            }
+            Err(e) => {
+                log::warn!("tunnel: {e}");
+                status.lock().unwrap().disconnected(Some(e));
+                if logged_in {
+                    // The path worked a moment ago: try again right away.
+                    backoff.reset();
+                    Duration::from_millis(200)
+                } else {
+                    jitter(backoff.next_delay())
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn session(
+    s: &Settings,
+    dialer: &Arc<Dialer>,
+    run_id: &mut String,
+    status: &Shared,
+    stop: &mut watch::Receiver<bool>,
+    logged_in: &mut bool,
+) -> Result<(), String> {
+    status.lock().unwrap().connecting();
+    let (mut ch, opener, mux_task) = transport::connect(dialer, s).await?;
+    let mut mux_task = MuxGuard(mux_task);
+    let mut control = Control::new(s, run_id.clone(), Instant::now().into_std());
+    ch.send(&control.login(&Host::this(), unix_now()).encode())
+        .await
+        .map_err(|e| format!("sending login: {e}"))?;
+
+    // Plaintext LoginResp; whatever follows it is already ciphertext.
+    let mut plain = Decoder::default();
+    let deadline = Instant::now() + super::control::LOGIN_TIMEOUT;
+    let resp = loop {
+        let d = tokio::time::timeout_at(deadline, ch.recv())
+            .await
+            .map_err(|_| super::control::Error::LoginTimeout.to_string())?
+            .map_err(|e| format!("waiting for login answer: {e}"))?
+            .ok_or("frps closed the connection during login")?;
+        plain.feed(&d);
+        match plain.next().map_err(|e| e.to_string())? {
+            Some(Message::LoginResp(r)) => break r,
+            Some(m) => {
+                return Err(format!(
+                    "expected LoginResp, got '{}'",
+                    m.type_byte() as char
+                ));
+            }
+            None => {}
+        }
+    };
+    control
+        .handle_login_resp(resp, Instant::now().into_std())
+        .map_err(|e| e.to_string())?;
+    *logged_in = true;
+    if *run_id != control.run_id {
+        *run_id = control.run_id.clone();
+        save_run_id(s, run_id);
+    }
+    log::info!("tunnel: logged in to {} (run id {run_id})", dialer.server());
+
+    let key = crypto::derive_key(s.token.expose());
+    let mut enc = Encryptor::new(&key);
+    let mut dec = Decryptor::new(&key);
+    let mut msgs = Decoder::default();
+    msgs.feed(&dec.open(&plain.take_rest()));
+    let proxies: Arc<HashMap<String, Proxy>> = Arc::new(
+        s.proxies
+            .iter()
+            .map(|p| (s.wire_name(&p.name), p.clone()))
+            .collect(),
+    );
+    let mut workers = JoinSet::new();
+    status.lock().unwrap().connected();
+    loop {
+        while let Some(m) = msgs.next().map_err(|e| e.to_string())? {
+            control
+                .handle(m, Instant::now().into_std())
+                .map_err(|e| e.to_string())?;
+        }
+        send_pending(&mut control, &mut ch, &mut enc).await?;
+        while control.take_work_request() {
+            workers.spawn(work::serve(work::Work {
+                opener: opener.clone(),
+                hello: control.new_work_conn(unix_now()),
+                proxies: proxies.clone(),
+                key,
+            }));
+        }
+        status.lock().unwrap().update(&control);
+        let wake = Instant::from_std(control.poll_timeout());
+        tokio::select! {
+            d = ch.recv() => match d {
+                Ok(Some(d)) => msgs.feed(&dec.open(&d)),
+                Ok(None) => return Err("frps closed the control connection".into()),
+                Err(e) => return Err(format!("control connection: {e}")),
+            },
+            _ = tokio::time::sleep_until(wake) => {
+                control
+                    .handle_timeout(Instant::now().into_std(), unix_now())
+                    .map_err(|e| e.to_string())?;
+            }
+            Some(done) = workers.join_next() => log_work(done),
+            why = mux_task.wait() => return Err(why),
+            _ = stop.changed() => {
+                // Release the public ports now rather than at frps's timeout.
+                control.close_all();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    send_pending(&mut control, &mut ch, &mut enc),
+                )
+                .await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn send_pending(
+    control: &mut Control,
+    ch: &mut Channel,
+    enc: &mut Encryptor,
+) -> Result<(), String> {
+    while let Some(m) = control.poll_message() {
+        ch.send(&enc.seal(&m.encode()))
+            .await
+            .map_err(|e| format!("control connection: {e}"))?;
+    }
+    Ok(())
+}
+
+fn log_work(done: Result<Result<Option<String>, String>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(Some(what))) => log::debug!("tunnel: connection for {what} finished"),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => log::warn!("tunnel: {e}"),
+        Err(e) => log::warn!("tunnel: work connection task: {e}"),
+    }
+}
+
+fn save_run_id(s: &Settings, run_id: &str) {
+    if let Some(f) = &s.run_id_file
+        && let Err(e) = std::fs::write(f, run_id)
+    {
+        log::debug!("tunnel: keeping run id in {}: {e}", f.display());
+    }
+}
+
+/// Aborts the mux task with the session; waits for it when there is one.
+struct MuxGuard(Option<tokio::task::JoinHandle<String>>);
+
+impl MuxGuard {
+    async fn wait(&mut self) -> String {
+        match &mut self.0 {
+            Some(t) => t.await.unwrap_or_else(|e| e.to_string()),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for MuxGuard {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! What the tunnel reports: connected or not and since when, the last
+//! error, the Ping round trip, and each proxy with its public port and
+//! state. Served as `/v3/tunnel` and shown by `r58 status`. Never holds
+//! the token.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::control::{Control, ProxyPhase};
+use crate::config::tunnel::Settings;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyStatus {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub local: String,
+    pub remote_port: u16,
+    /// `waiting`, `running`, `rejected` (see `error`) or `offline`.
+    pub state: &'static str,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub server: String,
+    /// `off`, `unverified`, `pinned` or `ca`.
+    pub tls: &'static str,
+    pub connected: bool,
+    /// Unix seconds of the last change between connected and not.
+    pub since: u64,
+    pub last_error: Option<String>,
+    pub rtt_ms: Option<f64>,
+    pub reconnects: u64,
+    pub proxies: Vec<ProxyStatus>,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Status {
+    pub fn new(s: &Settings) -> Status {
+        Status {
+            server: format!("{}:{}", s.server_addr, s.server_port),
+            tls: super::tls::mode(s),
+            connected: false,
+            since: unix_now(),
+            last_error: None,
+            rtt_ms: None,
+            reconnects: 0,
+            proxies: s
+                .proxies
+                .iter()
+                .map(|p| ProxyStatus {
+                    name: p.name.clone(),
+                    kind: p.kind.as_str(),
+                    local: format!("{}:{}", p.local_ip, p.local_port),
+                    remote_port: p.remote_port,
+                    state: "offline",
+                    error: None,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn failed(&mut self, e: String) {
+        self.last_error = Some(e);
+    }
+
+    pub fn connecting(&mut self) {
+        for p in &mut self.proxies {
+            p.state = "offline";
+        }
+    }
+
+    pub fn connected(&mut self) {
+        self.connected = true;
+        self.since = unix_now();
+    }
+
+    pub fn disconnected(&mut self, e: Option<String>) {
+        if self.connected {
+            self.since = unix_now();
+            self.reconnects += 1;
+        }
+        self.connected = false;
+        self.rtt_ms = None;
+        if e.is_some() {
+            self.last_error = e;
+        }
+        self.connecting();
+    }
+
+    /// Mirror the control state; log each proxy's change once.
+    pub fn update(&mut self, c: &Control) {
+        self.rtt_ms = c.rtt.map(|d| d.as_secs_f64() * 1000.0);
+        for (p, st) in self.proxies.iter_mut().zip(c.proxies()) {
+            let (state, error) = match &st.phase {
+                ProxyPhase::Waiting => ("waiting", None),
+                ProxyPhase::Running { .. } => ("running", None),
+                ProxyPhase::Rejected { error, .. } => ("rejected", Some(error.clone())),
+            };
+            if (state, &error) != (p.state, &p.error) {
+                match (&error, state) {
+                    (Some(e), _) => log::warn!(
+                        "tunnel: frps rejected proxy '{}' (remote port {}): {e}; retrying every {} s",
+                        p.name,
+                        p.remote_port,
+                        super::control::PROXY_RETRY.as_secs()
+                    ),
+                    (None, "running") => log::info!(
+                        "tunnel: proxy '{}' {} -> {}:{}",
+                        p.name,
+                        p.local,
+                        self.server.rsplit_once(':').map_or("", |(h, _)| h),
+                        p.remote_port
+                    ),
+                    _ => {}
+                }
+            }
+            p.state = state;
+            p.error = error;
+        }
+    }
+}
