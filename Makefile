@@ -15,7 +15,7 @@ PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 # an existing Node install often bundles its own npm, which Debian's clashes with);
 # namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests;
 # edid-decode checks board/'s EDID.
-PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn systemd edid-decode $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn systemd edid-decode openssl $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 # Cross build for the R58 (aarch64) on this Debian machine: multiarch arm64
 # GStreamer headers, the cross linker, qemu-user to run the tests.

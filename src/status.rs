@@ -91,6 +91,61 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
             out.push('\n');
         }
     }
+    out.push('\n');
+    out.push_str(&tunnel(&info["r58"]["tunnel"], unix_now()));
+    out
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The tunnel block: state, server, then one line per proxy.
+fn tunnel(t: &Value, now: u64) -> String {
+    if t["enabled"] != true {
+        return "tunnel off\n".into();
+    }
+    let since = duration(now.saturating_sub(t["since"].as_u64().unwrap_or(now)));
+    let rtt = t["rttMs"]
+        .as_f64()
+        .map(|r| format!("   rtt {r:.0} ms"))
+        .unwrap_or_default();
+    let state = if t["connected"] == true {
+        format!("up {since}")
+    } else {
+        format!("DOWN {since}")
+    };
+    let mut out = clip(
+        &format!(
+            "tunnel {state}   {} (tls {}){rtt}",
+            t["server"].as_str().unwrap_or("?"),
+            t["tls"].as_str().unwrap_or("?")
+        ),
+        WIDTH,
+    );
+    out.push('\n');
+    for p in t["proxies"].as_array().into_iter().flatten() {
+        let state = match p["error"].as_str() {
+            Some(e) => format!("{}: {e}", p["state"].as_str().unwrap_or("?")),
+            None => p["state"].as_str().unwrap_or("?").to_string(),
+        };
+        let line = format!(
+            "  {:<14} {:<4} {:<21} -> {:<5} {state}",
+            clip(p["name"].as_str().unwrap_or("?"), 14),
+            p["type"].as_str().unwrap_or("?"),
+            clip(p["local"].as_str().unwrap_or("?"), 21),
+            p["remotePort"].as_u64().unwrap_or(0),
+        );
+        out.push_str(&clip(&line, WIDTH));
+        out.push('\n');
+    }
+    if let Some(e) = t["lastError"].as_str() {
+        out.push_str(&clip(&format!("  last error: {e}"), WIDTH));
+        out.push('\n');
+    }
     out
 }
 
@@ -138,9 +193,35 @@ cam0         hdmi      streaming  1920x1080@30 mpph264enc     4000       2
 speaker_pro~ hdmi      no_signal  1280x720@30  mpph264enc     2000       0
 
   speaker_program_long: no HDMI-RX device; checked /sys/class/video4linux for s~
+
+tunnel off
 ";
         assert_eq!(screen, want);
         assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));
+    }
+
+    #[test]
+    fn tunnel_block_fits_and_explains() {
+        let t = json!({"enabled": true, "server": "vps.example.net:7000", "tls": "pinned",
+            "connected": false, "since": 1000, "rttMs": null,
+            "lastError": "frps refused the login: token in login doesn't match token from configuration",
+            "proxies": [
+                {"name": "ssh", "type": "tcp", "local": "127.0.0.1:22", "remotePort": 10022,
+                 "state": "running", "error": null},
+                {"name": "r58-ice-tcp", "type": "tcp", "local": "127.0.0.1:8190",
+                 "remotePort": 18190, "state": "rejected", "error": "port already used"}]});
+        let screen = tunnel(&t, 1090);
+        assert_eq!(
+            screen,
+            "\
+tunnel DOWN 1m30s   vps.example.net:7000 (tls pinned)
+  ssh            tcp  127.0.0.1:22          -> 10022 running
+  r58-ice-tcp    tcp  127.0.0.1:8190        -> 18190 rejected: port already used
+  last error: frps refused the login: token in login doesn't match token from c~
+"
+        );
+        assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));
+        assert_eq!(tunnel(&json!({"enabled": false}), 0), "tunnel off\n");
     }
 
     #[test]

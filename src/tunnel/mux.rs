@@ -88,6 +88,7 @@ pub fn spawn(
             pending: HashMap::new(),
             cmd_tx: tx,
             incoming,
+            framed: Vec::new(),
         };
         match d.run(io, rx).await {
             Ok(()) => "closed".to_string(),
@@ -105,6 +106,9 @@ struct Driver {
     pending: HashMap<u32, Pending>,
     cmd_tx: mpsc::UnboundedSender<Cmd>,
     incoming: Option<mpsc::UnboundedSender<Stream>>,
+    /// Sends framed but not yet written to the socket; completed after
+    /// the write, so "sent" means "handed to the kernel".
+    framed: Vec<oneshot::Sender<io::Result<()>>>,
 }
 
 impl Driver {
@@ -124,9 +128,14 @@ impl Driver {
         loop {
             let out = self.core.take_transmit();
             if !out.is_empty() {
-                wr.write_all(&out)
-                    .await
-                    .map_err(|e| format!("writing to frps: {e}"))?;
+                let w = async {
+                    wr.write_all(&out).await?;
+                    wr.flush().await
+                };
+                w.await.map_err(|e| format!("writing to frps: {e}"))?;
+            }
+            for done in self.framed.drain(..) {
+                let _ = done.send(Ok(()));
             }
             let deadline = Instant::from_std(self.core.poll_timeout());
             tokio::select! {
@@ -200,7 +209,7 @@ impl Driver {
                 return;
             }
             let (_, _, done) = q.pop_front().unwrap();
-            let _ = done.send(Ok(()));
+            self.framed.push(done);
         }
     }
 

@@ -1,0 +1,394 @@
+//! The built-in FRP client, end to end: the real r58 binary against a small
+//! frps-compatible server (`tunnel/frps.rs`) on loopback, with a local TCP
+//! service behind the proxies and users connecting to the public ports.
+
+#[allow(dead_code, unused_imports)]
+mod tunnel {
+    #[path = "../../src/tunnel/crypto.rs"]
+    pub mod crypto;
+    #[path = "../../src/tunnel/md5.rs"]
+    pub mod md5;
+    #[path = "../../src/tunnel/msg.rs"]
+    pub mod msg;
+    #[path = "../../src/tunnel/mux.rs"]
+    pub mod mux;
+    #[path = "../../src/tunnel/snappy.rs"]
+    pub mod snappy;
+    #[path = "../../src/tunnel/vectors.rs"]
+    pub mod vectors;
+    #[path = "../../src/tunnel/yamux.rs"]
+    pub mod yamux;
+}
+#[path = "tunnel/frps.rs"]
+mod frps;
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use frps::{Frps, Opts};
+use support::{Daemon, Setup, free_port};
+
+const TOKEN: &str = "tunnel-test-token-5f2c";
+
+/// A local service: echoes every byte back.
+fn echo_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut c = c;
+                let mut b = [0u8; 16384];
+                while let Ok(n) = c.read(&mut b) {
+                    if n == 0 || c.write_all(&b[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+fn daemon(tunnel_toml: &str) -> Daemon {
+    Daemon::start_with(Setup {
+        paths: format!("[paths.cam0]\nsource = \"test\"\nwidth = 320\nheight = 180\n{tunnel_toml}"),
+        ..Setup::default()
+    })
+}
+
+fn tunnel_section(
+    d_dir: &str,
+    frps: u16,
+    extra: &str,
+    proxies: &[(&str, u16, u16, &str)],
+) -> String {
+    let mut s = format!(
+        "[tunnel]\nserver_addr = \"127.0.0.1\"\nserver_port = {frps}\ntoken = \"{TOKEN}\"\n\
+         run_id_file = \"{d_dir}/run-id\"\nauto_proxies = false\n{extra}\n"
+    );
+    for (name, local, remote, more) in proxies {
+        s += &format!(
+            "[[tunnel.proxies]]\nname = \"{name}\"\nlocal_port = {local}\nremote_port = {remote}\n{more}\n"
+        );
+    }
+    s
+}
+
+fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < within, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    t0.elapsed()
+}
+
+/// `size` bytes through the public port and back, compared.
+fn echo_through(port: u16, size: usize) {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let data: Vec<u8> = (0..size).map(|i| (i * 31 % 251) as u8).collect();
+    let w = {
+        let mut c = c.try_clone().unwrap();
+        let data = data.clone();
+        std::thread::spawn(move || c.write_all(&data).unwrap())
+    };
+    let mut got = vec![0u8; size];
+    c.read_exact(&mut got).unwrap();
+    w.join().unwrap();
+    assert!(got == data, "echoed bytes differ");
+}
+
+fn proxy_state(d: &Daemon, name: &str) -> serde_json::Value {
+    let t = d.api_json("/v3/tunnel");
+    t["proxies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no proxy {name} in {t}"))
+}
+
+struct Certs {
+    ca: String,
+    chain: String,
+    key: String,
+    sha256: String,
+}
+
+/// A CA and a leaf for 127.0.0.1, made by the openssl CLI.
+fn certs(dir: &std::path::Path) -> Certs {
+    let run = |args: &str| {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("cd {} && openssl {args}", dir.display()))
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+        String::from_utf8_lossy(&ok.stdout).into_owned()
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    run(&format!(
+        "req -x509 {ec} -keyout ca.key -out ca.pem -subj /CN=r58-test-ca -days 2"
+    ));
+    run(&format!(
+        "req {ec} -keyout leaf.key -out leaf.csr -subj /CN=frps.test"
+    ));
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile ext",
+    );
+    let fp = run("x509 -in leaf.pem -noout -fingerprint -sha256");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    Certs {
+        ca: dir.join("ca.pem").display().to_string(),
+        chain: read("leaf.pem") + &read("ca.pem"),
+        key: read("leaf.key"),
+        sha256: fp.trim().rsplit('=').next().unwrap().to_string(),
+    }
+}
+
+/// TLS (pinned), yamux, a proxy carrying 2 MB both ways, Ping on the
+/// control channel, CloseProxy on shutdown, and no token anywhere visible.
+#[test]
+fn tls_mux_proxy_carries_data_both_ways() {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = certs(&dir);
+    let frps = Frps::start(Opts {
+        token: TOKEN.into(),
+        mux: true,
+        tls: Some((c.chain.clone(), c.key.clone())),
+        allow_ports: None,
+    });
+    let (echo, remote) = (echo_server(), free_port());
+    let mut d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        &format!("tls_cert_sha256 = \"{}\"", c.sha256),
+        &[("echo", echo, remote, "")],
+    ));
+    wait_for("the proxy to run", Duration::from_secs(10), || {
+        proxy_state(&d, "echo")["state"] == "running"
+    });
+    echo_through(remote, 2 * 1024 * 1024);
+    echo_through(remote, 10);
+    let t = d.api_json("/v3/tunnel");
+    assert_eq!(t["connected"], true, "{t}");
+    assert_eq!(t["tls"], "pinned");
+    wait_for("a Ping", Duration::from_secs(8), || {
+        frps.seen.lock().unwrap().pings >= 2
+    });
+    assert!(d.api_json("/v3/tunnel")["rttMs"].as_f64().is_some());
+    assert_eq!(frps.seen.lock().unwrap().tls, [true]);
+    let log = d.log();
+    d.stop();
+    wait_for("CloseProxy", Duration::from_secs(2), || {
+        frps.seen.lock().unwrap().closed_proxies == ["echo"]
+    });
+    assert!(log.contains("proxy 'echo'"), "{log}");
+    assert!(!log.contains(TOKEN), "token in the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A CA file verifies the chain and the address; a wrong pin is refused
+/// with both fingerprints' meaning spelled out.
+#[test]
+fn tls_verification_by_ca_and_refusal_by_pin() {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = certs(&dir);
+    let frps = Frps::start(Opts {
+        token: TOKEN.into(),
+        mux: true,
+        tls: Some((c.chain.clone(), c.key.clone())),
+        allow_ports: None,
+    });
+    let (echo, remote) = (echo_server(), free_port());
+    let d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        &format!("tls_trusted_ca_file = \"{}\"\ntls_first_byte = true", c.ca),
+        &[("echo", echo, remote, "")],
+    ));
+    wait_for("the proxy to run", Duration::from_secs(10), || {
+        proxy_state(&d, "echo")["state"] == "running"
+    });
+    assert_eq!(d.api_json("/v3/tunnel")["tls"], "ca");
+    echo_through(remote, 1000);
+    drop(d);
+    let d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        &format!("tls_cert_sha256 = \"{}\"", "00".repeat(32)),
+        &[("echo", echo, free_port(), "")],
+    ));
+    wait_for("the pin refusal", Duration::from_secs(10), || {
+        d.api_json("/v3/tunnel")["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not match tls_cert_sha256"))
+    });
+    assert_eq!(d.api_json("/v3/tunnel")["connected"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without mux every channel is its own connection; the proxy encrypts
+/// and compresses (the server undoes both, so the echo proves them).
+#[test]
+fn encrypted_compressed_proxy_without_mux() {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let frps = Frps::start(Opts {
+        token: TOKEN.into(),
+        mux: false,
+        tls: None,
+        allow_ports: None,
+    });
+    let (echo, remote) = (echo_server(), free_port());
+    let d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        "tls = false\ntcp_mux = false",
+        &[(
+            "echo",
+            echo,
+            remote,
+            "use_encryption = true\nuse_compression = true",
+        )],
+    ));
+    wait_for("the proxy to run", Duration::from_secs(10), || {
+        proxy_state(&d, "echo")["state"] == "running"
+    });
+    echo_through(remote, 300_000);
+    for _ in 0..3 {
+        echo_through(remote, 1000);
+    }
+    assert_eq!(frps.seen.lock().unwrap().tls[0], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A wrong token and a refused port are reported with frps's own words;
+/// the other proxy keeps working; the token never shows.
+#[test]
+fn wrong_token_and_refused_port_are_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = free_port();
+    let frps = Frps::start(Opts {
+        token: "the-other-token".into(),
+        mux: true,
+        tls: None,
+        allow_ports: Some((good, good)),
+    });
+    let echo = echo_server();
+    let sec = tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        "tls = false",
+        &[
+            ("good", echo, good, ""),
+            ("bad", echo, good.wrapping_add(1).max(1024), ""),
+        ],
+    );
+    let d = daemon(&sec);
+    wait_for("the login error", Duration::from_secs(10), || {
+        d.api_json("/v3/tunnel")["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("token in login doesn't match"))
+    });
+    let status = support::r58_command()
+        .args(["status", "--config"])
+        .arg(d.dir.join("r58.toml"))
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        screen.contains("tunnel") && screen.contains("token in login"),
+        "{screen}"
+    );
+    assert!(screen.lines().all(|l| l.chars().count() <= 80), "{screen}");
+    assert!(!screen.contains(TOKEN) && !d.log().contains(TOKEN));
+    drop(d);
+
+    let frps = Frps::start(Opts {
+        token: TOKEN.into(),
+        mux: true,
+        tls: None,
+        allow_ports: Some((good, good)),
+    });
+    let sec = tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        "tls = false",
+        &[
+            ("good", echo, good, ""),
+            ("bad", echo, good.wrapping_add(1).max(1024), ""),
+        ],
+    );
+    let d = daemon(&sec);
+    wait_for("the refusal", Duration::from_secs(10), || {
+        proxy_state(&d, "bad")["error"] == "port not allowed"
+    });
+    assert_eq!(proxy_state(&d, "bad")["state"], "rejected");
+    wait_for("the good proxy", Duration::from_secs(5), || {
+        proxy_state(&d, "good")["state"] == "running"
+    });
+    echo_through(good, 1000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// frps goes away and comes back on the same port: r58 notices, reconnects
+/// with the same run id (so frps replaces the old session) and the proxy
+/// works again.
+#[test]
+fn reconnects_with_the_same_run_id_after_frps_restarts() {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let opts = Opts {
+        token: TOKEN.into(),
+        mux: true,
+        tls: None,
+        allow_ports: None,
+    };
+    let frps = Frps::start(opts.clone());
+    let port = frps.port;
+    let (echo, remote) = (echo_server(), free_port());
+    let d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        port,
+        "tls = false",
+        &[("echo", echo, remote, "")],
+    ));
+    wait_for("the proxy to run", Duration::from_secs(10), || {
+        proxy_state(&d, "echo")["state"] == "running"
+    });
+    let first_run_id = std::fs::read_to_string(dir.join("run-id")).unwrap();
+    assert_eq!(first_run_id.len(), 16);
+    drop(frps);
+    wait_for("the disconnect", Duration::from_secs(10), || {
+        d.api_json("/v3/tunnel")["connected"] == false
+    });
+    let frps = Frps::start_on(opts, port);
+    let took = wait_for("the proxy again", Duration::from_secs(15), || {
+        proxy_state(&d, "echo")["state"] == "running"
+    });
+    echo_through(remote, 5000);
+    assert_eq!(frps.seen.lock().unwrap().logins[0], first_run_id);
+    let t = d.api_json("/v3/tunnel");
+    assert_eq!(t["reconnects"], 1, "{t}");
+    eprintln!("reconnected {took:?} after frps came back");
+    let _ = std::fs::remove_dir_all(&dir);
+}

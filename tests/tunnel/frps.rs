@@ -1,0 +1,420 @@
+//! A small frps for tests, written from the protocol notes: plain or TLS
+//! (0x16 or 0x17 first byte), yamux or one connection per channel, token
+//! login with run-id replacement, tcp proxies (allowed ports, conflicts),
+//! the encrypted control channel, Ping/Pong, a work-connection pool and
+//! per-proxy encryption and compression. It reuses r58's sans-IO cores in
+//! the server role; those are pinned to stock frp by recorded bytes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::tunnel::msg::{Decoder, LoginResp, Message, NewProxyResp, Pong, StartWorkConn};
+use crate::tunnel::mux::{self, BoxIo};
+use crate::tunnel::{crypto, snappy, yamux};
+
+#[derive(Clone)]
+pub struct Opts {
+    pub token: String,
+    pub mux: bool,
+    /// (cert chain PEM, key PEM) to offer TLS; plaintext is accepted too.
+    pub tls: Option<(String, String)>,
+    pub allow_ports: Option<(u16, u16)>,
+}
+
+/// What the server saw, for assertions.
+#[derive(Default)]
+pub struct Seen {
+    /// run_id sent in each Login ("" for a first login).
+    pub logins: Vec<String>,
+    pub tls: Vec<bool>,
+    pub pings: usize,
+    pub closed_proxies: Vec<String>,
+}
+
+pub struct Frps {
+    pub port: u16,
+    pub seen: Arc<Mutex<Seen>>,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+struct Server {
+    opts: Opts,
+    key: crypto::Key,
+    seen: Arc<Mutex<Seen>>,
+    /// run id → (pool of parked work connections, kick the old control)
+    controls: Mutex<HashMap<String, (mpsc::UnboundedSender<Chan>, watch::Sender<bool>)>>,
+    ports: Mutex<HashMap<u16, String>>,
+}
+
+enum Chan {
+    Mux(mux::Stream),
+    Raw(BoxIo),
+}
+
+impl Chan {
+    async fn recv(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Chan::Mux(s) => s.recv().await,
+            Chan::Raw(io) => {
+                let mut b = vec![0u8; 32 * 1024];
+                match io.read(&mut b).await {
+                    Ok(0) | Err(_) => None,
+                    Ok(n) => Some(b[..n].to_vec()),
+                }
+            }
+        }
+    }
+    async fn send(&mut self, d: &[u8]) -> bool {
+        match self {
+            Chan::Mux(s) => s.send(d).await.is_ok(),
+            Chan::Raw(io) => io.write_all(d).await.is_ok(),
+        }
+    }
+}
+
+impl Frps {
+    pub fn start(opts: Opts) -> Frps {
+        Frps::start_on(opts, 0)
+    }
+
+    pub fn start_on(opts: Opts, port: u16) -> Frps {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let srv = Arc::new(Server {
+            key: crypto::derive_key(&opts.token),
+            opts,
+            seen: seen.clone(),
+            controls: Mutex::default(),
+            ports: Mutex::default(),
+        });
+        let listener = rt.block_on(TcpListener::bind(("127.0.0.1", port))).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        rt.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                tokio::spawn(connection(srv.clone(), tcp));
+            }
+        });
+        Frps {
+            port,
+            seen,
+            rt: Some(rt),
+        }
+    }
+}
+
+impl Drop for Frps {
+    fn drop(&mut self) {
+        // Closes every socket the server holds, like a killed frps.
+        self.rt.take().unwrap().shutdown_background();
+    }
+}
+
+async fn connection(srv: Arc<Server>, tcp: TcpStream) {
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await.unwrap_or(0) == 0 {
+        return;
+    }
+    let tls = matches!(first[0], 0x16 | 0x17);
+    srv.seen.lock().unwrap().tls.push(tls);
+    let io: BoxIo = match (&srv.opts.tls, tls) {
+        (Some((cert, key)), true) => {
+            let mut tcp = tcp;
+            if first[0] == 0x17 {
+                let _ = tcp.read_exact(&mut first).await;
+            }
+            match acceptor(cert, key).accept(tcp).await {
+                Ok(t) => Box::new(t),
+                Err(_) => return,
+            }
+        }
+        (None, true) => return,
+        _ => Box::new(tcp),
+    };
+    if !srv.opts.mux {
+        return channel(srv, Chan::Raw(io)).await;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let cfg = yamux::Config {
+        client: false,
+        ..Default::default()
+    };
+    let (_handle, task) = mux::spawn(io, cfg, Some(tx));
+    while let Some(s) = rx.recv().await {
+        tokio::spawn(channel(srv.clone(), Chan::Mux(s)));
+    }
+    task.abort();
+}
+
+fn acceptor(cert: &str, key: &str) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+async fn next_msg(ch: &mut Chan, dec: &mut Decoder) -> Option<Message> {
+    loop {
+        if let Some(m) = dec.next().ok()? {
+            return Some(m);
+        }
+        dec.feed(&ch.recv().await?);
+    }
+}
+
+async fn channel(srv: Arc<Server>, mut ch: Chan) {
+    let mut dec = Decoder::default();
+    match next_msg(&mut ch, &mut dec).await {
+        Some(Message::Login(l)) => control(srv, ch, dec, l).await,
+        Some(Message::NewWorkConn(w)) => {
+            let pool = srv
+                .controls
+                .lock()
+                .unwrap()
+                .get(&w.run_id)
+                .map(|c| c.0.clone());
+            match pool {
+                Some(p) => {
+                    let _ = p.send(ch);
+                }
+                None => {
+                    let error = format!("no client control found for run id [{}]", w.run_id);
+                    let m = Message::StartWorkConn(StartWorkConn {
+                        error,
+                        ..Default::default()
+                    });
+                    ch.send(&m.encode()).await;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn control(
+    srv: Arc<Server>,
+    mut ch: Chan,
+    mut plain: Decoder,
+    login: crate::tunnel::msg::Login,
+) {
+    srv.seen.lock().unwrap().logins.push(login.run_id.clone());
+    if crypto::privilege_key(&srv.opts.token, login.timestamp) != login.privilege_key {
+        let error = "token in login doesn't match token from configuration".to_string();
+        let r = LoginResp {
+            version: "0.70.0".into(),
+            error,
+            ..Default::default()
+        };
+        ch.send(&Message::LoginResp(r).encode()).await;
+        return;
+    }
+    let run_id = if login.run_id.is_empty() {
+        let mut b = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut b).unwrap();
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    } else {
+        login.run_id.clone()
+    };
+    let (pool_tx, pool_rx) = mpsc::unbounded_channel();
+    let (kick_tx, mut kick) = watch::channel(false);
+    // Same run id: the new session replaces the stale one at once.
+    if let Some((_, old)) = srv
+        .controls
+        .lock()
+        .unwrap()
+        .insert(run_id.clone(), (pool_tx, kick_tx))
+    {
+        let _ = old.send(true);
+    }
+    let r = LoginResp {
+        version: "0.70.0".into(),
+        run_id: run_id.clone(),
+        ..Default::default()
+    };
+    if !ch.send(&Message::LoginResp(r).encode()).await {
+        return;
+    }
+    let mut enc = crypto::Encryptor::new(&srv.key);
+    let mut dec = crypto::Decryptor::new(&srv.key);
+    let mut msgs = Decoder::default();
+    msgs.feed(&dec.open(&plain.take_rest()));
+    let pool = Arc::new(tokio::sync::Mutex::new(pool_rx));
+    let (refill_tx, mut refill) = mpsc::unbounded_channel::<()>();
+    let mut out = vec![Message::ReqWorkConn; login.pool_count.max(1) as usize];
+    let mut listeners: HashMap<String, (u16, tokio::task::JoinHandle<()>)> = HashMap::new();
+    loop {
+        for m in out.drain(..) {
+            if !ch.send(&enc.seal(&m.encode())).await {
+                break;
+            }
+        }
+        while let Ok(Some(m)) = msgs.next() {
+            match m {
+                Message::NewProxy(p) => {
+                    let port = p.remote_port as u16;
+                    let allowed = srv
+                        .opts
+                        .allow_ports
+                        .is_none_or(|(a, b)| (a..=b).contains(&port));
+                    let taken = srv.ports.lock().unwrap().contains_key(&port);
+                    let error = if !allowed {
+                        "port not allowed".to_string()
+                    } else if taken {
+                        "port already used".to_string()
+                    } else {
+                        match TcpListener::bind(("127.0.0.1", port)).await {
+                            Err(_) => "port unavailable".to_string(),
+                            Ok(l) => {
+                                srv.ports.lock().unwrap().insert(port, p.proxy_name.clone());
+                                let t = tokio::spawn(public(
+                                    l,
+                                    p.clone(),
+                                    pool.clone(),
+                                    refill_tx.clone(),
+                                    srv.key,
+                                ));
+                                listeners.insert(p.proxy_name.clone(), (port, t));
+                                String::new()
+                            }
+                        }
+                    };
+                    let remote_addr = if error.is_empty() {
+                        format!(":{port}")
+                    } else {
+                        String::new()
+                    };
+                    out.push(Message::NewProxyResp(NewProxyResp {
+                        proxy_name: p.proxy_name,
+                        remote_addr,
+                        error,
+                    }));
+                }
+                Message::Ping(_) => {
+                    srv.seen.lock().unwrap().pings += 1;
+                    out.push(Message::Pong(Pong::default()));
+                }
+                Message::CloseProxy(c) => {
+                    srv.seen
+                        .lock()
+                        .unwrap()
+                        .closed_proxies
+                        .push(c.proxy_name.clone());
+                    if let Some((port, t)) = listeners.remove(&c.proxy_name) {
+                        t.abort();
+                        srv.ports.lock().unwrap().remove(&port);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !out.is_empty() {
+            continue;
+        }
+        tokio::select! {
+            d = ch.recv() => match d {
+                Some(d) => msgs.feed(&dec.open(&d)),
+                None => break,
+            },
+            Some(()) = refill.recv() => out.push(Message::ReqWorkConn),
+            _ = kick.changed() => break,
+        }
+    }
+    for (_, (port, t)) in listeners {
+        t.abort();
+        srv.ports.lock().unwrap().remove(&port);
+    }
+}
+
+/// The public port of one proxy: each user gets a parked work connection.
+async fn public(
+    l: TcpListener,
+    p: crate::tunnel::msg::NewProxy,
+    pool: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Chan>>>,
+    refill: mpsc::UnboundedSender<()>,
+    key: crypto::Key,
+) {
+    while let Ok((user, from)) = l.accept().await {
+        let work = tokio::time::timeout(Duration::from_secs(10), async {
+            pool.lock().await.recv().await
+        })
+        .await;
+        let _ = refill.send(());
+        let Ok(Some(mut work)) = work else {
+            continue;
+        };
+        let start = StartWorkConn {
+            proxy_name: p.proxy_name.clone(),
+            src_addr: from.ip().to_string(),
+            dst_addr: "127.0.0.1".into(),
+            src_port: from.port() as i64,
+            dst_port: p.remote_port,
+            ..Default::default()
+        };
+        if !work.send(&Message::StartWorkConn(start).encode()).await {
+            continue;
+        }
+        tokio::spawn(relay(
+            user,
+            from,
+            work,
+            p.use_encryption,
+            p.use_compression,
+            key,
+        ));
+    }
+}
+
+/// User ↔ work connection, undoing the client's compression and
+/// encryption on the way in and applying them on the way out.
+async fn relay(
+    mut user: TcpStream,
+    _from: SocketAddr,
+    mut work: Chan,
+    enc: bool,
+    comp: bool,
+    key: crypto::Key,
+) {
+    let mut e = enc.then(|| crypto::Encryptor::new(&key));
+    let mut d = enc.then(|| crypto::Decryptor::new(&key));
+    let mut ce = comp.then(snappy::Encoder::default);
+    let mut cd = comp.then(snappy::Decoder::default);
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        tokio::select! {
+            n = user.read(&mut buf) => {
+                let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
+                let mut data = buf[..n].to_vec();
+                if let Some(c) = &mut ce { data = c.encode(&data); }
+                if let Some(e) = &mut e { data = e.seal(&data); }
+                if !work.send(&data).await { return; }
+            }
+            w = work.recv() => {
+                let Some(mut data) = w else { return };
+                if let Some(d) = &mut d { data = d.open(&data); }
+                if let Some(c) = &mut cd {
+                    match c.decode(&data) { Ok(p) => data = p, Err(_) => return }
+                }
+                if user.write_all(&data).await.is_err() { return; }
+            }
+        }
+    }
+}
