@@ -279,8 +279,31 @@ fn check(file: PathBuf) -> Result<()> {
     if let Some(led) = &cfg.leds.status {
         println!("  status LED {}", cfg.leds.sysfs.join(led).display());
     }
-    if cfg.tunnel.is_some() {
-        println!("  note: [tunnel] is accepted but not active in this version");
+    match cfg.tunnel_settings() {
+        Ok(None) => {}
+        Ok(Some((t, warnings))) => {
+            println!(
+                "  tunnel to {}:{} (tls {}, {})",
+                t.server_addr,
+                t.server_port,
+                crate::tunnel::tls_mode(&t),
+                if t.tcp_mux { "mux" } else { "no mux" }
+            );
+            for p in &t.proxies {
+                println!(
+                    "    {} {} {}:{} -> {}",
+                    p.name,
+                    p.kind.as_str(),
+                    p.local_ip,
+                    p.local_port,
+                    p.remote_port
+                );
+            }
+            for w in warnings {
+                println!("  warning: {w}");
+            }
+        }
+        Err(e) => return Err(Error::new(format!("[tunnel]: {e}"))),
     }
     Ok(())
 }

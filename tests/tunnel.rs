@@ -64,7 +64,7 @@ fn tunnel_section(
     d_dir: &str,
     frps: u16,
     extra: &str,
-    proxies: &[(&str, u16, u16, &str)],
+    proxies: &[(&str, &str, u16, &str)],
 ) -> String {
     let mut s = format!(
         "[tunnel]\nserver_addr = \"127.0.0.1\"\nserver_port = {frps}\ntoken = \"{TOKEN}\"\n\
@@ -179,7 +179,7 @@ fn tls_mux_proxy_carries_data_both_ways() {
         &dir.display().to_string(),
         frps.port,
         &format!("tls_cert_sha256 = \"{}\"", c.sha256),
-        &[("echo", echo, remote, "")],
+        &[("echo", &echo.to_string(), remote, "")],
     ));
     wait_for("the proxy to run", Duration::from_secs(10), || {
         proxy_state(&d, "echo")["state"] == "running"
@@ -222,7 +222,7 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
         &dir.display().to_string(),
         frps.port,
         &format!("tls_trusted_ca_file = \"{}\"\ntls_first_byte = true", c.ca),
-        &[("echo", echo, remote, "")],
+        &[("echo", &echo.to_string(), remote, "")],
     ));
     wait_for("the proxy to run", Duration::from_secs(10), || {
         proxy_state(&d, "echo")["state"] == "running"
@@ -234,7 +234,7 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
         &dir.display().to_string(),
         frps.port,
         &format!("tls_cert_sha256 = \"{}\"", "00".repeat(32)),
-        &[("echo", echo, free_port(), "")],
+        &[("echo", &echo.to_string(), free_port(), "")],
     ));
     wait_for("the pin refusal", Duration::from_secs(10), || {
         d.api_json("/v3/tunnel")["lastError"]
@@ -242,6 +242,57 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
             .is_some_and(|e| e.contains("does not match tls_cert_sha256"))
     });
     assert_eq!(d.api_json("/v3/tunnel")["connected"], false);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// WHEP through the tunnel: the offer reaches r58 via frps, and the answer
+/// advertises the VPS address with the public ICE-TCP port, so a remote
+/// browser can connect with no extra configuration.
+#[test]
+fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let frps = Frps::start(Opts {
+        token: TOKEN.into(),
+        mux: true,
+        tls: None,
+        allow_ports: None,
+    });
+    let (whep_remote, ice_remote) = (free_port(), free_port());
+    let d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        "tls = false",
+        &[
+            ("whep", "{HTTP_PORT}", whep_remote, ""),
+            ("ice", "{ICE_TCP_PORT}", ice_remote, ""),
+        ],
+    ));
+    wait_for("both proxies", Duration::from_secs(10), || {
+        proxy_state(&d, "whep")["state"] == "running"
+            && proxy_state(&d, "ice")["state"] == "running"
+    });
+    let t = d.api_json("/v3/tunnel");
+    assert_eq!(
+        t["proxies"].as_array().unwrap().len(),
+        2,
+        "nothing auto-added: {t}"
+    );
+    let (whep, ice) = (whep_remote, ice_remote);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (_rtc, _pending, sdp) = support::whep_client::offer(&sock);
+    let r = support::request(
+        whep,
+        "POST",
+        "/cam0/whep",
+        &[("Content-Type", "application/sdp")],
+        sdp.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let answer = r.text();
+    let want = format!("127.0.0.1 {ice} typ host tcptype passive");
+    assert!(answer.contains(&want), "no '{want}' in:\n{answer}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -264,7 +315,7 @@ fn encrypted_compressed_proxy_without_mux() {
         "tls = false\ntcp_mux = false",
         &[(
             "echo",
-            echo,
+            &echo.to_string(),
             remote,
             "use_encryption = true\nuse_compression = true",
         )],
@@ -299,8 +350,8 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         frps.port,
         "tls = false",
         &[
-            ("good", echo, good, ""),
-            ("bad", echo, good.wrapping_add(1).max(1024), ""),
+            ("good", &echo.to_string(), good, ""),
+            ("bad", &echo.to_string(), good.wrapping_add(1).max(1024), ""),
         ],
     );
     let d = daemon(&sec);
@@ -334,8 +385,8 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         frps.port,
         "tls = false",
         &[
-            ("good", echo, good, ""),
-            ("bad", echo, good.wrapping_add(1).max(1024), ""),
+            ("good", &echo.to_string(), good, ""),
+            ("bad", &echo.to_string(), good.wrapping_add(1).max(1024), ""),
         ],
     );
     let d = daemon(&sec);
@@ -370,7 +421,7 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
         &dir.display().to_string(),
         port,
         "tls = false",
-        &[("echo", echo, remote, "")],
+        &[("echo", &echo.to_string(), remote, "")],
     ));
     wait_for("the proxy to run", Duration::from_secs(10), || {
         proxy_state(&d, "echo")["state"] == "running"

@@ -238,7 +238,8 @@ pub fn resolve(
                     kind: ProxyType::Tcp,
                     local_ip: loopback(),
                     local_port: port,
-                    remote_port: port.saturating_add(REMOTE_OFFSET),
+                    // Past 65535: frps picks one (then it is not advertised).
+                    remote_port: port.checked_add(REMOTE_OFFSET).unwrap_or(0),
                     use_encryption: false,
                     use_compression: false,
                 });

@@ -24,4 +24,5 @@ mod work;
 mod yamux;
 
 pub use client::{Shared, spawn};
+pub use tls::mode as tls_mode;
 pub use work::TUNNEL_SOURCE;

@@ -106,7 +106,11 @@ impl Daemon {
             } else {
                 &setup.webrtc
             },
-            setup.paths
+            // Extra sections may name the daemon's own ports.
+            setup
+                .paths
+                .replace("{HTTP_PORT}", &http.to_string())
+                .replace("{ICE_TCP_PORT}", &tcp.to_string())
         );
         let file = dir.join("r58.toml");
         std::fs::write(&file, cfg).unwrap();
