@@ -103,6 +103,29 @@ fn echo_through(port: u16, size: usize) {
     assert!(got == data, "echoed bytes differ");
 }
 
+fn running(d: &Daemon, name: &str) {
+    wait_for(
+        &format!("proxy {name} to run"),
+        Duration::from_secs(10),
+        || proxy_state(d, name)["state"] == "running",
+    );
+}
+
+fn scratch() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn plain_frps(mux: bool) -> Frps {
+    Frps::start(Opts {
+        token: TOKEN.into(),
+        mux,
+        tls: None,
+        allow_ports: None,
+    })
+}
+
 fn proxy_state(d: &Daemon, name: &str) -> serde_json::Value {
     let t = d.api_json("/v3/tunnel");
     t["proxies"]
@@ -165,8 +188,7 @@ fn certs(dir: &std::path::Path) -> Certs {
 /// control channel, CloseProxy on shutdown, and no token anywhere visible.
 #[test]
 fn tls_mux_proxy_carries_data_both_ways() {
-    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch();
     let c = certs(&dir);
     let frps = Frps::start(Opts {
         token: TOKEN.into(),
@@ -181,9 +203,7 @@ fn tls_mux_proxy_carries_data_both_ways() {
         &format!("tls_cert_sha256 = \"{}\"", c.sha256),
         &[("echo", &echo.to_string(), remote, "")],
     ));
-    wait_for("the proxy to run", Duration::from_secs(10), || {
-        proxy_state(&d, "echo")["state"] == "running"
-    });
+    running(&d, "echo");
     echo_through(remote, 2 * 1024 * 1024);
     echo_through(remote, 10);
     let t = d.api_json("/v3/tunnel");
@@ -208,8 +228,7 @@ fn tls_mux_proxy_carries_data_both_ways() {
 /// with both fingerprints' meaning spelled out.
 #[test]
 fn tls_verification_by_ca_and_refusal_by_pin() {
-    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch();
     let c = certs(&dir);
     let frps = Frps::start(Opts {
         token: TOKEN.into(),
@@ -224,9 +243,7 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
         &format!("tls_trusted_ca_file = \"{}\"\ntls_first_byte = true", c.ca),
         &[("echo", &echo.to_string(), remote, "")],
     ));
-    wait_for("the proxy to run", Duration::from_secs(10), || {
-        proxy_state(&d, "echo")["state"] == "running"
-    });
+    running(&d, "echo");
     assert_eq!(d.api_json("/v3/tunnel")["tls"], "ca");
     echo_through(remote, 1000);
     drop(d);
@@ -250,14 +267,8 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
 /// browser can connect with no extra configuration.
 #[test]
 fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
-    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let frps = Frps::start(Opts {
-        token: TOKEN.into(),
-        mux: true,
-        tls: None,
-        allow_ports: None,
-    });
+    let dir = scratch();
+    let frps = plain_frps(true);
     let (whep_remote, ice_remote) = (free_port(), free_port());
     let d = daemon(&tunnel_section(
         &dir.display().to_string(),
@@ -268,10 +279,8 @@ fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
             ("ice", "{ICE_TCP_PORT}", ice_remote, ""),
         ],
     ));
-    wait_for("both proxies", Duration::from_secs(10), || {
-        proxy_state(&d, "whep")["state"] == "running"
-            && proxy_state(&d, "ice")["state"] == "running"
-    });
+    running(&d, "whep");
+    running(&d, "ice");
     let t = d.api_json("/v3/tunnel");
     assert_eq!(
         t["proxies"].as_array().unwrap().len(),
@@ -300,14 +309,8 @@ fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
 /// and compresses (the server undoes both, so the echo proves them).
 #[test]
 fn encrypted_compressed_proxy_without_mux() {
-    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let frps = Frps::start(Opts {
-        token: TOKEN.into(),
-        mux: false,
-        tls: None,
-        allow_ports: None,
-    });
+    let dir = scratch();
+    let frps = plain_frps(false);
     let (echo, remote) = (echo_server(), free_port());
     let d = daemon(&tunnel_section(
         &dir.display().to_string(),
@@ -320,14 +323,12 @@ fn encrypted_compressed_proxy_without_mux() {
             "use_encryption = true\nuse_compression = true",
         )],
     ));
-    wait_for("the proxy to run", Duration::from_secs(10), || {
-        proxy_state(&d, "echo")["state"] == "running"
-    });
+    running(&d, "echo");
     echo_through(remote, 300_000);
     for _ in 0..3 {
         echo_through(remote, 1000);
     }
-    assert_eq!(frps.seen.lock().unwrap().tls[0], false);
+    assert!(!frps.seen.lock().unwrap().tls[0], "plain TCP");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -335,8 +336,7 @@ fn encrypted_compressed_proxy_without_mux() {
 /// the other proxy keeps working; the token never shows.
 #[test]
 fn wrong_token_and_refused_port_are_clear_errors() {
-    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch();
     let good = free_port();
     let frps = Frps::start(Opts {
         token: "the-other-token".into(),
@@ -406,8 +406,7 @@ fn wrong_token_and_refused_port_are_clear_errors() {
 /// works again.
 #[test]
 fn reconnects_with_the_same_run_id_after_frps_restarts() {
-    let dir = std::env::temp_dir().join(format!("r58-tunnel-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch();
     let opts = Opts {
         token: TOKEN.into(),
         mux: true,
@@ -423,9 +422,7 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
         "tls = false",
         &[("echo", &echo.to_string(), remote, "")],
     ));
-    wait_for("the proxy to run", Duration::from_secs(10), || {
-        proxy_state(&d, "echo")["state"] == "running"
-    });
+    running(&d, "echo");
     let first_run_id = std::fs::read_to_string(dir.join("run-id")).unwrap();
     assert_eq!(first_run_id.len(), 16);
     drop(frps);

@@ -40,7 +40,7 @@ pub enum Error {
     LoginRejected(String),
     LoginTimeout,
     Silent(Duration),
-    PongError(String),
+    HeartbeatRefused(String),
 }
 
 impl std::fmt::Display for Error {
@@ -49,7 +49,7 @@ impl std::fmt::Display for Error {
             Error::LoginRejected(e) => write!(f, "frps refused the login: {e}"),
             Error::LoginTimeout => write!(f, "no login answer from frps in {LOGIN_TIMEOUT:?}"),
             Error::Silent(d) => write!(f, "no answer from frps for {} s", d.as_secs()),
-            Error::PongError(e) => write!(f, "frps refused a heartbeat: {e}"),
+            Error::HeartbeatRefused(e) => write!(f, "frps refused a heartbeat: {e}"),
         }
     }
 }
@@ -215,7 +215,7 @@ impl Control {
             }
             Message::Pong(p) => {
                 if !p.error.is_empty() {
-                    return Err(Error::PongError(p.error));
+                    return Err(Error::HeartbeatRefused(p.error));
                 }
                 if let Some(sent) = self.ping_sent.take() {
                     self.rtt = Some(now.saturating_duration_since(sent));

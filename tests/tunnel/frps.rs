@@ -43,12 +43,16 @@ pub struct Frps {
     rt: Option<tokio::runtime::Runtime>,
 }
 
+/// A logged-in client: where its work connections park, and how to
+/// kick it out when the same run id logs in again.
+type Session = (mpsc::UnboundedSender<Chan>, watch::Sender<bool>);
+
 struct Server {
     opts: Opts,
     key: crypto::Key,
     seen: Arc<Mutex<Seen>>,
     /// run id → (pool of parked work connections, kick the old control)
-    controls: Mutex<HashMap<String, (mpsc::UnboundedSender<Chan>, watch::Sender<bool>)>>,
+    controls: Mutex<HashMap<String, Session>>,
     ports: Mutex<HashMap<u16, String>>,
 }
 
