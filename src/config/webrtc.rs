@@ -57,15 +57,9 @@ pub struct Cidr {
 
 impl WebRtc {
     /// With the tunnel on, viewers on the internet reach us at the VPS:
-    /// advertise its address with the public ICE-TCP (and UDP, if
-    /// forwarded) ports, and treat work connections as internet traffic.
+    /// advertise its address with the public ICE-TCP port, and treat work
+    /// connections as internet traffic.
     pub fn adopt_tunnel(&mut self, t: &super::tunnel::Settings) {
-        use super::tunnel::ProxyType;
-        let udp = t
-            .proxies
-            .iter()
-            .find(|p| p.kind == ProxyType::Udp && p.local_port == self.udp_port)
-            .map(|p| p.remote_port);
         if let Some(tcp) = t.public_tcp_port(self.tcp_port)
             && !self
                 .additional_hosts
@@ -74,7 +68,8 @@ impl WebRtc {
         {
             self.additional_hosts.push(AdditionalHost {
                 host: t.server_addr.clone(),
-                udp_port: Some(udp.unwrap_or(0)),
+                // UDP is not forwarded by r58's tunnel yet.
+                udp_port: Some(0),
                 tcp_port: Some(tcp),
             });
         }

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use super::control::{Control, ProxyPhase};
-use crate::config::tunnel::Settings;
+use crate::config::tunnel::{ProxyType, Settings};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -64,7 +64,8 @@ impl Status {
                     local: format!("{}:{}", p.local_ip, p.local_port),
                     remote_port: p.remote_port,
                     state: "offline",
-                    error: None,
+                    error: (p.kind == ProxyType::Udp)
+                        .then(|| "udp proxies are not supported yet".to_string()),
                 })
                 .collect(),
         }
@@ -76,7 +77,11 @@ impl Status {
 
     pub fn connecting(&mut self) {
         for p in &mut self.proxies {
-            p.state = "offline";
+            p.state = if p.kind == "udp" {
+                "unsupported"
+            } else {
+                "offline"
+            };
         }
     }
 
@@ -101,7 +106,10 @@ impl Status {
     /// Mirror the control state; log each proxy's change once.
     pub fn update(&mut self, c: &Control) {
         self.rtt_ms = c.rtt.map(|d| d.as_secs_f64() * 1000.0);
-        for (p, st) in self.proxies.iter_mut().zip(c.proxies()) {
+        for st in c.proxies() {
+            let Some(p) = self.proxies.iter_mut().find(|p| p.name == st.proxy.name) else {
+                continue;
+            };
             let (state, error) = match &st.phase {
                 ProxyPhase::Waiting => ("waiting", None),
                 ProxyPhase::Running { .. } => ("running", None),
