@@ -18,6 +18,7 @@ mod media;
 mod status;
 mod support_bundle;
 mod tunnel;
+mod wallclock;
 mod webrtc;
 mod whep;
 

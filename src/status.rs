@@ -92,15 +92,11 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         }
     }
     out.push('\n');
-    out.push_str(&tunnel(&info["r58"]["tunnel"], unix_now()));
+    out.push_str(&tunnel(
+        &info["r58"]["tunnel"],
+        crate::wallclock::unix_now(),
+    ));
     out
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The tunnel block: state, server, then one line per proxy.

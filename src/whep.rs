@@ -267,10 +267,7 @@ async fn patch(st: &State, path: String, secret: String, req: Request<Incoming>)
 /// `Link: <turn:...>; rel="ice-server"; ...` per configured ICE server,
 /// with freshly minted TURN credentials where a secret is configured.
 fn add_links(r: &mut Resp, servers: &[IceServer]) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::wallclock::unix_now();
     for v in crate::webrtc::ice_servers::link_values(servers, now) {
         if let Ok(v) = HeaderValue::from_str(&v) {
             r.headers_mut().append("link", v);

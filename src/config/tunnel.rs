@@ -250,6 +250,15 @@ pub fn resolve(
     Ok(Some((s, warnings)))
 }
 
+/// The name frps knows a proxy by: `user.name` when a user is set.
+pub fn wire_name(user: &str, name: &str) -> String {
+    if user.is_empty() {
+        name.to_string()
+    } else {
+        format!("{user}.{name}")
+    }
+}
+
 fn parse_pin(pin: &str) -> Result<[u8; 32], String> {
     let hex: String = pin.chars().filter(|c| *c != ':').collect();
     let bytes: Option<Vec<u8>> = (0..hex.len())
@@ -297,13 +306,8 @@ impl Settings {
         Ok(())
     }
 
-    /// The name the server knows a proxy by: `user.name` when a user is set.
     pub fn wire_name(&self, name: &str) -> String {
-        if self.user.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.user)
-        }
+        wire_name(&self.user, name)
     }
 
     /// The public address of the proxy forwarding local TCP `port`, if any.

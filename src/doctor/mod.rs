@@ -10,7 +10,7 @@ mod checks;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -104,10 +104,7 @@ fn gather(file: &Path) -> Facts {
         self_test,
         interfaces: crate::webrtc::interface_addrs(&[]),
         unresolved: unresolved_ice_hosts(&cfg),
-        now_unix: SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
+        now_unix: crate::wallclock::unix_now(),
         disk: ["/var/lib/r58", "/"].iter().find_map(|p| disk(p)),
         config,
     }

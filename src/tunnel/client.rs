@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -20,11 +20,9 @@ use super::work;
 use crate::backoff::Backoff;
 use crate::config::tunnel::{Proxy, Settings};
 
+/// frp's timestamps are Go int64 seconds.
 fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    crate::wallclock::unix_now() as i64
 }
 
 /// 0–25 % extra, so a fleet that lost the VPS does not return in lockstep.

@@ -169,11 +169,7 @@ impl Control {
     }
 
     fn wire_name(&self, name: &str) -> String {
-        if self.user.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.user)
-        }
+        crate::config::tunnel::wire_name(&self.user, name)
     }
 
     fn register(&mut self, i: usize, now: Instant) {

@@ -3,12 +3,11 @@
 //! state. Served as `/v3/tunnel` and shown by `r58 status`. Never holds
 //! the token.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::Serialize;
 
 use super::control::{Control, ProxyPhase};
 use crate::config::tunnel::{ProxyType, Settings};
+use crate::wallclock::unix_now;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -36,13 +35,6 @@ pub struct Status {
     pub rtt_ms: Option<f64>,
     pub reconnects: u64,
     pub proxies: Vec<ProxyStatus>,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Status {
