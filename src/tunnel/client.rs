@@ -96,7 +96,7 @@ async fn session(
     let (mut ch, opener, mux_task) = transport::connect(dialer, s).await?;
     let mut mux_task = MuxGuard(mux_task);
     let mut control = Control::new(s, run_id.clone(), Instant::now().into_std());
-    ch.send(&control.login(&Host::this(), unix_now()).encode())
+    ch.send(control.login(&Host::this(), unix_now()).encode())
         .await
         .map_err(|e| format!("sending login: {e}"))?;
 
@@ -194,7 +194,7 @@ async fn send_pending(
     enc: &mut Encryptor,
 ) -> Result<(), String> {
     while let Some(m) = control.poll_message() {
-        ch.send(&enc.seal(&m.encode()))
+        ch.send(enc.seal(&m.encode()))
             .await
             .map_err(|e| format!("control connection: {e}"))?;
     }

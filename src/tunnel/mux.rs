@@ -56,10 +56,10 @@ impl Stream {
         Some(d)
     }
 
-    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+    pub async fn send(&mut self, data: Vec<u8>) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
         self.cmd
-            .send(Cmd::Send(self.id, data.to_vec(), tx))
+            .send(Cmd::Send(self.id, data, tx))
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }

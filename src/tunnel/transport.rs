@@ -95,10 +95,10 @@ impl Channel {
         }
     }
 
-    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+    pub async fn send(&mut self, data: Vec<u8>) -> io::Result<()> {
         match self {
             Channel::Mux(s) => s.send(data).await,
-            Channel::Raw(io, _) => io.write_all(data).await,
+            Channel::Raw(io, _) => io.write_all(&data).await,
         }
     }
 }

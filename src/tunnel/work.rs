@@ -35,7 +35,7 @@ pub struct Work {
 /// Outcome for the log: `Ok(None)` is a parked connection frps closed.
 pub async fn serve(w: Work) -> Result<Option<String>, String> {
     let mut ch = w.opener.open().await?;
-    ch.send(&w.hello.encode())
+    ch.send(w.hello.encode())
         .await
         .map_err(|e| format!("announcing a work connection: {e}"))?;
     let mut dec = Decoder::default();
@@ -105,21 +105,21 @@ struct Codec {
 }
 
 impl Codec {
+    /// One owned buffer out per read: a plain proxy copies once, here.
     fn outbound(&mut self, data: &[u8]) -> Vec<u8> {
-        let data = match &mut self.comp {
-            Some(c) => c.encode(data),
-            None => data.to_vec(),
-        };
-        match &mut self.enc {
-            Some(e) => e.seal(&data),
-            None => data,
+        match (&mut self.comp, &mut self.enc) {
+            (Some(c), Some(e)) => e.seal(&c.encode(data)),
+            (Some(c), None) => c.encode(data),
+            (None, Some(e)) => e.seal(data),
+            (None, None) => data.to_vec(),
         }
     }
 
-    fn inbound(&mut self, data: &[u8]) -> Result<Vec<u8>, String> {
+    /// A plain proxy passes the received buffer through untouched.
+    fn inbound(&mut self, data: Vec<u8>) -> Result<Vec<u8>, String> {
         let data = match &mut self.dec {
-            Some(d) => d.open(data),
-            None => data.to_vec(),
+            Some(d) => d.open(&data),
+            None => data,
         };
         match &mut self.decomp {
             Some(d) => d.decode(&data),
@@ -145,8 +145,7 @@ async fn pipe(
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         if !inbound.is_empty() {
-            let plain = codec.inbound(&inbound)?;
-            inbound.clear();
+            let plain = codec.inbound(std::mem::take(&mut inbound))?;
             local
                 .write_all(&plain)
                 .await
@@ -161,7 +160,7 @@ async fn pipe(
                 Ok(0) | Err(_) => return Ok(()),
                 Ok(n) => {
                     let wire = codec.outbound(&buf[..n]);
-                    ch.send(&wire).await.map_err(|e| format!("sending to frps: {e}"))?;
+                    ch.send(wire).await.map_err(|e| format!("sending to frps: {e}"))?;
                 }
             },
         }

@@ -74,10 +74,10 @@ impl Chan {
             }
         }
     }
-    async fn send(&mut self, d: &[u8]) -> bool {
+    async fn send(&mut self, d: Vec<u8>) -> bool {
         match self {
             Chan::Mux(s) => s.send(d).await.is_ok(),
-            Chan::Raw(io) => io.write_all(d).await.is_ok(),
+            Chan::Raw(io) => io.write_all(&d).await.is_ok(),
         }
     }
 }
@@ -206,7 +206,7 @@ async fn channel(srv: Arc<Server>, mut ch: Chan) {
                         error,
                         ..Default::default()
                     });
-                    ch.send(&m.encode()).await;
+                    ch.send(m.encode()).await;
                 }
             }
         }
@@ -228,7 +228,7 @@ async fn control(
             error,
             ..Default::default()
         };
-        ch.send(&Message::LoginResp(r).encode()).await;
+        ch.send(Message::LoginResp(r).encode()).await;
         return;
     }
     let run_id = if login.run_id.is_empty() {
@@ -254,7 +254,7 @@ async fn control(
         run_id: run_id.clone(),
         ..Default::default()
     };
-    if !ch.send(&Message::LoginResp(r).encode()).await {
+    if !ch.send(Message::LoginResp(r).encode()).await {
         return;
     }
     let mut enc = crypto::Encryptor::new(&srv.key);
@@ -267,7 +267,7 @@ async fn control(
     let mut listeners: HashMap<String, (u16, tokio::task::JoinHandle<()>)> = HashMap::new();
     loop {
         for m in out.drain(..) {
-            if !ch.send(&enc.seal(&m.encode())).await {
+            if !ch.send(enc.seal(&m.encode())).await {
                 break;
             }
         }
@@ -373,7 +373,7 @@ async fn public(
             dst_port: p.remote_port,
             ..Default::default()
         };
-        if !work.send(&Message::StartWorkConn(start).encode()).await {
+        if !work.send(Message::StartWorkConn(start).encode()).await {
             continue;
         }
         tokio::spawn(relay(
@@ -409,7 +409,7 @@ async fn relay(
                 let mut data = buf[..n].to_vec();
                 if let Some(c) = &mut ce { data = c.encode(&data); }
                 if let Some(e) = &mut e { data = e.seal(&data); }
-                if !work.send(&data).await { return; }
+                if !work.send(data).await { return; }
             }
             w = work.recv() => {
                 let Some(mut data) = w else { return };
