@@ -47,10 +47,16 @@ fn compress_block(src: &[u8], out: &mut Vec<u8>) {
         n >>= 7;
     }
     out.push(n as u8);
-    let mut table = vec![0u32; 1 << 14];
+    // Sized to the input: an ssh keystroke must not zero 64 KiB.
+    let bits = src
+        .len()
+        .next_power_of_two()
+        .clamp(256, 1 << 14)
+        .trailing_zeros();
+    let mut table = vec![0u32; 1 << bits];
     let hash = |p: usize| {
         let v = u32::from_le_bytes(src[p..p + 4].try_into().unwrap());
-        (v.wrapping_mul(0x1e35_a7bd) >> 18) as usize
+        (v.wrapping_mul(0x1e35_a7bd) >> (32 - bits)) as usize
     };
     let (mut lit_start, mut i) = (0usize, 0usize);
     while i + 4 <= src.len() {
@@ -95,15 +101,10 @@ fn emit_literal(lit: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(lit);
 }
 
-/// Copies with a 2-byte offset (blocks are ≤ 64 KiB), ≤ 64 bytes each.
+/// Copies with a 2-byte offset (blocks are ≤ 64 KiB), 1..=64 bytes each.
 fn emit_copy(offset: usize, mut len: usize, out: &mut Vec<u8>) {
     while len > 0 {
-        // Never leave a tail shorter than 4 that the next copy can't express.
-        let take = if len > 64 && len - 64 < 4 {
-            60
-        } else {
-            len.min(64)
-        };
+        let take = len.min(64);
         out.push((((take - 1) as u8) << 2) | 2);
         out.extend_from_slice(&(offset as u16).to_le_bytes());
         len -= take;

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Once};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -92,7 +92,7 @@ pub fn connector(
 ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>), String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let algs = provider.signature_verification_algorithms;
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
     let config = if let Some(ca) = &s.tls.trusted_ca_file {
@@ -133,6 +133,5 @@ pub fn connector(
     let name = s.tls.server_name.as_deref().unwrap_or(&s.server_addr);
     let name = ServerName::try_from(name.to_string())
         .map_err(|e| format!("TLS server name '{name}': {e}"))?;
-    let _: &CryptoProvider = &provider;
     Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
 }
