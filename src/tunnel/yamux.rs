@@ -239,10 +239,26 @@ impl Session {
     }
 
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) -> Result<(), Error> {
-        self.input.extend_from_slice(bytes);
+        // Usually reads end on a frame boundary: parse in place and keep
+        // only a partial tail, instead of copying every read first.
+        if self.input.is_empty() {
+            let used = self.parse(bytes, now)?;
+            self.input.extend_from_slice(&bytes[used..]);
+        } else {
+            let mut input = std::mem::take(&mut self.input);
+            input.extend_from_slice(bytes);
+            let used = self.parse(&input, now)?;
+            input.drain(..used);
+            self.input = input;
+        }
+        Ok(())
+    }
+
+    /// Handles the whole frames at the start of `buf`; returns their length.
+    fn parse(&mut self, buf: &[u8], now: Instant) -> Result<usize, Error> {
         let mut pos = 0;
-        while self.input.len() - pos >= HEADER_LEN {
-            let h = &self.input[pos..pos + HEADER_LEN];
+        while buf.len() - pos >= HEADER_LEN {
+            let h = &buf[pos..pos + HEADER_LEN];
             if h[0] != 0 {
                 return Err(Error::Protocol(format!("version {}", h[0])));
             }
@@ -251,15 +267,18 @@ impl Session {
             let id = u32::from_be_bytes(h[4..8].try_into().unwrap());
             let len = u32::from_be_bytes(h[8..12].try_into().unwrap());
             let body_len = if kind == DATA { len as usize } else { 0 };
-            if self.input.len() - pos - HEADER_LEN < body_len {
+            // Refuse at the header: never buffer toward a frame no window allows.
+            if body_len > self.cfg.max_window.max(INITIAL_WINDOW) as usize {
+                return Err(Error::Protocol(format!("stream {id} overran its window")));
+            }
+            if buf.len() - pos - HEADER_LEN < body_len {
                 break;
             }
-            let body = self.input[pos + HEADER_LEN..pos + HEADER_LEN + body_len].to_vec();
+            let body = buf[pos + HEADER_LEN..pos + HEADER_LEN + body_len].to_vec();
             pos += HEADER_LEN + body_len;
             self.frame(kind, flags, id, len, body, now)?;
         }
-        self.input.drain(..pos);
-        Ok(())
+        Ok(pos)
     }
 
     fn frame(
