@@ -4,6 +4,8 @@
 
 #[allow(dead_code, unused_imports)]
 mod tunnel {
+    #[path = "../../src/tunnel/codec.rs"]
+    pub mod codec;
     #[path = "../../src/tunnel/crypto.rs"]
     pub mod crypto;
     #[path = "../../src/tunnel/md5.rs"]
@@ -51,6 +53,26 @@ fn echo_server() -> u16 {
         }
     });
     port
+}
+
+/// A local UDP service: echoes each datagram to its sender and records
+/// where datagrams came from.
+fn udp_echo_server() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<std::net::SocketAddr>>>,
+) {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    let from = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = from.clone();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 65536];
+        while let Ok((n, peer)) = s.recv_from(&mut b) {
+            seen.lock().unwrap().push(peer);
+            let _ = s.send_to(&b[..n], peer);
+        }
+    });
+    (port, from)
 }
 
 fn daemon(tunnel_toml: &str) -> Daemon {
@@ -438,5 +460,67 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
     let t = d.api_json("/v3/tunnel");
     assert_eq!(t["reconnects"], 1, "{t}");
     eprintln!("reconnected {took:?} after frps came back");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A udp proxy (the fleet forwards WebRTC's UDP port this way): two public
+/// users' datagrams reach the local service from two distinct tunnel
+/// sockets, and each user gets only its own answers, encrypted and
+/// compressed on the work connection.
+#[test]
+fn udp_proxy_keeps_public_peers_apart() {
+    let dir = scratch();
+    let frps = plain_frps(true);
+    let ((echo, sources), remote) = (udp_echo_server(), free_port());
+    let d = daemon(&tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        "tls = false",
+        &[(
+            "media-udp",
+            &echo.to_string(),
+            remote,
+            "type = \"udp\"\nuse_encryption = true\nuse_compression = true",
+        )],
+    ));
+    running(&d, "media-udp");
+    assert_eq!(proxy_state(&d, "media-udp")["type"], "udp");
+    let users: Vec<_> = (0..2)
+        .map(|_| {
+            let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            u.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            u.connect(("127.0.0.1", remote)).unwrap();
+            u
+        })
+        .collect();
+    let mut b = [0u8; 2048];
+    // The first datagram may race frps taking its work connection: retry.
+    wait_for(
+        "a first datagram through the tunnel",
+        Duration::from_secs(10),
+        || {
+            users[0].send(b"hello").unwrap();
+            users[0].recv(&mut b).is_ok_and(|n| &b[..n] == b"hello")
+        },
+    );
+    while users[0].recv(&mut b).is_ok() {}
+    for i in 0..50 {
+        for (u, user) in users.iter().enumerate() {
+            let msg = format!("user {u} datagram {i} ").repeat(1 + i * 2);
+            user.send(msg.as_bytes()).unwrap();
+            let n = user.recv(&mut b).expect("an echo within 200 ms");
+            assert_eq!(&b[..n], msg.as_bytes());
+        }
+    }
+    let sources = sources.lock().unwrap().clone();
+    let distinct: std::collections::HashSet<_> = sources.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        2,
+        "one local socket per public user: {distinct:?}"
+    );
+    assert!(sources.iter().all(|s| s.ip().to_string() == "127.0.0.58"));
+    assert_eq!(frps.seen.lock().unwrap().udp_work_conns.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

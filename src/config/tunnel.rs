@@ -311,10 +311,10 @@ impl Settings {
     }
 
     /// The public address of the proxy forwarding local TCP `port`, if any.
-    pub fn public_tcp_port(&self, port: u16) -> Option<u16> {
+    pub fn public_port(&self, kind: ProxyType, port: u16) -> Option<u16> {
         self.proxies
             .iter()
-            .find(|p| p.kind == ProxyType::Tcp && p.local_port == port && p.remote_port != 0)
+            .find(|p| p.kind == kind && p.local_port == port && p.remote_port != 0)
             .map(|p| p.remote_port)
     }
 }

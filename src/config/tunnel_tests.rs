@@ -68,7 +68,10 @@ customDomains = ["a.example"]
 "#;
 
 fn from_file(name: &str, text: &str) -> (Settings, Vec<String>) {
-    let dir = std::env::temp_dir().join(format!("r58-frpc-{}-{name}", std::process::id()));
+    // Unique per call: tests run in parallel and read the same names.
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("r58-frpc-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(name), text).unwrap();
     let sec = Section {
@@ -91,8 +94,17 @@ fn ini_and_toml_give_the_same_model() {
     let names: Vec<_> = ini.proxies.iter().map(|p| p.name.as_str()).collect();
     // WHEP is already forwarded by "mediamtx"; ICE-TCP is added.
     assert_eq!(names, ["ssh", "mediamtx", "webrtc-udp", "r58-ice-tcp"]);
-    assert_eq!(ini.public_tcp_port(8190), Some(18190));
+    assert_eq!(ini.public_port(ProxyType::Tcp, 8190), Some(18190));
+    assert_eq!(ini.public_port(ProxyType::Udp, 8189), Some(18189));
+    assert_eq!(ini.public_port(ProxyType::Tcp, 8189), None);
     assert_eq!(ini.proxies[2].kind, ProxyType::Udp);
+    // The WebRTC layer advertises the VPS with both forwarded media ports.
+    let mut w = crate::config::webrtc::WebRtc::default();
+    w.adopt_tunnel(&ini);
+    let h = &w.additional_hosts[0];
+    assert_eq!(h.host, "65.109.32.111");
+    assert_eq!((h.udp_port, h.tcp_port), (Some(18189), Some(18190)));
+    assert!(w.forwarders[0].contains(crate::tunnel::TUNNEL_SOURCE.into()));
     for w in [&ini_w, &toml_w] {
         assert!(
             w.iter()

@@ -60,17 +60,20 @@ impl WebRtc {
     /// advertise its address with the public ICE-TCP port, and treat work
     /// connections as internet traffic.
     pub fn adopt_tunnel(&mut self, t: &super::tunnel::Settings) {
-        if let Some(tcp) = t.public_tcp_port(self.tcp_port)
+        use super::tunnel::ProxyType;
+        let tcp = t.public_port(ProxyType::Tcp, self.tcp_port);
+        let udp = t.public_port(ProxyType::Udp, self.udp_port);
+        if (tcp.is_some() || udp.is_some())
             && !self
                 .additional_hosts
                 .iter()
                 .any(|h| h.host == t.server_addr)
         {
+            // 0: not forwarded, so not advertised there.
             self.additional_hosts.push(AdditionalHost {
                 host: t.server_addr.clone(),
-                // UDP is not forwarded by r58's tunnel yet.
-                udp_port: Some(0),
-                tcp_port: Some(tcp),
+                udp_port: Some(udp.unwrap_or(0)),
+                tcp_port: Some(tcp.unwrap_or(0)),
             });
         }
         self.forwarders.push(Cidr {

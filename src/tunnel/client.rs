@@ -143,6 +143,7 @@ async fn session(
             .collect(),
     );
     let mut workers = JoinSet::new();
+    let udp_relays = work::UdpRelays::default();
     status.lock().unwrap().connected();
     loop {
         while let Some(m) = msgs.next().map_err(|e| e.to_string())? {
@@ -157,6 +158,7 @@ async fn session(
                 hello: control.new_work_conn(unix_now()),
                 proxies: proxies.clone(),
                 key,
+                udp_relays: udp_relays.clone(),
             }));
         }
         status.lock().unwrap().update(&control);

@@ -121,11 +121,9 @@ impl Control {
             next_ping: now,
             ping_sent: None,
             rtt: None,
-            // udp proxies need frp's UDPPacket relay, which r58 lacks yet.
             proxies: s
                 .proxies
                 .iter()
-                .filter(|p| p.kind == crate::config::tunnel::ProxyType::Tcp)
                 .map(|p| ProxyState {
                     proxy: p.clone(),
                     phase: ProxyPhase::Waiting,

@@ -3,12 +3,14 @@
 //!
 //! Protocol cores are sans-IO and tested against recorded stock frp
 //! sessions: `msg` (v1 framing), `crypto` (token auth, AES-128-CFB),
-//! `snappy` (work-connection compression), `yamux` (multiplexing) and
-//! `control` (login, proxies, heartbeats). The tokio glue is `transport`
-//! (TCP, TLS, mux), `work` (one forwarded connection) and `client` (the
-//! reconnecting session loop).
+//! `snappy` and `codec` (work-connection compression and encryption),
+//! `yamux` (multiplexing), `control` (login, proxies, heartbeats) and `udp`
+//! (datagrams over a work connection). The tokio glue is `transport` (TCP,
+//! TLS, mux), `work` (one forwarded connection or udp relay) and `client`
+//! (the reconnecting session loop).
 
 mod client;
+mod codec;
 mod control;
 mod crypto;
 mod md5;
@@ -18,6 +20,7 @@ mod snappy;
 pub mod status;
 mod tls;
 mod transport;
+mod udp;
 #[cfg(test)]
 pub mod vectors;
 mod work;

@@ -138,6 +138,48 @@ pub struct Pong {
     pub error: String,
 }
 
+/// One datagram of a udp proxy, on its work connection. Go's JSON for
+/// `[]byte` is base64 and for `*net.UDPAddr` is `{"IP","Port","Zone"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UdpPacket {
+    #[serde(rename = "c", skip_serializing_if = "String::is_empty")]
+    pub content: String,
+    #[serde(rename = "l", skip_serializing_if = "Option::is_none")]
+    pub local_addr: Option<UdpAddr>,
+    #[serde(rename = "r", skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<UdpAddr>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UdpAddr {
+    #[serde(rename = "IP")]
+    pub ip: String,
+    #[serde(rename = "Port")]
+    pub port: i64,
+    #[serde(rename = "Zone")]
+    pub zone: String,
+}
+
+impl UdpAddr {
+    pub fn from_socket(a: std::net::SocketAddr) -> UdpAddr {
+        UdpAddr {
+            ip: a.ip().to_canonical().to_string(),
+            port: a.port() as i64,
+            zone: String::new(),
+        }
+    }
+
+    pub fn to_socket(&self) -> Option<std::net::SocketAddr> {
+        let ip: std::net::IpAddr = self.ip.parse().ok()?;
+        Some(std::net::SocketAddr::new(
+            ip,
+            u16::try_from(self.port).ok()?,
+        ))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message {
     Login(Login),
@@ -150,6 +192,7 @@ pub enum Message {
     StartWorkConn(StartWorkConn),
     Ping(Ping),
     Pong(Pong),
+    UdpPacket(UdpPacket),
     /// A registered type we have no use for (visitors, NAT hole punching);
     /// decoded so the stream stays in sync, then ignored.
     Other(u8),
@@ -188,6 +231,7 @@ impl Message {
             Message::StartWorkConn(_) => b's',
             Message::Ping(_) => b'h',
             Message::Pong(_) => b'4',
+            Message::UdpPacket(_) => b'u',
             Message::Other(t) => *t,
         }
     }
@@ -203,6 +247,7 @@ impl Message {
             Message::StartWorkConn(m) => serde_json::to_vec(m),
             Message::Ping(m) => serde_json::to_vec(m),
             Message::Pong(m) => serde_json::to_vec(m),
+            Message::UdpPacket(m) => serde_json::to_vec(m),
             Message::ReqWorkConn | Message::Other(_) => Ok(b"{}".to_vec()),
         };
         r.expect("frp messages always serialise")
@@ -233,6 +278,7 @@ impl Message {
             b's' => Message::StartWorkConn(j(t, body)?),
             b'h' => Message::Ping(j(t, body)?),
             b'4' => Message::Pong(j(t, body)?),
+            b'u' => Message::UdpPacket(j(t, body)?),
             t if KNOWN.contains(&t) => Message::Other(t),
             t => return Err(DecodeError::UnknownType(t)),
         })
@@ -330,5 +376,30 @@ mod tests {
         assert_eq!(d.next(), Ok(Some(Message::ReqWorkConn)));
         assert_eq!(d.next(), Ok(None));
         assert_eq!(d.take_rest(), b"rest");
+    }
+
+    #[test]
+    fn udp_packet_has_go_field_names() {
+        // What frpc writes for a reply to 203.0.113.7:5000 (Go omits `l`).
+        let go = br#"{"c":"aGk=","r":{"IP":"203.0.113.7","Port":5000,"Zone":""}}"#;
+        let mut d = Decoder::default();
+        d.feed(b"u\0\0\0\0\0\0\0");
+        d.feed(&[go.len() as u8]);
+        d.feed(go);
+        let Some(Message::UdpPacket(p)) = d.next().unwrap() else {
+            panic!("not a UDPPacket");
+        };
+        assert_eq!(p.content, "aGk=");
+        let r = p.remote_addr.as_ref().unwrap();
+        assert_eq!(r.to_socket(), Some("203.0.113.7:5000".parse().unwrap()));
+        assert_eq!(&Message::UdpPacket(p).encode()[9..], go);
+        let v6 = UdpAddr::from_socket("[::ffff:10.0.0.1]:9".parse().unwrap());
+        assert_eq!(v6.ip, "10.0.0.1");
+        let bad = UdpAddr {
+            ip: "x".into(),
+            port: 1,
+            zone: String::new(),
+        };
+        assert_eq!(bad.to_socket(), None);
     }
 }

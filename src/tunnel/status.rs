@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::control::{Control, ProxyPhase};
-use crate::config::tunnel::{ProxyType, Settings};
+use crate::config::tunnel::Settings;
 use crate::wallclock::unix_now;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -56,8 +56,7 @@ impl Status {
                     local: format!("{}:{}", p.local_ip, p.local_port),
                     remote_port: p.remote_port,
                     state: "offline",
-                    error: (p.kind == ProxyType::Udp)
-                        .then(|| "udp proxies are not supported yet".to_string()),
+                    error: None,
                 })
                 .collect(),
         }
@@ -69,11 +68,7 @@ impl Status {
 
     pub fn connecting(&mut self) {
         for p in &mut self.proxies {
-            p.state = if p.kind == "udp" {
-                "unsupported"
-            } else {
-                "offline"
-            };
+            p.state = "offline";
         }
     }
 

@@ -2,7 +2,8 @@
 //! (0x16 or 0x17 first byte), yamux or one connection per channel, token
 //! login with run-id replacement, tcp proxies (allowed ports, conflicts),
 //! the encrypted control channel, Ping/Pong, a work-connection pool and
-//! per-proxy encryption and compression. It reuses r58's sans-IO cores in
+//! per-proxy encryption and compression, and udp proxies (datagrams as
+//! UDPPacket messages on one work connection at a time). It reuses r58's sans-IO cores in
 //! the server role; those are pinned to stock frp by recorded bytes.
 
 use std::collections::HashMap;
@@ -10,13 +11,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64ct::{Base64, Encoding};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
-use crate::tunnel::msg::{Decoder, LoginResp, Message, NewProxyResp, Pong, StartWorkConn};
+use crate::tunnel::codec::Codec;
+use crate::tunnel::msg::{
+    Decoder, LoginResp, Message, NewProxy, NewProxyResp, Pong, StartWorkConn, UdpAddr, UdpPacket,
+};
 use crate::tunnel::mux::{self, BoxIo};
-use crate::tunnel::{crypto, snappy, yamux};
+use crate::tunnel::{crypto, yamux};
 
 #[derive(Clone)]
 pub struct Opts {
@@ -35,6 +40,10 @@ pub struct Seen {
     pub tls: Vec<bool>,
     pub pings: usize,
     pub closed_proxies: Vec<String>,
+    /// Pings frpc sent on udp work connections.
+    pub udp_pings: usize,
+    /// Work connections each udp proxy has taken, by wire name.
+    pub udp_work_conns: HashMap<String, usize>,
 }
 
 pub struct Frps {
@@ -285,17 +294,11 @@ async fn control(
                     } else if taken {
                         "port already used".to_string()
                     } else {
-                        match TcpListener::bind(("127.0.0.1", port)).await {
-                            Err(_) => "port unavailable".to_string(),
-                            Ok(l) => {
+                        let pool = (pool.clone(), refill_tx.clone());
+                        match bind_public(&srv, &p, pool).await {
+                            Err(()) => "port unavailable".to_string(),
+                            Ok(t) => {
                                 srv.ports.lock().unwrap().insert(port, p.proxy_name.clone());
-                                let t = tokio::spawn(public(
-                                    l,
-                                    p.clone(),
-                                    pool.clone(),
-                                    refill_tx.clone(),
-                                    srv.key,
-                                ));
                                 listeners.insert(p.proxy_name.clone(), (port, t));
                                 String::new()
                             }
@@ -348,76 +351,124 @@ async fn control(
     }
 }
 
-/// The public port of one proxy: each user gets a parked work connection.
-async fn public(
-    l: TcpListener,
-    p: crate::tunnel::msg::NewProxy,
-    pool: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Chan>>>,
-    refill: mpsc::UnboundedSender<()>,
-    key: crypto::Key,
-) {
+type Pool = (
+    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Chan>>>,
+    mpsc::UnboundedSender<()>,
+);
+
+/// Opens a proxy's public port and serves it.
+async fn bind_public(
+    srv: &Arc<Server>,
+    p: &NewProxy,
+    pool: Pool,
+) -> Result<tokio::task::JoinHandle<()>, ()> {
+    let addr = ("127.0.0.1", p.remote_port as u16);
+    Ok(if p.proxy_type == "udp" {
+        let sock = UdpSocket::bind(addr).await.map_err(|_| ())?;
+        tokio::spawn(public_udp(sock, p.clone(), pool, srv.clone()))
+    } else {
+        let l = TcpListener::bind(addr).await.map_err(|_| ())?;
+        tokio::spawn(public(l, p.clone(), pool, srv.key))
+    })
+}
+
+/// Takes a parked work connection (asking for a new one to be parked)
+/// and starts it for `p`.
+async fn start_work(pool: &Pool, p: &NewProxy, from: Option<SocketAddr>) -> Option<Chan> {
+    let work = tokio::time::timeout(Duration::from_secs(10), async {
+        pool.0.lock().await.recv().await
+    })
+    .await;
+    let _ = pool.1.send(());
+    let mut work = work.ok()??;
+    let start = StartWorkConn {
+        proxy_name: p.proxy_name.clone(),
+        src_addr: from.map(|f| f.ip().to_string()).unwrap_or_default(),
+        dst_addr: "127.0.0.1".into(),
+        src_port: from.map_or(0, |f| f.port() as i64),
+        dst_port: p.remote_port,
+        ..Default::default()
+    };
+    work.send(Message::StartWorkConn(start).encode())
+        .await
+        .then_some(work)
+}
+
+/// The public port of one tcp proxy: each user gets a parked work connection.
+async fn public(l: TcpListener, p: NewProxy, pool: Pool, key: crypto::Key) {
     while let Ok((user, from)) = l.accept().await {
-        let work = tokio::time::timeout(Duration::from_secs(10), async {
-            pool.lock().await.recv().await
-        })
-        .await;
-        let _ = refill.send(());
-        let Ok(Some(mut work)) = work else {
-            continue;
-        };
-        let start = StartWorkConn {
-            proxy_name: p.proxy_name.clone(),
-            src_addr: from.ip().to_string(),
-            dst_addr: "127.0.0.1".into(),
-            src_port: from.port() as i64,
-            dst_port: p.remote_port,
-            ..Default::default()
-        };
-        if !work.send(Message::StartWorkConn(start).encode()).await {
-            continue;
+        if let Some(work) = start_work(&pool, &p, Some(from)).await {
+            let codec = Codec::new(p.use_encryption, p.use_compression, &key);
+            tokio::spawn(relay(user, work, codec));
         }
-        tokio::spawn(relay(
-            user,
-            from,
-            work,
-            p.use_encryption,
-            p.use_compression,
-            key,
-        ));
     }
 }
 
 /// User ↔ work connection, undoing the client's compression and
 /// encryption on the way in and applying them on the way out.
-async fn relay(
-    mut user: TcpStream,
-    _from: SocketAddr,
-    mut work: Chan,
-    enc: bool,
-    comp: bool,
-    key: crypto::Key,
-) {
-    let mut e = enc.then(|| crypto::Encryptor::new(&key));
-    let mut d = enc.then(|| crypto::Decryptor::new(&key));
-    let mut ce = comp.then(snappy::Encoder::default);
-    let mut cd = comp.then(snappy::Decoder::default);
+async fn relay(mut user: TcpStream, mut work: Chan, mut codec: Codec) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         tokio::select! {
             n = user.read(&mut buf) => {
                 let n = match n { Ok(0) | Err(_) => return, Ok(n) => n };
-                let mut data = buf[..n].to_vec();
-                if let Some(c) = &mut ce { data = c.encode(&data); }
-                if let Some(e) = &mut e { data = e.seal(&data); }
-                if !work.send(data).await { return; }
+                if !work.send(codec.outbound(&buf[..n])).await { return; }
             }
             w = work.recv() => {
-                let Some(mut data) = w else { return };
-                if let Some(d) = &mut d { data = d.open(&data); }
-                if let Some(c) = &mut cd {
-                    match c.decode(&data) { Ok(p) => data = p, Err(_) => return }
-                }
+                let Some(data) = w else { return };
+                let Ok(data) = codec.inbound(data) else { return };
                 if user.write_all(&data).await.is_err() { return; }
+            }
+        }
+    }
+}
+
+/// A udp proxy's public port, like frps: every user's datagrams ride one
+/// work connection, tagged with the user's address; answers are sent to
+/// the address they are tagged with. A broken connection is replaced.
+async fn public_udp(sock: UdpSocket, p: NewProxy, pool: Pool, srv: Arc<Server>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let Some(mut work) = start_work(&pool, &p, None).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        *srv.seen
+            .lock()
+            .unwrap()
+            .udp_work_conns
+            .entry(p.proxy_name.clone())
+            .or_default() += 1;
+        let mut codec = Codec::new(p.use_encryption, p.use_compression, &srv.key);
+        let mut msgs = Decoder::default();
+        loop {
+            tokio::select! {
+                r = sock.recv_from(&mut buf) => {
+                    let Ok((n, from)) = r else { return };
+                    let m = Message::UdpPacket(UdpPacket {
+                        content: Base64::encode_string(&buf[..n]),
+                        local_addr: None,
+                        remote_addr: Some(UdpAddr::from_socket(from)),
+                    });
+                    if !work.send(codec.outbound(&m.encode())).await { break; }
+                }
+                w = work.recv() => {
+                    let Some(Ok(data)) = w.map(|d| codec.inbound(d)) else { break };
+                    msgs.feed(&data);
+                    while let Ok(Some(m)) = msgs.next() {
+                        match m {
+                            Message::UdpPacket(u) => {
+                                let to = u.remote_addr.as_ref().and_then(UdpAddr::to_socket);
+                                let data = Base64::decode_vec(&u.content);
+                                if let (Some(to), Ok(data)) = (to, data) {
+                                    let _ = sock.send_to(&data, to).await;
+                                }
+                            }
+                            Message::Ping(_) => srv.seen.lock().unwrap().udp_pings += 1,
+                            _ => {}
+                        }
+                    }
+                }
             }
         }
     }
