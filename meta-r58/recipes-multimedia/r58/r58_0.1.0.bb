@@ -14,7 +14,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # A release pin. To build the tree this layer sits in, see the README
 # ("Building an R58 image": externalsrc).
 SRC_URI = "git://github.com/r58/r58.git;protocol=https;branch=main"
-SRCREV = "cb8f74d9a59f6e2cdd2ecac2298276f240e46348"
+SRCREV = "dae64200e4ff415fe94713232dd1791f26909ccc"
 
 require ${BPN}-crates.inc
 
