@@ -64,6 +64,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
                 "r58": {
                     "health": &*st.health.lock().expect("health lock"),
                     "tunnel": tunnel_json(&st),
+                    "process": process_json(),
                 },
             }),
         ),
@@ -104,6 +105,23 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
             &json!({"status": "error", "error": format!("no route {path}")}),
         ),
     }
+}
+
+/// Resource use, so leaks show in the field (and in the fault tests).
+fn process_json() -> serde_json::Value {
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    // statm's second field: resident pages.
+    let rss_pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    json!({
+        "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
+        "openFds": fds,
+        "rssKiB": rss_pages * page / 1024,
+    })
 }
 
 /// Change a path's encoder bitrate at runtime (`bps` on MPP, `bitrate` on x264).

@@ -58,8 +58,8 @@ async fn run(s: Settings, status: Shared, mut stop: watch::Receiver<bool>) {
         .unwrap_or_default();
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
     loop {
-        let mut logged_in = false;
-        let r = session(&s, &dialer, &mut run_id, &status, &mut stop, &mut logged_in).await;
+        let mut progress = Progress::NoAnswer;
+        let r = session(&s, &dialer, &mut run_id, &status, &mut stop, &mut progress).await;
         let delay = match r {
             Ok(()) => {
                 status.lock().unwrap().disconnected(None);
@@ -68,13 +68,7 @@ async fn run(s: Settings, status: Shared, mut stop: watch::Receiver<bool>) {
             Err(e) => {
                 log::warn!("tunnel: {e}");
                 status.lock().unwrap().disconnected(Some(e));
-                if logged_in {
-                    // The path worked a moment ago: try again right away.
-                    backoff.reset();
-                    Duration::from_millis(200)
-                } else {
-                    jitter(backoff.next_delay())
-                }
+                retry_delay(progress, &mut backoff)
             }
         };
         tokio::select! {
@@ -84,16 +78,47 @@ async fn run(s: Settings, status: Shared, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// How far a failed session got.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Progress {
+    /// Nothing answered: the path is down (the dial itself spent the wait).
+    NoAnswer,
+    /// frps (or something at its address) answered, then it failed.
+    Answered,
+    LoggedIn,
+}
+
+/// Backoff protects frps from a fleet that keeps failing against it; a
+/// path that is down costs frps nothing, so it is probed about once a
+/// second and the tunnel returns within a second or two of the network.
+fn retry_delay(p: Progress, backoff: &mut Backoff) -> Duration {
+    match p {
+        Progress::LoggedIn => {
+            // The path worked a moment ago: try again right away.
+            backoff.reset();
+            Duration::from_millis(200)
+        }
+        Progress::NoAnswer => Duration::from_millis(500),
+        Progress::Answered => jitter(backoff.next_delay()),
+    }
+}
+
 async fn session(
     s: &Settings,
     dialer: &Arc<Dialer>,
     run_id: &mut String,
     status: &Shared,
     stop: &mut watch::Receiver<bool>,
-    logged_in: &mut bool,
+    progress: &mut Progress,
 ) -> Result<(), String> {
     status.lock().unwrap().connecting();
-    let (mut ch, opener, mux_task) = transport::connect(dialer, s).await?;
+    let (mut ch, opener, mux_task) = transport::connect(dialer, s).await.map_err(|e| {
+        if !e.path_down {
+            *progress = Progress::Answered;
+        }
+        e.msg
+    })?;
+    *progress = Progress::Answered;
     let mut mux_task = MuxGuard(mux_task);
     let mut control = Control::new(s, run_id.clone(), Instant::now().into_std());
     ch.send(control.login(&Host::this(), unix_now()).encode())
@@ -124,7 +149,7 @@ async fn session(
     control
         .handle_login_resp(resp, Instant::now().into_std())
         .map_err(|e| e.to_string())?;
-    *logged_in = true;
+    *progress = Progress::LoggedIn;
     if *run_id != control.run_id {
         *run_id = control.run_id.clone();
         save_run_id(s, run_id);
@@ -237,5 +262,28 @@ impl Drop for MuxGuard {
         if let Some(t) = &self.0 {
             t.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_answered_failures_back_off() {
+        let mut b = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+        let ms = |d: Duration| d.as_millis();
+        let answered: Vec<_> = (0..6)
+            .map(|_| ms(retry_delay(Progress::Answered, &mut b)))
+            .collect();
+        // 1, 2, 4, 8, 10, 10 s plus up to 25 % jitter.
+        for (got, base) in answered.iter().zip([1000, 2000, 4000, 8000, 10000, 10000]) {
+            assert!((base..=base * 5 / 4).contains(got), "{answered:?}");
+        }
+        // An outage is probed at a steady pace and does not grow the backoff.
+        assert_eq!(ms(retry_delay(Progress::NoAnswer, &mut b)), 500);
+        assert_eq!(ms(retry_delay(Progress::LoggedIn, &mut b)), 200);
+        let next = ms(retry_delay(Progress::Answered, &mut b));
+        assert!((1000..=1250).contains(&next), "reset after a login: {next}");
     }
 }
