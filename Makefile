@@ -79,6 +79,7 @@ bench: deps-test
 	$(CARGO) build --locked --release
 	$(CARGO) bench --locked --bench whep
 	$(CARGO) bench --locked --bench remote
+	$(CARGO) bench --locked --bench tunnel
 
 deps-cross: deps-run
 	@dpkg --print-foreign-architectures | grep -qx arm64 || { $(SUDO) dpkg --add-architecture arm64 && $(APT) update -q; }

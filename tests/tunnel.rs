@@ -2,28 +2,13 @@
 //! frps-compatible server (`tunnel/frps.rs`) on loopback, with a local TCP
 //! service behind the proxies and users connecting to the public ports.
 
-#[allow(dead_code, unused_imports)]
-mod tunnel {
-    #[path = "../../src/tunnel/codec.rs"]
-    pub mod codec;
-    #[path = "../../src/tunnel/crypto.rs"]
-    pub mod crypto;
-    #[path = "../../src/tunnel/md5.rs"]
-    pub mod md5;
-    #[path = "../../src/tunnel/msg.rs"]
-    pub mod msg;
-    #[path = "../../src/tunnel/mux.rs"]
-    pub mod mux;
-    #[path = "../../src/tunnel/snappy.rs"]
-    pub mod snappy;
-    #[path = "../../src/tunnel/vectors.rs"]
-    pub mod vectors;
-    #[path = "../../src/tunnel/yamux.rs"]
-    pub mod yamux;
-}
+#[path = "tunnel/faults.rs"]
+mod faults;
 #[path = "tunnel/frps.rs"]
 mod frps;
 mod support;
+#[path = "tunnel/cores.rs"]
+mod tunnel;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -145,6 +130,7 @@ fn plain_frps(mux: bool) -> Frps {
         mux,
         tls: None,
         allow_ports: None,
+        bind: None,
     })
 }
 
@@ -217,6 +203,7 @@ fn tls_mux_proxy_carries_data_both_ways() {
         mux: true,
         tls: Some((c.chain.clone(), c.key.clone())),
         allow_ports: None,
+        bind: None,
     });
     let (echo, remote) = (echo_server(), free_port());
     let mut d = daemon(&tunnel_section(
@@ -257,6 +244,7 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
         mux: true,
         tls: Some((c.chain.clone(), c.key.clone())),
         allow_ports: None,
+        bind: None,
     });
     let (echo, remote) = (echo_server(), free_port());
     let d = daemon(&tunnel_section(
@@ -365,6 +353,7 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         mux: true,
         tls: None,
         allow_ports: Some((good, good)),
+        bind: None,
     });
     let echo = echo_server();
     let sec = tunnel_section(
@@ -401,6 +390,7 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         mux: true,
         tls: None,
         allow_ports: Some((good, good)),
+        bind: None,
     });
     let sec = tunnel_section(
         &dir.display().to_string(),
@@ -434,6 +424,7 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
         mux: true,
         tls: None,
         allow_ports: None,
+        bind: None,
     };
     let frps = Frps::start(opts.clone());
     let port = frps.port;

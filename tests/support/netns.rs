@@ -144,17 +144,36 @@ impl Topo {
     /// Drop every UDP packet in and out of `ns` (a guest on a TCP-only
     /// network: corporate proxies, some hotel Wi-Fi).
     pub fn block_udp(&self, ns: &str) {
-        let rules = "table inet r58_block {\n\
+        nft(
+            ns,
+            "table inet r58_block {\n\
              chain in { type filter hook input priority 0; policy accept; meta l4proto udp counter drop; }\n\
-             chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }\n}\n";
-        let mut c = Command::new("ip")
-            .args(["netns", "exec", ns, "nft", "-f", "-"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("running nft");
-        use std::io::Write;
-        c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-        assert!(c.wait().unwrap().success(), "nft rules in {ns}");
+             chain out { type filter hook output priority 0; policy accept; meta l4proto udp counter drop; }\n}\n",
+        );
+    }
+
+    /// Cut `iface` in `ns`: every packet in or out vanishes (a dead uplink),
+    /// or, with `reset`, TCP is answered by resets (a restarted middlebox).
+    pub fn cut(&self, ns: &str, iface: &str, reset: bool) {
+        let rules = if reset {
+            // Resets sent by `reject` pass the output hook: leave it open.
+            format!(
+                "chain in {{ type filter hook input priority 0; policy accept; \
+                 iifname \"{iface}\" meta l4proto tcp reject with tcp reset; iifname \"{iface}\" drop; }}"
+            )
+        } else {
+            format!(
+                "chain in {{ type filter hook input priority 0; policy accept; iifname \"{iface}\" drop; }}\n\
+                 chain out {{ type filter hook output priority 0; policy accept; oifname \"{iface}\" drop; }}"
+            )
+        };
+        nft(ns, &format!("table inet r58_cut {{\n{rules}\n}}\n"));
+    }
+
+    pub fn restore(&self, ns: &str) {
+        sh(&[
+            "ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "r58_cut",
+        ]);
     }
 
     /// UDP packets dropped by `block_udp` so far in `ns`.
@@ -204,6 +223,18 @@ impl Topo {
     }
 }
 
+/// Load nftables `rules` into `ns`.
+fn nft(ns: &str, rules: &str) {
+    let mut c = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("running nft");
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "nft rules in {ns}: {rules}");
+}
+
 /// Wait until something listens on TCP `port` in `ns`.
 pub fn wait_listening(ns: &str, port: u16) {
     for _ in 0..100 {
@@ -237,6 +268,14 @@ impl Drop for Topo {
 /// Run `f` on a thread that has joined namespace `ns`, so its sockets live
 /// there (the test process itself stays where it is).
 pub fn run_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    spawn_in(ns, f).join().expect("thread in namespace")
+}
+
+/// Like `run_in`, without waiting. Threads it starts stay in `ns` too.
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
         let fd = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -245,6 +284,4 @@ pub fn run_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'stati
         assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
         f()
     })
-    .join()
-    .expect("thread in namespace")
 }

@@ -30,6 +30,8 @@ pub struct Opts {
     /// (cert chain PEM, key PEM) to offer TLS; plaintext is accepted too.
     pub tls: Option<(String, String)>,
     pub allow_ports: Option<(u16, u16)>,
+    /// Where every port listens; 127.0.0.1 when unset.
+    pub bind: Option<std::net::IpAddr>,
 }
 
 /// What the server saw, for assertions.
@@ -52,9 +54,22 @@ pub struct Frps {
     rt: Option<tokio::runtime::Runtime>,
 }
 
-/// A logged-in client: where its work connections park, and how to
-/// kick it out when the same run id logs in again.
-type Session = (mpsc::UnboundedSender<Chan>, watch::Sender<bool>);
+/// A logged-in client: where its work connections park, how to kick it
+/// out when the same run id logs in again, and when it is gone.
+type Session = (
+    mpsc::UnboundedSender<Chan>,
+    watch::Sender<bool>,
+    watch::Receiver<bool>,
+);
+
+/// Marks a control as gone (ports released) when its task ends.
+struct Gone(watch::Sender<bool>);
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
 
 struct Server {
     opts: Opts,
@@ -110,7 +125,9 @@ impl Frps {
             controls: Mutex::default(),
             ports: Mutex::default(),
         });
-        let listener = rt.block_on(TcpListener::bind(("127.0.0.1", port))).unwrap();
+        let listener = rt
+            .block_on(TcpListener::bind((bind_ip(&srv.opts), port)))
+            .unwrap();
         let port = listener.local_addr().unwrap().port();
         rt.spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -123,6 +140,10 @@ impl Frps {
             rt: Some(rt),
         }
     }
+}
+
+fn bind_ip(o: &Opts) -> std::net::IpAddr {
+    o.bind.unwrap_or([127, 0, 0, 1].into())
 }
 
 impl Drop for Frps {
@@ -249,14 +270,18 @@ async fn control(
     };
     let (pool_tx, pool_rx) = mpsc::unbounded_channel();
     let (kick_tx, mut kick) = watch::channel(false);
-    // Same run id: the new session replaces the stale one at once.
-    if let Some((_, old)) = srv
+    let (gone_tx, gone_rx) = watch::channel(false);
+    let _gone = Gone(gone_tx);
+    // Same run id: the new session replaces the stale one, and, as frps
+    // does (`oldCtl.WaitClosed()`), answers only once its ports are free.
+    let old = srv
         .controls
         .lock()
         .unwrap()
-        .insert(run_id.clone(), (pool_tx, kick_tx))
-    {
-        let _ = old.send(true);
+        .insert(run_id.clone(), (pool_tx, kick_tx, gone_rx));
+    if let Some((_, old_kick, mut old_gone)) = old {
+        let _ = old_kick.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), old_gone.wait_for(|g| *g)).await;
     }
     let r = LoginResp {
         version: "0.70.0".into(),
@@ -347,6 +372,8 @@ async fn control(
     }
     for (_, (port, t)) in listeners {
         t.abort();
+        // Awaiting the aborted task waits until its socket is closed.
+        let _ = t.await;
         srv.ports.lock().unwrap().remove(&port);
     }
 }
@@ -362,7 +389,7 @@ async fn bind_public(
     p: &NewProxy,
     pool: Pool,
 ) -> Result<tokio::task::JoinHandle<()>, ()> {
-    let addr = ("127.0.0.1", p.remote_port as u16);
+    let addr = (bind_ip(&srv.opts), p.remote_port as u16);
     Ok(if p.proxy_type == "udp" {
         let sock = UdpSocket::bind(addr).await.map_err(|_| ())?;
         tokio::spawn(public_udp(sock, p.clone(), pool, srv.clone()))
