@@ -143,6 +143,7 @@ fn main() {
             tls: None,
             allow_ports: None,
             bind: None,
+            scopes: false,
         });
         let (remote, dir) = (
             free_port(),

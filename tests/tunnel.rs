@@ -131,6 +131,7 @@ fn plain_frps(mux: bool) -> Frps {
         tls: None,
         allow_ports: None,
         bind: None,
+        scopes: false,
     })
 }
 
@@ -204,6 +205,7 @@ fn tls_mux_proxy_carries_data_both_ways() {
         tls: Some((c.chain.clone(), c.key.clone())),
         allow_ports: None,
         bind: None,
+        scopes: false,
     });
     let (echo, remote) = (echo_server(), free_port());
     let mut d = daemon(&tunnel_section(
@@ -245,6 +247,7 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
         tls: Some((c.chain.clone(), c.key.clone())),
         allow_ports: None,
         bind: None,
+        scopes: false,
     });
     let (echo, remote) = (echo_server(), free_port());
     let d = daemon(&tunnel_section(
@@ -354,6 +357,7 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         tls: None,
         allow_ports: Some((good, good)),
         bind: None,
+        scopes: false,
     });
     let echo = echo_server();
     let sec = tunnel_section(
@@ -391,6 +395,7 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         tls: None,
         allow_ports: Some((good, good)),
         bind: None,
+        scopes: false,
     });
     let sec = tunnel_section(
         &dir.display().to_string(),
@@ -425,6 +430,7 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
         tls: None,
         allow_ports: None,
         bind: None,
+        scopes: false,
     };
     let frps = Frps::start(opts.clone());
     let port = frps.port;
@@ -451,6 +457,43 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
     let t = d.api_json("/v3/tunnel");
     assert_eq!(t["reconnects"], 1, "{t}");
     eprintln!("reconnected {took:?} after frps came back");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// frps with `auth.additionalScopes`: r58, configured by an unchanged
+/// frpc.toml that asks for both scopes, signs every Ping and NewWorkConn.
+#[test]
+fn pings_and_work_conns_are_signed_when_frpc_toml_asks() {
+    let dir = scratch();
+    let frps = Frps::start(Opts {
+        token: TOKEN.into(),
+        mux: true,
+        tls: None,
+        allow_ports: None,
+        bind: None,
+        scopes: true,
+    });
+    let (echo, remote) = (echo_server(), free_port());
+    let frpc = format!(
+        "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\
+         auth.additionalScopes = [\"HeartBeats\", \"NewWorkConns\"]\n\
+         transport.tls.enable = false\ntransport.heartbeatInterval = 1\n\n\
+         [[proxies]]\nname = \"echo\"\ntype = \"tcp\"\nlocalPort = {echo}\nremotePort = {remote}\n",
+        frps.port
+    );
+    std::fs::write(dir.join("frpc.toml"), frpc).unwrap();
+    let d = daemon(&format!(
+        "[tunnel]\nfrpc_config = \"{0}/frpc.toml\"\nrun_id_file = \"{0}/run-id\"\nauto_proxies = false\n",
+        dir.display()
+    ));
+    running(&d, "echo");
+    echo_through(remote, 10_000);
+    wait_for("two signed Pings", Duration::from_secs(10), || {
+        frps.seen.lock().unwrap().pings >= 2
+    });
+    let seen = frps.seen.lock().unwrap();
+    assert_eq!(seen.unsigned, 0);
+    assert!(seen.signed >= 3, "signed: {}", seen.signed);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

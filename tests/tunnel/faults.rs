@@ -35,6 +35,7 @@ fn world(tag: &str, extra: &str) -> World {
             tls: None,
             allow_ports: None,
             bind: Some([0, 0, 0, 0].into()),
+            scopes: false,
         })
     });
     let echo = run_in(&topo.device, echo_server);

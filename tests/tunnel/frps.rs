@@ -32,6 +32,9 @@ pub struct Opts {
     pub allow_ports: Option<(u16, u16)>,
     /// Where every port listens; 127.0.0.1 when unset.
     pub bind: Option<std::net::IpAddr>,
+    /// frps's `auth.additionalScopes = ["HeartBeats", "NewWorkConns"]`:
+    /// Pings and NewWorkConns must carry a valid privilege key.
+    pub scopes: bool,
 }
 
 /// What the server saw, for assertions.
@@ -44,6 +47,9 @@ pub struct Seen {
     pub closed_proxies: Vec<String>,
     /// Pings frpc sent on udp work connections.
     pub udp_pings: usize,
+    /// Pings and NewWorkConns whose privilege key was checked: valid, not.
+    pub signed: usize,
+    pub unsigned: usize,
     /// Work connections each udp proxy has taken, by wire name.
     pub udp_work_conns: HashMap<String, usize>,
 }
@@ -142,6 +148,23 @@ impl Frps {
     }
 }
 
+impl Server {
+    /// With scopes on, checks a Ping's or NewWorkConn's key like frps.
+    fn signed(&self, key: &str, timestamp: i64) -> bool {
+        if !self.opts.scopes {
+            return true;
+        }
+        let ok = crypto::privilege_key(&self.opts.token, timestamp) == key;
+        let mut seen = self.seen.lock().unwrap();
+        *(if ok {
+            &mut seen.signed
+        } else {
+            &mut seen.unsigned
+        }) += 1;
+        ok
+    }
+}
+
 fn bind_ip(o: &Opts) -> std::net::IpAddr {
     o.bind.unwrap_or([127, 0, 0, 1].into())
 }
@@ -220,6 +243,14 @@ async fn channel(srv: Arc<Server>, mut ch: Chan) {
     match next_msg(&mut ch, &mut dec).await {
         Some(Message::Login(l)) => control(srv, ch, dec, l).await,
         Some(Message::NewWorkConn(w)) => {
+            if !srv.signed(&w.privilege_key, w.timestamp) {
+                let m = Message::StartWorkConn(StartWorkConn {
+                    error: "invalid NewWorkConn".into(),
+                    ..Default::default()
+                });
+                ch.send(m.encode()).await;
+                return;
+            }
             let pool = srv
                 .controls
                 .lock()
@@ -340,9 +371,14 @@ async fn control(
                         error,
                     }));
                 }
-                Message::Ping(_) => {
+                Message::Ping(p) => {
                     srv.seen.lock().unwrap().pings += 1;
-                    out.push(Message::Pong(Pong::default()));
+                    let error = if srv.signed(&p.privilege_key, p.timestamp) {
+                        String::new()
+                    } else {
+                        "invalid ping".into()
+                    };
+                    out.push(Message::Pong(Pong { error }));
                 }
                 Message::CloseProxy(c) => {
                     srv.seen
