@@ -12,10 +12,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::control::{Control, Host};
-use super::crypto::{self, Decryptor, Encryptor};
-use super::msg::{Decoder, Message};
+use super::crypto;
+use super::msg::Message;
 use super::status::Status;
 use super::transport::{self, Channel, Dialer};
+use super::wire::{ControlWire, V1};
 use super::work;
 use crate::backoff::Backoff;
 use crate::config::tunnel::{Proxy, Settings};
@@ -121,12 +122,14 @@ async fn session(
     *progress = Progress::Answered;
     let mut mux_task = MuxGuard(mux_task);
     let mut control = Control::new(s, run_id.clone(), Instant::now().into_std());
-    ch.send(control.login(&Host::this(), unix_now()).encode())
+    let key = crypto::derive_key(s.token.expose());
+    let mut wire: Box<dyn ControlWire> = Box::new(V1::new(&key));
+    ch.send(wire.seal(&control.login(&Host::this(), unix_now())))
         .await
         .map_err(|e| format!("sending login: {e}"))?;
 
-    // Plaintext LoginResp; whatever follows it is already ciphertext.
-    let mut plain = Decoder::default();
+    // Messages that arrived with the LoginResp are handled after it.
+    let mut msgs: Vec<Message>;
     let deadline = Instant::now() + super::control::LOGIN_TIMEOUT;
     let resp = loop {
         let d = tokio::time::timeout_at(deadline, ch.recv())
@@ -134,16 +137,18 @@ async fn session(
             .map_err(|_| super::control::Error::LoginTimeout.to_string())?
             .map_err(|e| format!("waiting for login answer: {e}"))?
             .ok_or("frps closed the connection during login")?;
-        plain.feed(&d);
-        match plain.next().map_err(|e| e.to_string())? {
-            Some(Message::LoginResp(r)) => break r,
-            Some(m) => {
+        msgs = wire.open(&d)?;
+        if msgs.is_empty() {
+            continue;
+        }
+        match msgs.remove(0) {
+            Message::LoginResp(r) => break r,
+            m => {
                 return Err(format!(
                     "expected LoginResp, got '{}'",
                     m.type_byte() as char
                 ));
             }
-            None => {}
         }
     };
     control
@@ -156,11 +161,6 @@ async fn session(
     }
     log::info!("tunnel: logged in to {} (run id {run_id})", dialer.server());
 
-    let key = crypto::derive_key(s.token.expose());
-    let mut enc = Encryptor::new(&key);
-    let mut dec = Decryptor::new(&key);
-    let mut msgs = Decoder::default();
-    msgs.feed(&dec.open(&plain.take_rest()));
     let proxies: Arc<HashMap<String, Proxy>> = Arc::new(
         s.proxies
             .iter()
@@ -171,12 +171,12 @@ async fn session(
     let udp_relays = work::UdpRelays::default();
     status.lock().unwrap().connected();
     loop {
-        while let Some(m) = msgs.next().map_err(|e| e.to_string())? {
+        for m in msgs.drain(..) {
             control
                 .handle(m, Instant::now().into_std())
                 .map_err(|e| e.to_string())?;
         }
-        send_pending(&mut control, &mut ch, &mut enc).await?;
+        send_pending(&mut control, &mut ch, &mut *wire).await?;
         while control.take_work_request() {
             workers.spawn(work::serve(work::Work {
                 opener: opener.clone(),
@@ -190,7 +190,7 @@ async fn session(
         let wake = Instant::from_std(control.poll_timeout());
         tokio::select! {
             d = ch.recv() => match d {
-                Ok(Some(d)) => msgs.feed(&dec.open(&d)),
+                Ok(Some(d)) => msgs = wire.open(&d)?,
                 Ok(None) => return Err("frps closed the control connection".into()),
                 Err(e) => return Err(format!("control connection: {e}")),
             },
@@ -206,7 +206,7 @@ async fn session(
                 control.close_all();
                 let _ = tokio::time::timeout(
                     Duration::from_secs(1),
-                    send_pending(&mut control, &mut ch, &mut enc),
+                    send_pending(&mut control, &mut ch, &mut *wire),
                 )
                 .await;
                 return Ok(());
@@ -218,10 +218,10 @@ async fn session(
 async fn send_pending(
     control: &mut Control,
     ch: &mut Channel,
-    enc: &mut Encryptor,
+    wire: &mut dyn ControlWire,
 ) -> Result<(), String> {
     while let Some(m) = control.poll_message() {
-        ch.send(enc.seal(&m.encode()))
+        ch.send(wire.seal(&m))
             .await
             .map_err(|e| format!("control connection: {e}"))?;
     }

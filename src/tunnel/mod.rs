@@ -23,6 +23,7 @@ mod transport;
 mod udp;
 #[cfg(test)]
 pub mod vectors;
+mod wire;
 mod work;
 mod yamux;
 
