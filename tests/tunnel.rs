@@ -415,6 +415,20 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         proxy_state(&d, "good")["state"] == "running"
     });
     echo_through(good, 1000);
+    // The doctor names the refused proxy and frps's reason.
+    let doctor = support::r58_command()
+        .args(["doctor", "--ascii", "--config"])
+        .arg(d.dir.join("r58.toml"))
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&doctor.stdout);
+    assert!(screen.contains("ok tunnel  logged in to 127.0.0.1:"), "{screen}");
+    assert!(
+        screen.contains(&format!("ok proxy   registered: good :{good}")),
+        "{screen}"
+    );
+    assert!(screen.contains("XX proxy   bad (remote port"), "{screen}");
+    assert!(screen.contains("port not allowed"), "{screen}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -69,7 +69,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(mark: Mark, name: &'static str, detail: impl Into<String>) -> Check {
+    pub(super) fn new(mark: Mark, name: &'static str, detail: impl Into<String>) -> Check {
         Check {
             mark,
             name,
@@ -79,7 +79,7 @@ impl Check {
             pending: false,
         }
     }
-    fn hint(mut self, h: impl Into<String>) -> Check {
+    pub(super) fn hint(mut self, h: impl Into<String>) -> Check {
         self.hint = Some(h.into());
         self
     }
@@ -120,6 +120,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     );
     out.extend(daemon(f));
     out.extend(ice(f));
+    out.extend(super::tunnel::checks(f));
     out.push(clock(f.now_unix));
     if let Some(d) = &f.disk {
         out.push(disk(d));

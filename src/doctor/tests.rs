@@ -143,3 +143,67 @@ fn wrap_into_for_test(out: &mut String, text: &str) {
     }];
     out.push_str(&render(&list, true));
 }
+
+/// The tunnel's lines: logged in with one proxy refused by frps, then down
+/// with a wrong token; a config that stops forwarding ICE-TCP is flagged.
+#[test]
+fn tunnel_login_and_proxies_are_checked() {
+    let mut f = facts();
+    f.config = Ok(Config::parse(
+        "[tunnel]\nserver_addr = \"203.0.113.9\"\ntoken = \"s3cret-token\"\n\
+         [[tunnel.proxies]]\nname = \"ssh\"\nlocal_port = 22\nremote_port = 10022\n",
+    )
+    .unwrap());
+    let tunnel = json!({"enabled": true, "server": "203.0.113.9:7000", "tls": "unverified",
+        "connected": true, "since": f.now_unix - 7200, "rttMs": 23, "reconnects": 2,
+        "proxies": [
+            {"name": "ssh", "remotePort": 10022, "state": "running"},
+            {"name": "r58-whep", "remotePort": 18889, "state": "running"},
+            {"name": "r58-ice-tcp", "remotePort": 18190, "state": "rejected",
+             "error": "port already used"}]});
+    f.info.as_mut().unwrap()["r58"]["tunnel"] = tunnel.clone();
+    let list = evaluate(&f);
+    let screen = render(&list, true);
+    let want = "\
+ok tunnel  logged in to 203.0.113.9:7000 for 2h00m, ping 23 ms, 2 reconnects
+!! tunnel  frps's TLS certificate is not verified
+           hint: set tunnel.tls_cert_sha256 (openssl x509 -noout -fingerprint
+                 -sha256)
+ok proxy   registered: ssh :10022, r58-whep :18889
+XX proxy   r58-ice-tcp (remote port 18190): port already used
+           hint: another client holds the port, or frps's allowPorts excludes
+                 it; retried every 30 s
+";
+    assert!(screen.contains(want), "{screen}");
+    fits(&screen);
+    // A tunnel problem is a degraded box, not a reason to roll back.
+    assert_eq!(boot_verdict(&list), Some(true));
+
+    let mut down = tunnel;
+    down["connected"] = json!(false);
+    down["tls"] = json!("pinned");
+    down["lastError"] =
+        json!("frps refused the login: token in login doesn't match token from configuration");
+    f.info.as_mut().unwrap()["r58"]["tunnel"] = down;
+    let screen = render(&evaluate(&f), true);
+    assert!(
+        screen.contains("XX tunnel  not logged in to 203.0.113.9:7000: frps refused"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("hint: the token differs from frps's auth.token"),
+        "{screen}"
+    );
+    assert!(!screen.contains("s3cret"), "{screen}");
+    assert!(!screen.contains("proxy   registered"), "{screen}");
+
+    f.config = Ok(Config::parse(
+        "[tunnel]\nserver_addr = \"203.0.113.9\"\ntoken = \"t\"\nauto_proxies = false\n",
+    )
+    .unwrap());
+    let screen = render(&evaluate(&f), true);
+    assert!(
+        screen.contains("!! ice     the tunnel does not forward ICE-TCP (webrtc.tcp_port 8190)"),
+        "{screen}"
+    );
+}
