@@ -102,8 +102,7 @@ cross: deps-cross
 
 # The unit tests, compiled for aarch64 and run under qemu-aarch64-static;
 # then the aarch64 release binary, under qemu, faces the host-built WHEP,
-# tunnel,
-# CLI and real-Chromium tests (x264 720p30 keeps up even emulated).
+# CLI, tunnel and real-Chromium tests (x264 720p30 keeps up even emulated).
 cross-test: cross deps-test
 	$(CARGO) test --locked --target $(TARGET) --bins
 	R58_TEST_BIN=$(CURDIR)/$(CROSS_BIN) R58_TEST_RUNNER=qemu-aarch64-static \
