@@ -14,13 +14,31 @@ use crate::http::{Resp, json, text};
 use crate::media::{PathHandle, PathState};
 use crate::webrtc::{Cmd, EngineHandle, PathTraffic};
 
+/// The API starts before media, so `media` is set later; until then the
+/// configured paths show as starting and there are no sessions.
 pub struct State {
-    pub paths: Vec<PathHandle>,
-    pub engine: EngineHandle,
+    pub media: std::sync::OnceLock<Media>,
+    pub placeholders: Vec<PathHandle>,
     pub started: SystemTime,
     /// The health loop's latest verdict (also what feeds the watchdog).
     pub health: Arc<std::sync::Mutex<crate::health::Snapshot>>,
     pub tunnel: Option<crate::tunnel::Shared>,
+}
+
+pub struct Media {
+    pub paths: Vec<PathHandle>,
+    pub engine: EngineHandle,
+}
+
+impl State {
+    fn paths(&self) -> &[PathHandle] {
+        self.media.get().map_or(&self.placeholders, |m| &m.paths)
+    }
+
+    /// Asks the WebRTC engine; `None` while it is starting or busy.
+    async fn ask<T>(&self, cmd: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Cmd) -> Option<T> {
+        self.media.get()?.engine.ask(cmd).await
+    }
 }
 
 /// `{"enabled": false}` without a tunnel, else its status.
@@ -127,7 +145,7 @@ fn process_json() -> serde_json::Value {
 /// Change a path's encoder bitrate at runtime (`bps` on MPP, `bitrate` on x264).
 async fn set_bitrate(st: &State, name: &str, req: Request<Incoming>) -> Resp {
     let err = |code, msg: String| json(code, &json!({"status": "error", "error": msg}));
-    let Some(h) = st.paths.iter().find(|h| &*h.name == name) else {
+    let Some(h) = st.paths().iter().find(|h| &*h.name == name) else {
         return err(
             StatusCode::NOT_FOUND,
             format!("path '{name}' is not configured"),
@@ -161,7 +179,6 @@ async fn set_bitrate(st: &State, name: &str, req: Request<Incoming>) -> Resp {
 /// MediaMTX's session item; candidates read `type/proto/ip/port`.
 async fn session_items(st: &State) -> Vec<Value> {
     let sessions = st
-        .engine
         .ask(|reply| Cmd::Sessions { reply })
         .await
         .unwrap_or_default();
@@ -199,11 +216,10 @@ async fn session_items(st: &State) -> Vec<Value> {
 
 async fn path_items(st: &State) -> Vec<Value> {
     let traffic = st
-        .engine
         .ask(|reply| Cmd::Traffic { reply })
         .await
         .unwrap_or_default();
-    st.paths
+    st.paths()
         .iter()
         .map(|h| path_item(h, traffic.iter().find(|t| t.name == h.name)))
         .collect()
@@ -301,6 +317,29 @@ mod tests {
         );
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert!(rfc3339(leap).starts_with("2000-02-29T00:00:00"));
+    }
+
+    /// Before media is up the API answers, with the configured paths as
+    /// starting and no sessions.
+    #[test]
+    fn before_media_paths_show_as_starting() {
+        let st = State {
+            media: std::sync::OnceLock::new(),
+            placeholders: crate::media::placeholders(&crate::config::Config::default()),
+            started: SystemTime::now(),
+            health: Default::default(),
+            tunnel: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (paths, sessions) =
+            rt.block_on(async { (path_items(&st).await, session_items(&st).await) });
+        assert_eq!(paths.len(), 1);
+        assert_eq!(paths[0]["name"], "cam0");
+        assert_eq!(paths[0]["ready"], false);
+        assert_eq!(paths[0]["r58"]["state"], "starting");
+        assert!(sessions.is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `r58 run`: start the subsystems in an order that keeps the box reachable
-//! (API first, media after, each path on its own), then wait for a signal.
+//! (tunnel, then API, media after, each path on its own), then wait for a
+//! signal.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +26,17 @@ async fn serve(mut cfg: Config) -> Result<()> {
     // The tunnel first: the box must be reachable even when media is not.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tunnel = start_tunnel(&mut cfg, stop_rx);
+    // Then the API, so status and doctor work while media comes up (a
+    // first boot's GStreamer registry scan takes seconds).
+    let health = Arc::new(Mutex::new(health::Snapshot::default()));
+    let api_state = Arc::new(api::State {
+        media: std::sync::OnceLock::new(),
+        placeholders: media::placeholders(&cfg),
+        started: SystemTime::now(),
+        health: health.clone(),
+        tunnel: tunnel.as_ref().map(|(status, _)| status.clone()),
+    });
+    http::serve(cfg.api.listen, "api", api_state.clone(), api::handle).await?;
     crate::board::bring_up(
         std::path::Path::new("/"),
         media::element_installed("mpph264enc"),
@@ -32,16 +44,10 @@ async fn serve(mut cfg: Config) -> Result<()> {
     let (frames_tx, frames_rx) = tokio::sync::mpsc::channel(256);
     let paths = media::start(&cfg, frames_tx)?;
     let engine = webrtc::start(&cfg, &paths, frames_rx)?;
-
-    let health = Arc::new(Mutex::new(health::Snapshot::default()));
-    let api_state = Arc::new(api::State {
+    let _ = api_state.media.set(api::Media {
         paths: paths.clone(),
         engine: engine.clone(),
-        started: SystemTime::now(),
-        health: health.clone(),
-        tunnel: tunnel.as_ref().map(|(status, _)| status.clone()),
     });
-    http::serve(cfg.api.listen, "api", api_state, api::handle).await?;
     // The watchdog and LED are set up before the config moves to the WHEP
     // server; READY=1 still waits for both HTTP ports.
     let notifier = Notifier::from_env().map(Arc::new);

@@ -422,7 +422,10 @@ fn wrong_token_and_refused_port_are_clear_errors() {
         .output()
         .unwrap();
     let screen = String::from_utf8_lossy(&doctor.stdout);
-    assert!(screen.contains("ok tunnel  logged in to 127.0.0.1:"), "{screen}");
+    assert!(
+        screen.contains("ok tunnel  logged in to 127.0.0.1:"),
+        "{screen}"
+    );
     assert!(
         screen.contains(&format!("ok proxy   registered: good :{good}")),
         "{screen}"

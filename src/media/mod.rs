@@ -149,6 +149,23 @@ pub fn element_installed(name: &str) -> bool {
 
 /// Start every configured path. Never fails for one path's sake: a path that
 /// cannot start reports why in its status and the others run.
+/// The configured paths as "starting", for the API to show while media
+/// (GStreamer's first-boot registry scan included) is still coming up.
+pub fn placeholders(cfg: &Config) -> Vec<PathHandle> {
+    cfg.paths
+        .iter()
+        .map(|(name, p)| {
+            let mut st = PathStatus::new(p.source, format!("{}x{}@{}", p.width, p.height, p.fps));
+            st.state = PathState::Starting;
+            PathHandle {
+                name: name.as_str().into(),
+                status: Arc::new(Mutex::new(st)),
+                control: None,
+            }
+        })
+        .collect()
+}
+
 pub fn start(
     cfg: &Config,
     frames: tokio::sync::mpsc::Sender<MediaEvent>,

@@ -160,17 +160,29 @@ impl Daemon {
         serde_json::from_slice(&r.body).unwrap()
     }
 
+    /// The API comes up first, the WHEP port once media has started: wait
+    /// for both, so tests may POST offers at once.
     fn wait_api(&self) {
         let t0 = Instant::now();
         while t0.elapsed() < Duration::from_secs(20) {
             if let Ok(r) = self.api_request("GET", "/v3/paths/list")
                 && r.status == 200
+                && self.whep_listening()
             {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("r58 API did not come up; log:\n{}", self.log());
+        panic!("r58 API or WHEP port did not come up; log:\n{}", self.log());
+    }
+
+    fn whep_listening(&self) -> bool {
+        let port = self.http;
+        let probe = move || TcpStream::connect(("127.0.0.1", port)).is_ok();
+        match &self.netns {
+            Some(ns) => netns::run_in(ns, probe),
+            None => probe(),
+        }
     }
 
     /// Wait until `path` reports `state` in the API.
