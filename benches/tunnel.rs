@@ -138,12 +138,8 @@ fn main() {
         ),
     ] {
         let frps = Frps::start(Opts {
-            token: TOKEN.into(),
             mux,
-            tls: None,
-            allow_ports: None,
-            bind: None,
-            scopes: false,
+            ..Opts::new(TOKEN)
         });
         let (remote, dir) = (
             free_port(),

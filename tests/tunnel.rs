@@ -61,10 +61,15 @@ fn udp_echo_server() -> (
 }
 
 fn daemon(tunnel_toml: &str) -> Daemon {
-    Daemon::start_with(Setup {
+    Daemon::start_with(setup(tunnel_toml))
+}
+
+/// A small test-pattern path plus the given `[tunnel]` section.
+fn setup(tunnel_toml: &str) -> Setup {
+    Setup {
         paths: format!("[paths.cam0]\nsource = \"test\"\nwidth = 320\nheight = 180\n{tunnel_toml}"),
         ..Setup::default()
-    })
+    }
 }
 
 fn tunnel_section(
@@ -85,13 +90,20 @@ fn tunnel_section(
     s
 }
 
-fn wait_for(what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
+fn wait_for(what: &str, within: Duration, f: impl FnMut() -> bool) -> Duration {
+    poll(within, f).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// How long until `f` held, polled every 50 ms; `None` past `within`.
+fn poll(within: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < within, "timed out waiting for {what}");
+        if t0.elapsed() >= within {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    t0.elapsed()
+    Some(t0.elapsed())
 }
 
 /// `size` bytes through the public port and back, compared.
@@ -126,12 +138,8 @@ fn scratch() -> std::path::PathBuf {
 
 fn plain_frps(mux: bool) -> Frps {
     Frps::start(Opts {
-        token: TOKEN.into(),
         mux,
-        tls: None,
-        allow_ports: None,
-        bind: None,
-        scopes: false,
+        ..Opts::new(TOKEN)
     })
 }
 
@@ -200,12 +208,8 @@ fn tls_mux_proxy_carries_data_both_ways() {
     let dir = scratch();
     let c = certs(&dir);
     let frps = Frps::start(Opts {
-        token: TOKEN.into(),
-        mux: true,
         tls: Some((c.chain.clone(), c.key.clone())),
-        allow_ports: None,
-        bind: None,
-        scopes: false,
+        ..Opts::new(TOKEN)
     });
     let (echo, remote) = (echo_server(), free_port());
     let mut d = daemon(&tunnel_section(
@@ -242,12 +246,8 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
     let dir = scratch();
     let c = certs(&dir);
     let frps = Frps::start(Opts {
-        token: TOKEN.into(),
-        mux: true,
         tls: Some((c.chain.clone(), c.key.clone())),
-        allow_ports: None,
-        bind: None,
-        scopes: false,
+        ..Opts::new(TOKEN)
     });
     let (echo, remote) = (echo_server(), free_port());
     let d = daemon(&tunnel_section(
@@ -352,12 +352,8 @@ fn wrong_token_and_refused_port_are_clear_errors() {
     let dir = scratch();
     let good = free_port();
     let frps = Frps::start(Opts {
-        token: "the-other-token".into(),
-        mux: true,
-        tls: None,
         allow_ports: Some((good, good)),
-        bind: None,
-        scopes: false,
+        ..Opts::new("the-other-token")
     });
     let echo = echo_server();
     let sec = tunnel_section(
@@ -390,12 +386,8 @@ fn wrong_token_and_refused_port_are_clear_errors() {
     drop(d);
 
     let frps = Frps::start(Opts {
-        token: TOKEN.into(),
-        mux: true,
-        tls: None,
         allow_ports: Some((good, good)),
-        bind: None,
-        scopes: false,
+        ..Opts::new(TOKEN)
     });
     let sec = tunnel_section(
         &dir.display().to_string(),
@@ -441,14 +433,7 @@ fn wrong_token_and_refused_port_are_clear_errors() {
 #[test]
 fn reconnects_with_the_same_run_id_after_frps_restarts() {
     let dir = scratch();
-    let opts = Opts {
-        token: TOKEN.into(),
-        mux: true,
-        tls: None,
-        allow_ports: None,
-        bind: None,
-        scopes: false,
-    };
+    let opts = Opts::new(TOKEN);
     let frps = Frps::start(opts.clone());
     let port = frps.port;
     let (echo, remote) = (echo_server(), free_port());
@@ -483,12 +468,8 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
 fn pings_and_work_conns_are_signed_when_frpc_toml_asks() {
     let dir = scratch();
     let frps = Frps::start(Opts {
-        token: TOKEN.into(),
-        mux: true,
-        tls: None,
-        allow_ports: None,
-        bind: None,
         scopes: true,
+        ..Opts::new(TOKEN)
     });
     let (echo, remote) = (echo_server(), free_port());
     let frpc = format!(

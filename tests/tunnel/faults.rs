@@ -30,12 +30,8 @@ fn world(tag: &str, extra: &str) -> World {
     let topo = Topo::up(tag);
     let frps = run_in(&topo.vps, || {
         Frps::start(Opts {
-            token: TOKEN.into(),
-            mux: true,
-            tls: None,
-            allow_ports: None,
             bind: Some([0, 0, 0, 0].into()),
-            scopes: false,
+            ..Opts::new(TOKEN)
         })
     });
     let echo = run_in(&topo.device, echo_server);
@@ -48,9 +44,8 @@ fn world(tag: &str, extra: &str) -> World {
     )
     .replace("127.0.0.1", VPS_DEVICE_SIDE);
     let d = Daemon::start_with(Setup {
-        paths: format!("[paths.cam0]\nsource = \"test\"\nwidth = 320\nheight = 180\n{section}"),
         netns: Some(topo.device.clone()),
-        ..Setup::default()
+        ..super::setup(&section)
     });
     super::running(&d, "echo");
     World {
@@ -74,20 +69,16 @@ impl World {
     }
 
     /// `wait_for`, showing the end of r58's log when it times out.
-    fn wait(&self, what: &str, within: Duration, mut f: impl FnMut() -> bool) -> Duration {
-        let t0 = Instant::now();
-        while !f() {
-            if t0.elapsed() > within {
-                let log = self.d.log();
-                let tail: Vec<_> = log.lines().rev().take(30).collect();
-                panic!(
-                    "timed out waiting for {what}; r58 log ends:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        t0.elapsed()
+    fn wait(&self, what: &str, within: Duration, f: impl FnMut() -> bool) -> Duration {
+        super::poll(within, f).unwrap_or_else(|| {
+            let log = self.d.log();
+            let tail: Vec<_> = log.lines().rev().take(30).collect();
+            let tail: Vec<_> = tail.into_iter().rev().collect();
+            panic!(
+                "timed out waiting for {what}; r58 log ends:\n{}",
+                tail.join("\n")
+            )
+        })
     }
 
     /// (open fds, live tokio tasks) of the daemon.

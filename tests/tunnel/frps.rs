@@ -23,7 +23,7 @@ use crate::tunnel::msg::{
 use crate::tunnel::mux::{self, BoxIo};
 use crate::tunnel::{crypto, yamux};
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Opts {
     pub token: String,
     pub mux: bool,
@@ -108,6 +108,17 @@ impl Chan {
         match self {
             Chan::Mux(s) => s.send(d).await.is_ok(),
             Chan::Raw(io) => io.write_all(&d).await.is_ok(),
+        }
+    }
+}
+
+impl Opts {
+    /// Plaintext, yamux, every port allowed, on 127.0.0.1.
+    pub fn new(token: &str) -> Opts {
+        Opts {
+            token: token.into(),
+            mux: true,
+            ..Opts::default()
         }
     }
 }
