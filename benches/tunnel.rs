@@ -20,7 +20,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use frps::{Frps, Opts};
-use support::{Daemon, Setup, free_port};
+use support::{Daemon, Setup, free_port, percentile as pct, rss_mib};
 
 const TOKEN: &str = "bench-token";
 const DOWNLOAD: usize = 128 << 20;
@@ -92,20 +92,6 @@ fn pings(port: u16) -> Vec<u64> {
         .collect();
     rtts.sort_unstable();
     rtts
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
-fn pct(sorted: &[u64], p: usize) -> u64 {
-    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
 }
 
 fn main() {

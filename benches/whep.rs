@@ -95,13 +95,7 @@ fn measure(pid: u32, window: Duration) -> (f64, f64) {
     let (t0, c0) = (Instant::now(), ticks());
     std::thread::sleep(window);
     let (c1, dt) = (ticks(), t0.elapsed().as_secs_f64());
-    let rss_kb: f64 = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    ((c1 - c0) as f64 / hz / dt * 100.0, rss_kb / 1024.0)
+    ((c1 - c0) as f64 / hz / dt * 100.0, support::rss_mib(pid))
 }
 
 fn num_cpus() -> usize {

@@ -30,12 +30,7 @@ pub fn summary(sorted: &[u64]) -> String {
     if sorted.is_empty() {
         return "no samples (is Chromium installed? run `make bench`)".into();
     }
-    let pct = |p: usize| {
-        sorted[(sorted.len() * p)
-            .div_ceil(100)
-            .saturating_sub(1)
-            .min(sorted.len() - 1)]
-    };
+    let pct = |p| super::percentile(sorted, p);
     format!(
         "p50 {} ms   p95 {} ms   min {} ms   max {} ms",
         pct(50),

@@ -48,6 +48,25 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A process's resident memory (VmRSS) in MiB; 0 when it is gone.
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// The `p`th percentile (nearest rank) of sorted, non-empty samples.
+pub fn percentile(sorted: &[u64], p: usize) -> u64 {
+    sorted[(sorted.len() * p)
+        .div_ceil(100)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
 /// The binary under test: this build's, or `R58_TEST_BIN` (the aarch64
 /// one for `make cross-test`, run through `R58_TEST_RUNNER`, e.g. qemu).
 pub fn bin() -> PathBuf {
