@@ -86,7 +86,7 @@ impl Relay {
             local_addr: None,
             remote_addr: Some(UdpAddr::from_socket(peer)),
         });
-        Some(self.codec.outbound(&m.encode()))
+        Some(self.codec.outbound_owned(m.encode()))
     }
 
     /// Records activity; false when the peer is new and there is no room.
@@ -110,7 +110,7 @@ impl Relay {
         let ping = (now >= self.next_ping).then(|| {
             self.next_ping = now + PING_EVERY;
             self.codec
-                .outbound(&Message::Ping(Ping::default()).encode())
+                .outbound_owned(Message::Ping(Ping::default()).encode())
         });
         let gone: Vec<SocketAddr> = self
             .peers

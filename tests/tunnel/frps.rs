@@ -524,7 +524,7 @@ async fn public_udp(sock: UdpSocket, p: NewProxy, pool: Pool, srv: Arc<Server>) 
                         local_addr: None,
                         remote_addr: Some(UdpAddr::from_socket(from)),
                     });
-                    if !work.send(codec.outbound(&m.encode())).await { break; }
+                    if !work.send(codec.outbound_owned(m.encode())).await { break; }
                 }
                 w = work.recv() => {
                     let Some(Ok(data)) = w.map(|d| codec.inbound(d)) else { break };
