@@ -398,8 +398,7 @@ async fn control(
                         .closed_proxies
                         .push(c.proxy_name.clone());
                     if let Some((port, t)) = listeners.remove(&c.proxy_name) {
-                        t.abort();
-                        srv.ports.lock().unwrap().remove(&port);
+                        release(&srv, port, t).await;
                     }
                 }
                 _ => {}
@@ -418,11 +417,16 @@ async fn control(
         }
     }
     for (_, (port, t)) in listeners {
-        t.abort();
-        // Awaiting the aborted task waits until its socket is closed.
-        let _ = t.await;
-        srv.ports.lock().unwrap().remove(&port);
+        release(&srv, port, t).await;
     }
+}
+
+/// Closes a proxy's public port; it is free again when this returns.
+async fn release(srv: &Server, port: u16, t: tokio::task::JoinHandle<()>) {
+    t.abort();
+    // Awaiting the aborted task waits until its socket is closed.
+    let _ = t.await;
+    srv.ports.lock().unwrap().remove(&port);
 }
 
 type Pool = (
