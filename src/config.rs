@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+pub mod auth;
 pub mod board;
 pub mod frpc;
 pub mod import;
@@ -35,6 +36,7 @@ pub struct Config {
     pub tunnel: Option<tunnel::Section>,
     pub watchdog: board::Watchdog,
     pub leds: board::Leds,
+    pub auth: auth::Auth,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -75,6 +77,12 @@ pub struct PathConfig {
     pub gop: u32,
     pub encoder: String,
     pub max_viewers: usize,
+    /// `publisher` paths: a new WHIP publisher replaces the current one
+    /// (a guest reconnecting) instead of getting 409.
+    pub override_publisher: bool,
+    /// This path's tokens, instead of `[auth]`'s.
+    pub publish_token: Option<auth::Secret>,
+    pub read_token: Option<auth::Secret>,
 }
 
 impl Default for Config {
@@ -90,6 +98,7 @@ impl Default for Config {
             tunnel: None,
             watchdog: board::Watchdog::default(),
             leds: board::Leds::default(),
+            auth: auth::Auth::default(),
         }
     }
 }
@@ -128,6 +137,9 @@ impl Default for PathConfig {
             gop: 30,
             encoder: "auto".into(),
             max_viewers: 32,
+            override_publisher: false,
+            publish_token: None,
+            read_token: None,
         }
     }
 }
@@ -248,6 +260,21 @@ impl Config {
                     ),
                 ));
             }
+            if p.override_publisher && p.source != Source::Publisher {
+                return Err(fail(
+                    &sec,
+                    "override_publisher",
+                    format!("path '{name}': override_publisher needs source = \"publisher\""),
+                ));
+            }
+            for (key, t) in [
+                ("publish_token", &p.publish_token),
+                ("read_token", &p.read_token),
+            ] {
+                if let Some(Err(e)) = t.as_ref().map(auth::check_token) {
+                    return Err(fail(&sec, key, format!("path '{name}': {key} {e}")));
+                }
+            }
             if p.max_viewers == 0 {
                 return Err(fail(
                     &sec,
@@ -264,6 +291,14 @@ impl Config {
             .map_err(|(key, msg)| fail("watchdog", key, msg))?;
         if self.webrtc.udp_port == 0 {
             return Err(fail("webrtc", "udp_port", "udp_port must not be 0".into()));
+        }
+        for (key, t) in [
+            ("publish_token", &self.auth.publish_token),
+            ("read_token", &self.auth.read_token),
+        ] {
+            if let Some(Err(e)) = t.as_ref().map(auth::check_token) {
+                return Err(fail("auth", key, format!("{key} {e}")));
+            }
         }
         for o in &self.http.allow_origins {
             if !(o.starts_with("http://") || o.starts_with("https://") || o == "*") {

@@ -8,18 +8,56 @@
 //! - A reader whose queue overflows drops its whole backlog and every frame
 //!   up to the next keyframe, and asks for one. Others never wait for it.
 //! - Keyframe requests are rate-limited per path.
+//! - A unit is a whole encoded frame (local encoder) or one relayed RTP
+//!   packet (WHIP publisher, forwarded as it arrives). Limits count
+//!   pictures (video units with the marker bit), so both behave alike.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One access unit as RTP payloads (marker on the last one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    Video,
+    Audio,
+}
+
+/// One unit as RTP payloads: an access unit, or one relayed packet.
 #[derive(Debug)]
 pub struct Frame {
     pub rtp_time: u32,
+    /// Starts a picture a decoder can begin with (for audio: always).
     pub keyframe: bool,
     pub payloads: Vec<Arc<[u8]>>,
     pub bytes: usize,
+    pub track: Track,
+    /// The last payload ends a picture (RTP marker bit).
+    pub marker: bool,
+    /// Relayed packets: the path's extended sequence number, so a loss
+    /// upstream stays a visible gap (and a NACK) downstream.
+    pub seq: Option<u64>,
+    /// Relayed packets: when the RTP packet reached r58.
+    pub arrived: Option<Instant>,
+}
+
+impl Frame {
+    /// A whole encoded picture from a local encoder.
+    pub fn picture(rtp_time: u32, keyframe: bool, payloads: Vec<Arc<[u8]>>) -> Frame {
+        Frame {
+            rtp_time,
+            keyframe,
+            bytes: payloads.iter().map(|p| p.len()).sum(),
+            payloads,
+            track: Track::Video,
+            marker: true,
+            seq: None,
+            arrived: None,
+        }
+    }
+
+    fn ends_picture(&self) -> bool {
+        self.track == Track::Video && self.marker
+    }
 }
 
 pub type ReaderId = u64;
@@ -37,13 +75,29 @@ pub const KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 #[derive(Default)]
 struct Reader {
     queue: VecDeque<Arc<Frame>>,
+    /// Pictures in `queue`.
+    pictures: usize,
     waiting_keyframe: bool,
     dropped: u64,
+}
+
+impl Reader {
+    fn push(&mut self, f: &Arc<Frame>) {
+        self.pictures += f.ends_picture() as usize;
+        self.queue.push_back(f.clone());
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.pictures = 0;
+    }
 }
 
 #[derive(Default)]
 struct Feed {
     gop: Vec<Arc<Frame>>,
+    /// Pictures in `gop`.
+    gop_pictures: usize,
     readers: HashMap<ReaderId, Reader>,
     last_keyframe_request: Option<Instant>,
 }
@@ -58,10 +112,14 @@ impl Hub {
     /// now (a reader overflowed and the rate limit allows it).
     pub fn push(&mut self, path: &Arc<str>, frame: Arc<Frame>, now: Instant) -> bool {
         let feed = self.feeds.entry(path.clone()).or_default();
-        if frame.keyframe {
+        if frame.keyframe && frame.track == Track::Video {
             feed.gop.clear();
+            feed.gop_pictures = 0;
         }
-        if feed.gop.len() < GOP_CACHE_MAX && (frame.keyframe || !feed.gop.is_empty()) {
+        let in_gop = feed.gop.first().is_some_and(|f| f.track == Track::Video)
+            || (frame.keyframe && frame.track == Track::Video);
+        if feed.gop_pictures < GOP_CACHE_MAX && in_gop {
+            feed.gop_pictures += frame.ends_picture() as usize;
             feed.gop.push(frame.clone());
         }
         let mut want_key = false;
@@ -73,18 +131,18 @@ impl Hub {
                 }
                 r.waiting_keyframe = false;
             }
-            if r.queue.len() >= READER_QUEUE {
+            if r.pictures >= READER_QUEUE {
                 // Too slow: drop whole frames up to the next keyframe.
                 r.dropped += r.queue.len() as u64 + 1;
-                r.queue.clear();
+                r.clear();
                 r.waiting_keyframe = !frame.keyframe;
                 want_key |= r.waiting_keyframe;
                 if frame.keyframe {
-                    r.queue.push_back(frame.clone());
+                    r.push(&frame);
                 }
                 continue;
             }
-            r.queue.push_back(frame.clone());
+            r.push(&frame);
         }
         want_key && feed.allow_keyframe(now)
     }
@@ -93,9 +151,9 @@ impl Hub {
     pub fn add_reader(&mut self, path: &Arc<str>, id: ReaderId, now: Instant) -> bool {
         let feed = self.feeds.entry(path.clone()).or_default();
         let mut r = Reader::default();
-        let replay = !feed.gop.is_empty() && feed.gop.len() <= REPLAY_MAX;
+        let replay = !feed.gop.is_empty() && feed.gop_pictures <= REPLAY_MAX;
         if replay {
-            r.queue.extend(feed.gop.iter().cloned());
+            feed.gop.iter().for_each(|f| r.push(f));
         } else {
             r.waiting_keyframe = true;
         }
@@ -110,12 +168,18 @@ impl Hub {
     }
 
     pub fn pop(&mut self, path: &str, id: ReaderId) -> Option<Arc<Frame>> {
-        self.feeds
-            .get_mut(path)?
-            .readers
-            .get_mut(&id)?
-            .queue
-            .pop_front()
+        let r = self.feeds.get_mut(path)?.readers.get_mut(&id)?;
+        let f = r.queue.pop_front()?;
+        r.pictures -= f.ends_picture() as usize;
+        Some(f)
+    }
+
+    /// The source changed (a new publisher): what is cached is of no use.
+    pub fn reset(&mut self, path: &str) {
+        if let Some(f) = self.feeds.get_mut(path) {
+            f.gop.clear();
+            f.gop_pictures = 0;
+        }
     }
 
     /// A viewer asked for a keyframe (PLI/FIR) or is about to join.
@@ -158,11 +222,16 @@ mod tests {
     use super::*;
 
     fn frame(n: u32, key: bool) -> Arc<Frame> {
+        Arc::new(Frame::picture(n, key, vec![]))
+    }
+
+    /// A relayed packet: `end` sets the marker bit.
+    fn packet(n: u32, track: Track, key: bool, end: bool) -> Arc<Frame> {
         Arc::new(Frame {
-            rtp_time: n,
-            keyframe: key,
-            payloads: vec![],
-            bytes: 0,
+            track,
+            marker: end,
+            seq: Some(n as u64),
+            ..Frame::picture(n, key, vec![])
         })
     }
 
@@ -251,5 +320,38 @@ mod tests {
         h.push(&p, frame(0, true), t);
         assert_eq!(h.readers("cam0"), 0);
         assert!(h.pop("cam0", 1).is_none());
+    }
+
+    #[test]
+    fn relayed_packets_count_as_pictures_and_audio_never_waits() {
+        let (mut h, p, t) = (Hub::default(), Arc::<str>::from("guest1"), Instant::now());
+        // A keyframe in three packets, then audio, then a P-frame in two.
+        h.push(&p, packet(1, Track::Video, true, false), t);
+        h.push(&p, packet(2, Track::Video, false, false), t);
+        h.push(&p, packet(3, Track::Video, false, true), t);
+        h.push(&p, packet(4, Track::Audio, true, true), t);
+        h.push(&p, packet(5, Track::Video, false, false), t);
+        assert!(
+            !h.add_reader(&p, 1, t),
+            "a short GOP is replayed, no request"
+        );
+        assert_eq!(drain(&mut h, "guest1", 1), [1, 2, 3, 4, 5]);
+        // Audio that arrives before any keyframe is not a GOP start.
+        let q = Arc::<str>::from("guest2");
+        h.push(&q, packet(1, Track::Audio, true, true), t);
+        assert!(
+            h.add_reader(&q, 2, t),
+            "nothing to replay: ask for a keyframe"
+        );
+        // A reader overflows on pictures, not on packets.
+        let r = Arc::<str>::from("guest3");
+        h.push(&r, packet(0, Track::Video, true, true), t);
+        h.add_reader(&r, 3, t);
+        for i in 1..=(READER_QUEUE as u32 - 1) * 3 {
+            h.push(&r, packet(i, Track::Video, false, i % 3 == 0), t);
+        }
+        assert_eq!(h.dropped("guest3", 3), 0, "{READER_QUEUE} pictures fit");
+        h.push(&r, packet(1000, Track::Video, false, true), t);
+        assert!(h.dropped("guest3", 3) > 0);
     }
 }

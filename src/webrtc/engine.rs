@@ -376,12 +376,8 @@ impl Engine {
             entry.profile = Some(p);
         }
         let payloads = h264::packetize(&ev.au.data, h264::MAX_PAYLOAD);
-        let frame = Arc::new(Frame {
-            rtp_time: entry.clock.rtp_time(ev.au.pts_ns),
-            keyframe: ev.au.keyframe,
-            bytes: payloads.iter().map(|p| p.len()).sum(),
-            payloads,
-        });
+        let rtp_time = entry.clock.rtp_time(ev.au.pts_ns);
+        let frame = Arc::new(Frame::picture(rtp_time, ev.au.keyframe, payloads));
         if self.hub.push(&ev.path, frame, now) {
             entry.handle.send(Control::Keyframe);
         }
