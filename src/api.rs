@@ -83,6 +83,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
                     "health": &*st.health.lock().expect("health lock"),
                     "tunnel": tunnel_json(&st),
                     "process": process_json(),
+                    "relay": relay_json(&st).await,
                 },
             }),
         ),
@@ -122,6 +123,14 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
             StatusCode::NOT_FOUND,
             &json!({"status": "error", "error": format!("no route {path}")}),
         ),
+    }
+}
+
+/// WHIP → WHEP relay latency inside r58, for `make bench` and technicians.
+async fn relay_json(st: &State) -> Value {
+    match st.ask(|reply| Cmd::RelayLatency { reply }).await.flatten() {
+        Some(l) => json!({"p50Us": l.p50_us, "p99Us": l.p99_us, "packets": l.packets}),
+        None => Value::Null,
     }
 }
 
@@ -202,7 +211,11 @@ async fn session_items(st: &State) -> Vec<Value> {
                 "peerConnectionEstablished": s.connected,
                 "localCandidate": local,
                 "remoteCandidate": remote,
-                "state": if s.connected { "read" } else { "connecting" },
+                "state": match (s.connected, s.publishing) {
+                    (false, _) => "connecting",
+                    (true, false) => "read",
+                    (true, true) => "publish",
+                },
                 "path": &*s.path,
                 "query": "",
                 "inboundBytes": s.bytes_received,
@@ -239,15 +252,34 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
         })
         .unwrap_or_default();
     let profile = t.and_then(|t| t.profile);
+    // A published path carries what its publisher sends; others H.264.
+    let relayed = t.filter(|t| !t.tracks.is_empty());
+    let (source, tracks, tracks2) = match relayed {
+        Some(t) => (
+            json!({"type": "webRTCSession", "id": t.publisher}),
+            json!(t.tracks),
+            json!(
+                t.tracks
+                    .iter()
+                    .map(|c| json!({"codec": c}))
+                    .collect::<Vec<_>>()
+            ),
+        ),
+        None => (
+            json!({"type": "r58Source", "id": s.source}),
+            json!(["H264"]),
+            json!([{"codec": "H264", "codecProps": {"profile": profile.map(profile_name)}}]),
+        ),
+    };
     json!({
         "name": &*h.name,
         "confName": &*h.name,
-        "source": if ready { json!({"type": "r58Source", "id": s.source}) } else { Value::Null },
+        "source": if ready { source } else { Value::Null },
         "ready": ready, "readyTime": since,
         "available": ready, "availableTime": since,
         "online": ready, "onlineTime": since,
-        "tracks": if ready { json!(["H264"]) } else { json!([]) },
-        "tracks2": if ready { json!([{"codec": "H264", "codecProps": {"profile": profile.map(profile_name)}}]) } else { json!([]) },
+        "tracks": if ready { tracks } else { json!([]) },
+        "tracks2": if ready { tracks2 } else { json!([]) },
         "readers": readers,
         "inboundBytes": 0, "bytesReceived": 0,
         "outboundBytes": bytes, "bytesSent": bytes,

@@ -1,5 +1,7 @@
-//! The viewer-facing HTTP server (:8889): WHEP (RFC 9725) with MediaMTX's
-//! URL layout, CORS by origin allow-list, and the built-in viewer page.
+//! The media HTTP server (:8889): WHEP (RFC 9725) for viewers and WHIP
+//! (RFC 9725's sibling) for publishers, with MediaMTX's URL layout, bearer
+//! tokens, CORS by origin allow-list, and the built-in viewer and
+//! publisher pages.
 //!
 //! Every error is a status code plus one line of text a person can act on.
 
@@ -10,6 +12,7 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, StatusCode};
 
+use crate::config::auth::{Right, bearer_matches};
 use crate::config::{Config, IceServer};
 use crate::http::{Resp, empty, origin_allowed, read_body, text};
 use crate::webrtc::{Cmd, EngineHandle, OfferError};
@@ -17,6 +20,7 @@ use crate::webrtc::{Cmd, EngineHandle, OfferError};
 /// MediaMTX's limit for an inbound SDP.
 pub const MAX_SDP: usize = 128 * 1024;
 const VIEWER_PAGE: &str = include_str!("../www/viewer.html");
+const PUBLISHER_PAGE: &str = include_str!("../www/publish.html");
 
 pub struct State {
     pub cfg: Config,
@@ -26,23 +30,80 @@ pub struct State {
 /// What a URL asks for, after MediaMTX's layout.
 #[derive(Debug, PartialEq)]
 enum Route<'a> {
-    Whep(&'a str),
-    Session(&'a str, &'a str),
+    /// POST an offer: WHEP (read) or WHIP (publish).
+    Offer(&'a str, Right),
+    Session(&'a str, Right, &'a str),
     Page(&'a str),
+    PublishPage(&'a str),
     PageRedirect(&'a str),
     NotFound,
+}
+
+fn right(seg: &str) -> Option<Right> {
+    match seg {
+        "whep" => Some(Right::Read),
+        "whip" => Some(Right::Publish),
+        _ => None,
+    }
 }
 
 fn route(path: &str) -> Route<'_> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
-        [p, "whep"] => Route::Whep(p),
-        ["whep", p] => Route::Whep(p), // legacy alias
-        [p, "whep", s] => Route::Session(p, s),
+        [p, "publish"] => Route::PublishPage(p),
+        [p, w] if right(w).is_some() => Route::Offer(p, right(w).unwrap()),
+        // Legacy aliases: /whep/cam0, /whip/guest1.
+        [w, p] if right(w).is_some() => Route::Offer(p, right(w).unwrap()),
+        [p, w, s] if right(w).is_some() => Route::Session(p, right(w).unwrap(), s),
         [p, ""] if !p.is_empty() => Route::Page(p),
         [p] if !p.is_empty() => Route::PageRedirect(p),
         _ => Route::NotFound,
     }
+}
+
+/// 401 unless the request carries the token `right` on `path` needs.
+fn authorize(
+    st: &State,
+    req: &Request<Incoming>,
+    path: &str,
+    right: Right,
+    peer: SocketAddr,
+) -> Option<Resp> {
+    let want = st.cfg.token(path, right)?;
+    let given = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if bearer_matches(given, want) {
+        return None;
+    }
+    let what = if given.is_some() {
+        "a wrong token"
+    } else {
+        "no token"
+    };
+    log::info!(
+        "{}: refused {} of '{path}' from {}: {what}",
+        right.as_str(),
+        right.as_str(),
+        peer.ip()
+    );
+    let mut r = text(
+        StatusCode::UNAUTHORIZED,
+        format!(
+            "{} '{path}' needs a token (Authorization: Bearer ...); this request had {what}",
+            if right == Right::Publish {
+                "publishing to"
+            } else {
+                "reading"
+            }
+        ),
+    );
+    r.headers_mut().insert(
+        "www-authenticate",
+        HeaderValue::from_static("Bearer realm=\"r58\""),
+    );
+    Some(r)
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
@@ -85,10 +146,17 @@ async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp 
         return r;
     }
     let known = |p: &str| st.cfg.paths.contains_key(p);
+    if let (&Method::POST | &Method::OPTIONS, Route::Offer(p, r)) = (req.method(), route(&uri_path))
+        && known(p)
+        && let Some(denied) = authorize(st, &req, p, r, peer)
+    {
+        return denied;
+    }
     match (req.method().clone(), route(&uri_path)) {
-        (_, Route::Whep(p))
-        | (_, Route::Session(p, _))
+        (_, Route::Offer(p, _))
+        | (_, Route::Session(p, ..))
         | (_, Route::Page(p))
+        | (_, Route::PublishPage(p))
         | (_, Route::PageRedirect(p))
             if !known(p) =>
         {
@@ -97,16 +165,16 @@ async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp 
                 format!("path '{p}' is not configured"),
             )
         }
-        (Method::POST, Route::Whep(p)) => offer(st, p.to_string(), req, peer).await,
-        (Method::OPTIONS, Route::Whep(_)) => {
+        (Method::POST, Route::Offer(p, r)) => offer(st, p.to_string(), r, req, peer).await,
+        (Method::OPTIONS, Route::Offer(..)) => {
             let mut r = empty(StatusCode::NO_CONTENT);
             r.headers_mut()
                 .insert("accept-post", HeaderValue::from_static("application/sdp"));
             add_links(&mut r, &st.cfg.webrtc.ice_servers);
             r
         }
-        (_, Route::Whep(_)) => text(StatusCode::METHOD_NOT_ALLOWED, "use POST with an SDP offer"),
-        (Method::DELETE, Route::Session(p, s)) => {
+        (_, Route::Offer(..)) => text(StatusCode::METHOD_NOT_ALLOWED, "use POST with an SDP offer"),
+        (Method::DELETE, Route::Session(p, _, s)) => {
             let (path, secret) = (p.to_string(), s.to_string());
             match st
                 .engine
@@ -121,13 +189,19 @@ async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp 
                 _ => text(StatusCode::NOT_FOUND, "no such session"),
             }
         }
-        (Method::PATCH, Route::Session(p, s)) => patch(st, p.to_string(), s.to_string(), req).await,
+        (Method::PATCH, Route::Session(p, _, s)) => {
+            patch(st, p.to_string(), s.to_string(), req).await
+        }
         (_, Route::Session(..)) => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "use PATCH or DELETE on a session",
         ),
-        (Method::GET | Method::HEAD, Route::Page(_)) => {
-            let mut r = crate::http::text(StatusCode::OK, VIEWER_PAGE);
+        (Method::GET | Method::HEAD, Route::Page(_) | Route::PublishPage(_)) => {
+            let page = match route(&uri_path) {
+                Route::PublishPage(_) => PUBLISHER_PAGE,
+                _ => VIEWER_PAGE,
+            };
+            let mut r = crate::http::text(StatusCode::OK, page);
             let h = r.headers_mut();
             h.insert(
                 "content-type",
@@ -161,7 +235,13 @@ fn content_type_is(req: &Request<Incoming>, want: &str) -> bool {
         .unwrap_or(false)
 }
 
-async fn offer(st: &State, path: String, req: Request<Incoming>, client: SocketAddr) -> Resp {
+async fn offer(
+    st: &State,
+    path: String,
+    right: Right,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Resp {
     if !content_type_is(&req, "application/sdp") {
         return text(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -182,6 +262,7 @@ async fn offer(st: &State, path: String, req: Request<Incoming>, client: SocketA
             path: p,
             sdp,
             client,
+            publish: right == Right::Publish,
             reply,
         })
         .await
@@ -204,8 +285,16 @@ async fn offer(st: &State, path: String, req: Request<Incoming>, client: SocketA
             // Relative: the box sits behind reverse proxies and the tunnel.
             h.insert(
                 "location",
-                HeaderValue::from_str(&format!("/{path}/whep/{}", a.secret))
-                    .expect("hex is a valid header"),
+                HeaderValue::from_str(&format!(
+                    "/{path}/{}/{}",
+                    if right == Right::Publish {
+                        "whip"
+                    } else {
+                        "whep"
+                    },
+                    a.secret
+                ))
+                .expect("hex is a valid header"),
             );
             h.insert(
                 "id",
@@ -215,6 +304,8 @@ async fn offer(st: &State, path: String, req: Request<Incoming>, client: SocketA
             r
         }
         Err(OfferError::BadSdp(why)) => text(StatusCode::BAD_REQUEST, why),
+        Err(OfferError::Codec(why)) => text(StatusCode::NOT_ACCEPTABLE, why),
+        Err(OfferError::Conflict(why)) => text(StatusCode::CONFLICT, why),
         Err(OfferError::NoPath) => text(
             StatusCode::NOT_FOUND,
             format!("path '{path}' is not configured"),
@@ -281,9 +372,25 @@ mod tests {
 
     #[test]
     fn mediamtx_url_layout() {
-        assert_eq!(route("/cam0/whep"), Route::Whep("cam0"));
-        assert_eq!(route("/whep/cam0"), Route::Whep("cam0"));
-        assert_eq!(route("/cam0/whep/abc"), Route::Session("cam0", "abc"));
+        assert_eq!(route("/cam0/whep"), Route::Offer("cam0", Right::Read));
+        assert_eq!(route("/whep/cam0"), Route::Offer("cam0", Right::Read));
+        assert_eq!(
+            route("/cam0/whep/abc"),
+            Route::Session("cam0", Right::Read, "abc")
+        );
+        assert_eq!(
+            route("/guest1/whip"),
+            Route::Offer("guest1", Right::Publish)
+        );
+        assert_eq!(
+            route("/whip/guest1"),
+            Route::Offer("guest1", Right::Publish)
+        );
+        assert_eq!(
+            route("/guest1/whip/abc"),
+            Route::Session("guest1", Right::Publish, "abc")
+        );
+        assert_eq!(route("/guest1/publish"), Route::PublishPage("guest1"));
         assert_eq!(route("/cam0/"), Route::Page("cam0"));
         assert_eq!(route("/cam0"), Route::PageRedirect("cam0"));
         assert_eq!(route("/"), Route::NotFound);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, IceConnectionState, Input, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -15,11 +16,12 @@ use tokio::sync::mpsc;
 use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::net;
-use super::session::{OfferError, Session};
+use super::relay::{Carried, Ingest, Latency};
+use super::session::{OfferError, Plan, Session};
 use super::tcp::TcpEvent;
 use super::transport::Transports;
-use super::{Answer, Cmd, PathTraffic, SessionInfo, random_hex};
-use crate::config::Config;
+use super::{Answer, Cmd, PathTraffic, RelayLatency, SessionInfo, random_hex};
+use crate::config::{Config, Source};
 use crate::h264;
 use crate::hub::{Frame, Hub};
 use crate::media::{Control, MediaEvent, PathHandle, PathState};
@@ -29,24 +31,31 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// A TCP connection must prove which session it is for this quickly.
 const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
 
-struct PathEntry {
-    handle: PathHandle,
+pub(super) struct PathEntry {
+    pub handle: PathHandle,
+    pub source: Source,
+    pub override_publisher: bool,
     max_viewers: usize,
     profile: Option<u32>,
     bytes_sent: u64,
     clock: RtpClock,
+    /// `publisher` paths: the session feeding it, and what it sends.
+    pub publisher: Option<u64>,
+    pub carried: Option<Carried>,
+    pub ingest: Ingest,
 }
 
 pub struct Engine {
-    sessions: HashMap<u64, Session>,
+    pub(super) sessions: HashMap<u64, Session>,
     by_ufrag: HashMap<String, u64>,
     by_addr: HashMap<SocketAddr, u64>,
-    hub: Hub,
-    paths: HashMap<Arc<str>, PathEntry>,
+    pub(super) hub: Hub,
+    pub(super) paths: HashMap<Arc<str>, PathEntry>,
     adv: Advertise,
-    net: Transports,
-    cert: str0m::config::DtlsCert,
+    pub(super) net: Transports,
+    pub(super) cert: str0m::config::DtlsCert,
     next_id: u64,
+    pub(super) latency: Latency,
 }
 
 enum Wake {
@@ -69,13 +78,18 @@ impl Engine {
         let paths = paths
             .iter()
             .map(|h| {
-                let max_viewers = cfg.paths.get(&*h.name).map(|p| p.max_viewers).unwrap_or(32);
+                let p = cfg.paths.get(&*h.name).cloned().unwrap_or_default();
                 let entry = PathEntry {
                     handle: h.clone(),
-                    max_viewers,
+                    source: p.source,
+                    override_publisher: p.override_publisher,
+                    max_viewers: p.max_viewers,
                     profile: None,
                     bytes_sent: 0,
                     clock: RtpClock::default(),
+                    publisher: None,
+                    carried: None,
+                    ingest: Ingest::default(),
                 };
                 (h.name.clone(), entry)
             })
@@ -95,6 +109,7 @@ impl Engine {
             adv,
             cert,
             next_id: 1,
+            latency: Latency::default(),
         }
     }
 
@@ -149,9 +164,15 @@ impl Engine {
                 path,
                 sdp,
                 client,
+                publish,
                 reply,
             } => {
-                let _ = reply.send(self.offer(&path, &sdp, client, now));
+                let r = if publish {
+                    self.publish_offer(&path, &sdp, client, now)
+                } else {
+                    self.offer(&path, &sdp, client, now)
+                };
+                let _ = reply.send(r);
             }
             Cmd::Delete {
                 path,
@@ -159,9 +180,14 @@ impl Engine {
                 reply,
             } => {
                 let id = self.find(&path, &secret);
-                if let Some(id) = id {
-                    log::info!("whep {id}: deleted by viewer");
-                    self.close(id);
+                if let Some(s) = id.and_then(|id| self.sessions.get(&id)) {
+                    let who = if s.is_publisher() {
+                        "publisher"
+                    } else {
+                        "viewer"
+                    };
+                    log::info!("{} {}: deleted by {who}", s.kind(), s.id);
+                    self.close(s.id);
                 }
                 let _ = reply.send(id.is_some());
             }
@@ -177,7 +203,9 @@ impl Engine {
                         if line.starts_with("candidate:") {
                             match Candidate::from_sdp_string(line) {
                                 Ok(c) => s.add_remote_candidate(c),
-                                Err(e) => log::debug!("whep {}: ignoring candidate: {e}", s.id),
+                                Err(e) => {
+                                    log::debug!("{} {}: ignoring candidate: {e}", s.kind(), s.id)
+                                }
                             }
                         }
                     }
@@ -186,6 +214,14 @@ impl Engine {
             }
             Cmd::Traffic { reply } => {
                 let _ = reply.send(self.traffic());
+            }
+            Cmd::RelayLatency { reply } => {
+                let l = &self.latency;
+                let _ = reply.send(l.percentiles().map(|(p50_us, p99_us)| RelayLatency {
+                    p50_us,
+                    p99_us,
+                    packets: l.count,
+                }));
             }
             Cmd::Sessions { reply } => {
                 let mut v: Vec<SessionInfo> = self.sessions.values().map(Session::info).collect();
@@ -204,6 +240,8 @@ impl Engine {
                 readers: vec![],
                 bytes_sent: p.bytes_sent,
                 profile: p.profile,
+                publisher: p.publisher.map(|id| format!("{id:016x}")),
+                tracks: p.carried.as_ref().map(Carried::names).unwrap_or_default(),
             })
             .collect();
         for s in self.sessions.values().filter(|s| s.reading) {
@@ -237,51 +275,84 @@ impl Engine {
                 "path '{path}' is not ready: {why}"
             )));
         }
-        let viewers = self.sessions.values().filter(|s| s.path == name).count();
+        let viewers = self
+            .sessions
+            .values()
+            .filter(|s| s.path == name && !s.is_publisher())
+            .count();
         if viewers >= entry.max_viewers {
             return Err(OfferError::Full(entry.max_viewers));
         }
-        let profile = entry.profile;
-        let reach = self.adv.reach(client.ip());
-        let candidates = self
-            .adv
-            .candidates(reach, &net::interface_addrs(&self.adv.interfaces));
-        if candidates.is_empty() {
-            log::warn!(
-                "whep: no candidate is usable by {} (internet client): set webrtc.additional_hosts",
-                client.ip()
-            );
-        }
+        let plan = match (&entry.carried, entry.source) {
+            (Some(c), Source::Publisher) => Plan::Relay(c),
+            _ => Plan::Encoder {
+                profile: entry.profile,
+            },
+        };
+        let candidates = self.candidates_for(client);
         let id = self.next_id;
-        self.next_id += 1;
         let secret = random_hex();
-        let (mut s, answer) = Session::accept(
+        let (s, answer) = Session::accept(
             id,
-            secret.clone(),
+            secret,
             name.clone(),
             sdp,
             candidates,
             &self.cert,
-            profile,
+            plan,
             now,
         )?;
         // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
         if self.hub.keyframe_request(&name, now) {
-            entry_send(&self.paths, &name, Control::Keyframe);
+            self.ask_keyframe(&name);
         }
+        Ok(self.register(s, answer, client))
+    }
+
+    /// The candidates a client at `client` is told about.
+    pub(super) fn candidates_for(&self, client: SocketAddr) -> Vec<Candidate> {
+        let reach = self.adv.reach(client.ip());
+        let c = self
+            .adv
+            .candidates(reach, &net::interface_addrs(&self.adv.interfaces));
+        if c.is_empty() {
+            log::warn!(
+                "webrtc: no candidate is usable by {} ({reach:?} client): set webrtc.additional_hosts",
+                client.ip()
+            );
+        }
+        c
+    }
+
+    /// Take an accepted session in; its answer for the HTTP side.
+    pub(super) fn register(&mut self, mut s: Session, sdp: String, client: SocketAddr) -> Answer {
+        let id = s.id;
+        self.next_id = self.next_id.max(id + 1);
         s.client = Some(client);
         self.by_ufrag.insert(s.ufrag.clone(), id);
         log::info!(
-            "whep {id}: new viewer of {path} from {} ({reach:?}, {} candidates)",
+            "{} {id}: new {} of {} from {} ({} candidates)",
+            s.kind(),
+            if s.is_publisher() {
+                "publisher"
+            } else {
+                "viewer"
+            },
+            s.path,
             client.ip(),
             s.candidates.len()
         );
+        let secret = s.secret.clone();
         self.sessions.insert(id, s);
-        Ok(Answer {
-            sdp: answer,
+        Answer {
+            sdp,
             secret,
             id: format!("{id:016x}"),
-        })
+        }
+    }
+
+    pub(super) fn next_id(&self) -> u64 {
+        self.next_id
     }
 
     /// Which session a datagram belongs to: by source address once known,
@@ -361,7 +432,7 @@ impl Engine {
         };
         s.bytes_received += data.len() as u64;
         if let Err(e) = s.rtc.handle_input(Input::Receive(now, recv)) {
-            log::debug!("whep {id}: input rejected: {e}");
+            log::debug!("{} {id}: input rejected: {e}", s.kind());
         }
         self.drive(id, now);
     }
@@ -378,18 +449,38 @@ impl Engine {
         let payloads = h264::packetize(&ev.au.data, h264::MAX_PAYLOAD);
         let rtp_time = entry.clock.rtp_time(ev.au.pts_ns);
         let frame = Arc::new(Frame::picture(rtp_time, ev.au.keyframe, payloads));
-        if self.hub.push(&ev.path, frame, now) {
-            entry.handle.send(Control::Keyframe);
+        self.fan_out(&ev.path, frame, now);
+    }
+
+    /// One unit for a path's viewers: into the hub, then out to each.
+    pub(super) fn fan_out(&mut self, path: &Arc<str>, unit: Arc<Frame>, now: Instant) {
+        if self.hub.push(path, unit, now) {
+            self.ask_keyframe(path);
         }
         let ids: Vec<u64> = self
             .sessions
             .values()
-            .filter(|s| s.reading && s.path == ev.path)
+            .filter(|s| s.reading && s.path == *path)
             .map(|s| s.id)
             .collect();
         for id in ids {
             self.pump(id, now);
             self.drive(id, now);
+        }
+    }
+
+    /// Ask whoever feeds `path` for a keyframe (already rate-limited): the
+    /// local encoder, or the WHIP publisher by PLI on its next poll.
+    pub(super) fn ask_keyframe(&mut self, path: &str) {
+        let Some(p) = self.paths.get(path) else {
+            return;
+        };
+        match p.publisher.and_then(|id| self.sessions.get_mut(&id)) {
+            Some(s) => {
+                s.request_keyframe();
+                s.next_timeout = Instant::now();
+            }
+            None => p.handle.send(Control::Keyframe),
         }
     }
 
@@ -409,6 +500,9 @@ impl Engine {
             sent += f.bytes as u64;
             // Let str0m turn this frame into packets before checking room again.
             drain(s, &self.net);
+            if let Some(t) = f.arrived {
+                self.latency.add(t.elapsed());
+            }
         }
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;
@@ -420,18 +514,29 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        let ev = drain(s, &self.net);
+        let mut ev = drain(s, &self.net);
         let path = s.path.clone();
+        if s.is_publisher() {
+            if ev.connected {
+                log::info!("whip {id}: publishing to {path}, {}", s.pair_text());
+            }
+            let packets = std::mem::take(&mut ev.packets);
+            self.on_published(id, packets, now);
+            if ev.close {
+                self.close(id);
+            }
+            return;
+        }
         let joined = ev.connected && !s.reading;
         if joined {
             s.reading = true;
             log::info!("whep {id}: connected, {}", s.pair_text());
         }
         if joined && self.hub.add_reader(&path, id, now) {
-            entry_send(&self.paths, &path, Control::Keyframe);
+            self.ask_keyframe(&path);
         }
         if ev.keyframe && self.hub.keyframe_request(&path, now) {
-            entry_send(&self.paths, &path, Control::Keyframe);
+            self.ask_keyframe(&path);
         }
         if joined {
             self.pump(id, now);
@@ -453,38 +558,52 @@ impl Engine {
             if let Some(s) = self.sessions.get_mut(&id)
                 && let Err(e) = s.rtc.handle_input(Input::Timeout(now))
             {
-                log::debug!("whep {id}: timeout: {e}");
+                log::debug!("{} {id}: timeout: {e}", s.kind());
             }
             self.drive(id, now);
         }
-        let dead: Vec<u64> = self
+        let dead: Vec<(u64, &str)> = self
             .sessions
             .values()
-            .filter(|s| {
-                !s.rtc.is_alive()
-                    || (!s.connected && now.duration_since(s.created) > HANDSHAKE_TIMEOUT)
+            .filter_map(|s| {
+                let why = if !s.rtc.is_alive() {
+                    "disconnected"
+                } else if !s.connected && now.duration_since(s.created) > HANDSHAKE_TIMEOUT {
+                    "never connected"
+                } else {
+                    super::publish::idle(s, now)?
+                };
+                Some((s.id, why))
             })
-            .map(|s| s.id)
             .collect();
-        for id in dead {
-            log::info!("whep {id}: timed out or disconnected");
+        for (id, why) in dead {
+            log::info!("webrtc {id}: {why}; closing");
             self.close(id);
         }
         self.net.close_unbound(now, TCP_BIND_TIMEOUT);
     }
 
-    fn close(&mut self, id: u64) {
+    pub(super) fn close(&mut self, id: u64) {
         let Some(mut s) = self.sessions.remove(&id) else {
             return;
         };
         // Tell the browser (RTCP BYE + DTLS close_notify) before forgetting it.
+        // str0m queues both for its next timeout, so drive it until drained.
         if s.rtc.is_alive() {
             let _ = s.rtc.close();
-            while let Ok(out) = s.rtc.poll_output() {
-                match out {
-                    Output::Transmit(t) => self.net.send(t.proto, t.destination, t.contents.into()),
-                    Output::Timeout(_) => break,
-                    Output::Event(_) => {}
+            for _ in 0..4 {
+                while let Ok(out) = s.rtc.poll_output() {
+                    match out {
+                        Output::Transmit(t) => {
+                            self.net.send(t.proto, t.destination, t.contents.into())
+                        }
+                        Output::Timeout(_) => break,
+                        Output::Event(_) => {}
+                    }
+                }
+                if !s.rtc.is_alive() || s.rtc.handle_input(Input::Timeout(Instant::now())).is_err()
+                {
+                    break;
                 }
             }
         }
@@ -493,10 +612,19 @@ impl Engine {
         self.by_addr.retain(|_, v| *v != id);
         self.net.close_session_conns(id); // closes the sockets
         log::info!(
-            "whep {id}: closed ({} bytes sent, {})",
+            "{} {id}: closed ({} bytes sent, {} received, {})",
+            s.kind(),
             s.bytes_sent,
+            s.bytes_received,
             s.pair_text()
         );
+        if self
+            .paths
+            .get(&s.path)
+            .is_some_and(|p| p.publisher == Some(id))
+        {
+            self.publisher_gone(&s.path);
+        }
     }
 }
 
@@ -506,6 +634,8 @@ struct Drained {
     connected: bool,
     keyframe: bool,
     close: bool,
+    /// A publisher's incoming packets (RTP mode hands them over as events).
+    packets: Vec<RtpPacket>,
 }
 
 /// Poll a session until it waits: send its packets, note its events.
@@ -528,6 +658,7 @@ fn drain(s: &mut Session, net: &Transports) -> Drained {
                     d.connected = true;
                 }
                 Event::KeyframeRequest(_) => d.keyframe = true,
+                Event::RtpPacket(p) => d.packets.push(p),
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => d.close = true,
                 _ => {}
             },
@@ -539,10 +670,4 @@ fn drain(s: &mut Session, net: &Transports) -> Drained {
         }
     }
     d
-}
-
-fn entry_send(paths: &HashMap<Arc<str>, PathEntry>, path: &str, c: Control) {
-    if let Some(p) = paths.get(path) {
-        p.handle.send(c);
-    }
 }

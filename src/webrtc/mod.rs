@@ -11,6 +11,8 @@ mod clock;
 mod engine;
 pub mod ice_servers;
 mod net;
+mod publish;
+mod relay;
 pub mod session;
 mod tcp;
 mod transport;
@@ -41,6 +43,18 @@ pub struct PathTraffic {
     pub readers: Vec<String>,
     pub bytes_sent: u64,
     pub profile: Option<u32>,
+    /// `publisher` paths: the WHIP session feeding it.
+    pub publisher: Option<String>,
+    /// Codec names once media flows, e.g. ["H264", "Opus"].
+    pub tracks: Vec<&'static str>,
+}
+
+/// WHIP → WHEP relay latency (RTP in → SRTP out), over recent packets.
+#[derive(Debug, Clone, Copy)]
+pub struct RelayLatency {
+    pub p50_us: u32,
+    pub p99_us: u32,
+    pub packets: u64,
 }
 
 /// The transport a session's media is flowing over.
@@ -66,6 +80,8 @@ pub struct SessionInfo {
     pub pair: Option<Pair>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// A WHIP publisher (else a WHEP viewer).
+    pub publishing: bool,
 }
 
 pub enum Cmd {
@@ -73,6 +89,8 @@ pub enum Cmd {
         path: String,
         sdp: String,
         client: SocketAddr,
+        /// WHIP (publish) rather than WHEP (read).
+        publish: bool,
         reply: oneshot::Sender<Result<Answer, OfferError>>,
     },
     Delete {
@@ -91,6 +109,9 @@ pub enum Cmd {
     },
     Sessions {
         reply: oneshot::Sender<Vec<SessionInfo>>,
+    },
+    RelayLatency {
+        reply: oneshot::Sender<Option<RelayLatency>>,
     },
 }
 

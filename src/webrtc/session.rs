@@ -1,21 +1,23 @@
-//! One WHEP viewer: a str0m `Rtc` in ICE-lite, RTP mode, plus the little
-//! state the engine needs around it (which path, which payload type, its own
-//! RTP sequence numbers over the path's shared payloads).
+//! One WebRTC peer: a str0m `Rtc` in ICE-lite, RTP mode, plus the little
+//! state the engine needs around it. A viewer (WHEP) is sent a path's units
+//! under its own sequence numbers; a publisher (WHIP) is the source of a
+//! path's relayed packets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use str0m::change::SdpOffer;
-use str0m::format::Codec;
+use str0m::format::{Codec, CodecConfig};
 use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
 use str0m::net::Protocol;
-use str0m::rtp::{RtpWrite, SeqNo};
+use str0m::rtp::{RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, CandidateKind, Rtc};
 
+use super::relay::{self, Carried};
 use super::{Pair, SessionInfo};
-use crate::hub::Frame;
+use crate::hub::{Frame, Track};
 
 /// Why an offer was refused; the HTTP layer maps these to status codes.
 #[derive(Debug, PartialEq)]
@@ -28,6 +30,41 @@ pub enum OfferError {
     NotReady(String),
     /// 503: viewer limit
     Full(usize),
+    /// 406: no codec in common; the text names what the path carries.
+    Codec(String),
+    /// 409: the path takes no (further) publisher; the text says why.
+    Conflict(String),
+}
+
+/// What a viewer is sent: the path's own encoder output (H.264 with the
+/// profile read from its SPS), or what a publisher sends.
+pub enum Plan<'a> {
+    Encoder { profile: Option<u32> },
+    Relay(&'a Carried),
+}
+
+pub enum Role {
+    Viewer(Outbound),
+    Publisher(Inbound),
+}
+
+pub struct Outbound {
+    video: (Mid, Pt),
+    audio: Option<(Mid, Pt)>,
+    /// Next sequence number per track (video, audio). Extended numbers
+    /// start low, so no ROC signalling is needed.
+    seq: [u64; 2],
+    /// Relayed units: the offset from the path's numbering to this viewer's.
+    base: [Option<i64>; 2],
+}
+
+#[derive(Default)]
+pub struct Inbound {
+    pub video_mid: Option<Mid>,
+    pub audio_mid: Option<Mid>,
+    /// Set by the first video packet: the codec the publisher really sends.
+    pub carried: Option<Carried>,
+    pub last_media: Option<Instant>,
 }
 
 pub struct Session {
@@ -36,9 +73,7 @@ pub struct Session {
     pub path: Arc<str>,
     pub rtc: Rtc,
     pub ufrag: String,
-    video: (Mid, Pt),
-    /// Extended sequence number; starts low so no ROC signalling is needed.
-    seq: u64,
+    pub role: Role,
     pub connected: bool,
     pub reading: bool,
     pub created: Instant,
@@ -65,14 +100,6 @@ pub fn precheck(sdp: &str) -> Result<(), OfferError> {
     if !sdp.lines().any(|l| l.starts_with("m=video")) {
         return Err(OfferError::BadSdp("offer has no video m-line".into()));
     }
-    let h264 = sdp
-        .lines()
-        .any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(" H264/90000"));
-    if !h264 {
-        return Err(OfferError::BadSdp(
-            "offer has no H264 codec; this path is H.264".into(),
-        ));
-    }
     if !sdp.lines().any(|l| l.starts_with("a=ice-ufrag:")) {
         return Err(OfferError::BadSdp("offer has no a=ice-ufrag".into()));
     }
@@ -84,9 +111,58 @@ pub fn precheck(sdp: &str) -> Result<(), OfferError> {
     Ok(())
 }
 
+/// Does the offer list `codec` (an `a=rtpmap` name such as "H264")?
+fn offers(sdp: &str, codec: &str) -> bool {
+    let want = format!(" {}/", codec.to_ascii_uppercase());
+    sdp.lines()
+        .any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(&want))
+}
+
+/// What both kinds of session share: parse, negotiate, remember candidates.
+struct Negotiated {
+    rtc: Rtc,
+    answer: String,
+    mids: Vec<Mid>,
+}
+
+fn negotiate(
+    offer: &str,
+    candidates: &[Candidate],
+    cert: &str0m::config::DtlsCert,
+    codecs: impl FnOnce(&mut CodecConfig),
+    now: Instant,
+) -> Result<Negotiated, OfferError> {
+    let parsed = SdpOffer::from_sdp_string(offer)
+        .map_err(|e| OfferError::BadSdp(format!("unparsable SDP: {e}")))?;
+    let mut cfg = Rtc::builder()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .set_dtls_cert(cert.clone())
+        .clear_codecs();
+    codecs(cfg.codec_config());
+    let mut rtc = cfg.build(now);
+    for c in candidates {
+        rtc.add_local_candidate(c.clone());
+    }
+    let answer = rtc
+        .sdp_api()
+        .accept_offer(parsed)
+        .map_err(|e| OfferError::BadSdp(format!("offer not acceptable: {e}")))?;
+    let mids = offer
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=mid:"))
+        .map(|m| Mid::from(m.trim()))
+        .collect();
+    Ok(Negotiated {
+        rtc,
+        answer: answer.to_sdp_string(),
+        mids,
+    })
+}
+
 impl Session {
-    /// Build the answer for a viewer's offer. `profile` is the path's
-    /// profile-level-id as read from its SPS, preferred when offered.
+    /// Build the answer for a viewer's offer.
+    #[allow(clippy::too_many_arguments)]
     pub fn accept(
         id: u64,
         secret: String,
@@ -94,45 +170,119 @@ impl Session {
         offer: &str,
         candidates: Vec<Candidate>,
         cert: &str0m::config::DtlsCert,
-        profile: Option<u32>,
+        plan: Plan,
         now: Instant,
     ) -> Result<(Session, String), OfferError> {
         precheck(offer)?;
-        let parsed = SdpOffer::from_sdp_string(offer)
-            .map_err(|e| OfferError::BadSdp(format!("unparsable SDP: {e}")))?;
-        let mut cfg = Rtc::builder()
-            .set_ice_lite(true)
-            .set_rtp_mode(true)
-            .set_dtls_cert(cert.clone())
-            .clear_codecs();
-        // Constrained baseline first (what x264 and MPP baseline emit), then
-        // baseline. Level 3.1 with asymmetry allowed covers 720p and 1080p.
-        let mut profiles = [0x42e01f, 0x42001f];
-        if profile.is_some_and(|p| p >> 16 == 0x42 && (p >> 8) & 0x40 == 0) {
-            profiles.reverse();
-        }
-        let codecs = cfg.codec_config();
-        codecs.add_h264(108.into(), Some(109.into()), true, profiles[0]);
-        codecs.add_h264(127.into(), Some(121.into()), true, profiles[1]);
-        let mut rtc = cfg.build(now);
-        for c in &candidates {
-            rtc.add_local_candidate(c.clone());
-        }
-        let answer = rtc
-            .sdp_api()
-            .accept_offer(parsed)
-            .map_err(|e| OfferError::BadSdp(format!("offer not acceptable: {e}")))?;
-        let mids: Vec<Mid> = offer
-            .lines()
-            .filter_map(|l| l.strip_prefix("a=mid:"))
-            .map(|m| Mid::from(m.trim()))
-            .collect();
-        let video = negotiated_video(&rtc, &mids).ok_or_else(|| {
+        let n = match plan {
+            Plan::Encoder { profile } => {
+                if !offers(offer, "H264") {
+                    return Err(OfferError::BadSdp(
+                        "offer has no H264 codec; this path is H.264".into(),
+                    ));
+                }
+                negotiate(
+                    offer,
+                    &candidates,
+                    cert,
+                    |c| encoder_codecs(c, profile),
+                    now,
+                )?
+            }
+            Plan::Relay(carried) => {
+                let name = relay::codec_name(carried.video.codec);
+                if !offers(offer, name) {
+                    return Err(OfferError::Codec(format!(
+                        "path '{path}' carries {}; the offer has no {name} video",
+                        carried.names().join(" + ")
+                    )));
+                }
+                negotiate(
+                    offer,
+                    &candidates,
+                    cert,
+                    |c| relay::viewer_codecs(c, carried),
+                    now,
+                )?
+            }
+        };
+        let video = negotiated(&n.rtc, &n.mids, MediaKind::Video).ok_or_else(|| {
             OfferError::BadSdp(
-                "offer has no receivable video with H264 packetization-mode=1".into(),
+                "offer has no receivable video with a codec this path carries \
+                 (H264 needs packetization-mode=1)"
+                    .into(),
             )
         })?;
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let audio = negotiated(&n.rtc, &n.mids, MediaKind::Audio);
+        let role = Role::Viewer(Outbound {
+            video,
+            audio,
+            seq: [1 + (id * 7919) % 20_000, 1 + (id * 4099) % 20_000],
+            base: [None, None],
+        });
+        Ok(Session::new(
+            id, secret, path, n, candidates, offer, role, now,
+        ))
+    }
+
+    /// Build the answer for a WHIP publisher's offer.
+    pub fn accept_publisher(
+        id: u64,
+        secret: String,
+        path: Arc<str>,
+        offer: &str,
+        candidates: Vec<Candidate>,
+        cert: &str0m::config::DtlsCert,
+        now: Instant,
+    ) -> Result<(Session, String), OfferError> {
+        precheck(offer)?;
+        let count = |kind: &str| offer.lines().filter(|l| l.starts_with(kind)).count();
+        if count("m=video") > 1 || count("m=audio") > 1 {
+            return Err(OfferError::Codec(
+                "a publisher sends one video and at most one audio track".into(),
+            ));
+        }
+        if !offers(offer, "H264") && !offers(offer, "VP8") {
+            return Err(OfferError::Codec(
+                "r58 relays H264 or VP8 video (and Opus audio); the offer has neither".into(),
+            ));
+        }
+        let n = negotiate(offer, &candidates, cert, relay::publisher_codecs, now)?;
+        let received = |kind: MediaKind| {
+            n.mids.iter().copied().find(|&m| {
+                n.rtc
+                    .media(m)
+                    .is_some_and(|m| m.kind() == kind && m.direction().is_receiving())
+            })
+        };
+        let (video_mid, audio_mid) = (received(MediaKind::Video), received(MediaKind::Audio));
+        if video_mid.is_none() {
+            return Err(OfferError::BadSdp(
+                "offer sends no video (the video m-line must be sendonly or sendrecv)".into(),
+            ));
+        }
+        let role = Role::Publisher(Inbound {
+            video_mid,
+            audio_mid,
+            ..Default::default()
+        });
+        Ok(Session::new(
+            id, secret, path, n, candidates, offer, role, now,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: u64,
+        secret: String,
+        path: Arc<str>,
+        mut n: Negotiated,
+        candidates: Vec<Candidate>,
+        offer: &str,
+        role: Role,
+        now: Instant,
+    ) -> (Session, String) {
+        let ufrag = n.rtc.direct_api().local_ice_credentials().ufrag;
         let offered = offer
             .lines()
             .filter_map(|l| l.trim().strip_prefix("a="))
@@ -143,10 +293,9 @@ impl Session {
             id,
             secret,
             path,
-            rtc,
+            rtc: n.rtc,
             ufrag,
-            video,
-            seq: 1 + (id * 7919) % 20_000,
+            role,
             connected: false,
             reading: false,
             created: now,
@@ -159,27 +308,100 @@ impl Session {
             bytes_sent: 0,
             bytes_received: 0,
         };
-        Ok((s, answer.to_sdp_string()))
+        (s, n.answer)
     }
 
-    /// Queue one frame's shared payloads on this viewer's stream.
+    pub fn is_publisher(&self) -> bool {
+        matches!(self.role, Role::Publisher(_))
+    }
+
+    /// "whep" or "whip", for log lines.
+    pub fn kind(&self) -> &'static str {
+        if self.is_publisher() { "whip" } else { "whep" }
+    }
+
+    /// Queue one unit's shared payloads on this viewer's stream.
     pub fn write_frame(&mut self, f: &Frame, now: Instant) {
-        let (mid, pt) = self.video;
+        let Role::Viewer(o) = &mut self.role else {
+            return;
+        };
+        let (t, (mid, pt)) = match (f.track, o.audio) {
+            (Track::Video, _) => (0, o.video),
+            (Track::Audio, Some(a)) => (1, a),
+            (Track::Audio, None) => return,
+        };
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return;
         };
         let last = f.payloads.len().saturating_sub(1);
         for (i, p) in f.payloads.iter().enumerate() {
-            let seq: SeqNo = self.seq.into();
-            self.seq += 1;
+            let n = match f.seq {
+                Some(s) => {
+                    let base = *o.base[t].get_or_insert(o.seq[t] as i64 - s as i64);
+                    (s as i64 + base).max(0) as u64
+                }
+                None => o.seq[t],
+            };
+            o.seq[t] = o.seq[t].max(n + 1);
+            let seq: SeqNo = n.into();
             tx.write_rtp(
                 RtpWrite::new(pt, seq, f.rtp_time, now, p.clone())
-                    .marker(i == last)
-                    .nackable(true),
+                    .marker(i == last && f.marker)
+                    .nackable(f.track == Track::Video),
             );
         }
         self.bytes_sent += f.bytes as u64;
+    }
+
+    /// A publisher's packet, ready for the path's `Ingest`; None for what
+    /// is not relayed (an unknown payload type, a viewer's session).
+    pub fn inbound(&mut self, p: RtpPacket) -> Option<relay::Packet> {
+        let Role::Publisher(inb) = &mut self.role else {
+            return None;
+        };
+        let pt = p.header.payload_type;
+        let params = self.rtc.codec_config().params();
+        let spec = params.iter().find(|x| x.pt() == pt)?.spec();
+        let track = if spec.codec.is_video() {
+            Track::Video
+        } else {
+            Track::Audio
+        };
+        if inb.carried.is_none() && track == Track::Video {
+            let audio = params
+                .iter()
+                .map(|x| x.spec())
+                .find(|s| s.codec == Codec::Opus);
+            inb.carried = Some(Carried {
+                video: spec,
+                audio: audio.filter(|_| inb.audio_mid.is_some()),
+            });
+        }
+        inb.last_media = Some(p.timestamp);
+        Some(relay::Packet {
+            track,
+            codec: spec.codec,
+            seq: *p.seq_no,
+            time: p.time.numer(),
+            marker: p.header.marker,
+            payload: p.payload,
+            arrived: p.timestamp,
+        })
+    }
+
+    /// Ask a publisher for a keyframe (PLI); it goes out on the next poll.
+    pub fn request_keyframe(&mut self) {
+        let Role::Publisher(Inbound {
+            video_mid: Some(mid),
+            ..
+        }) = self.role
+        else {
+            return;
+        };
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            rx.request_keyframe(str0m::media::KeyframeRequestKind::Pli);
+        }
     }
 
     /// A trickled candidate from PATCH.
@@ -211,7 +433,12 @@ impl Session {
             remote,
         });
         if self.reading {
-            log::info!("whep {}: media moved, {}", self.id, self.pair_text());
+            log::info!(
+                "{} {}: media moved, {}",
+                self.kind(),
+                self.id,
+                self.pair_text()
+            );
         }
     }
 
@@ -236,6 +463,7 @@ impl Session {
             pair: self.pair.clone(),
             bytes_sent: self.bytes_sent,
             bytes_received: self.bytes_received,
+            publishing: self.is_publisher(),
         }
     }
 }
@@ -249,21 +477,30 @@ fn kind_name(k: CandidateKind) -> &'static str {
     }
 }
 
-/// The video m-line we send on and the H.264 pt the browser accepted.
-fn negotiated_video(rtc: &Rtc, mids: &[Mid]) -> Option<(Mid, Pt)> {
-    let params = rtc.codec_config().params();
-    for p in params {
+/// A viewer's codecs for a path fed by the local encoder: constrained
+/// baseline first (what x264 and MPP baseline emit), then baseline; the
+/// path's own profile, read from its SPS, goes first. Level 3.1 with
+/// asymmetry allowed covers 720p and 1080p.
+fn encoder_codecs(c: &mut CodecConfig, profile: Option<u32>) {
+    let mut profiles = [0x42e01f, 0x42001f];
+    if profile.is_some_and(|p| p >> 16 == 0x42 && (p >> 8) & 0x40 == 0) {
+        profiles.reverse();
+    }
+    c.add_h264(108.into(), Some(109.into()), true, profiles[0]);
+    c.add_h264(127.into(), Some(121.into()), true, profiles[1]);
+}
+
+/// The m-line of `kind` we send on and the pt the viewer accepted for it
+/// (H.264 only with packetization-mode 1).
+fn negotiated(rtc: &Rtc, mids: &[Mid], kind: MediaKind) -> Option<(Mid, Pt)> {
+    for p in rtc.codec_config().params() {
         let spec = p.spec();
-        if spec.codec != Codec::H264 || spec.format.packetization_mode != Some(1) {
+        if spec.codec == Codec::H264 && spec.format.packetization_mode != Some(1) {
             continue;
         }
-        // Find a video media that lists this pt.
         for &mid in mids {
             let Some(m) = rtc.media(mid) else { continue };
-            if m.kind() == MediaKind::Video
-                && m.direction().is_sending()
-                && m.remote_pts().contains(&p.pt())
-            {
+            if m.kind() == kind && m.direction().is_sending() && m.remote_pts().contains(&p.pt()) {
                 return Some((mid, p.pt()));
             }
         }
@@ -283,10 +520,6 @@ mod tests {
         };
         assert!(e("hello").contains("v=0"));
         assert!(e("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n").contains("no video"));
-        assert!(
-            e("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n")
-                .contains("no H264")
-        );
         let no_fp = "v=0\r\nm=video 9 X 96\r\na=rtpmap:96 H264/90000\r\na=ice-ufrag:x\r\n";
         assert!(e(no_fp).contains("fingerprint"));
     }

@@ -62,6 +62,17 @@ pub fn view(
     env: &[(&str, &str)],
     netns: Option<&str>,
 ) -> Result<serde_json::Value, String> {
+    let (n, s) = (viewers.to_string(), secs.to_string());
+    script("view.mjs", &[base, path, &n, &s], env, netns)
+}
+
+/// Run `tests/browser/SCRIPT ARGS…` and parse the JSON line it prints last.
+pub fn script(
+    name: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    netns: Option<&str>,
+) -> Result<serde_json::Value, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     assert!(
         dir.join("node_modules/playwright-core").exists()
@@ -70,21 +81,20 @@ pub fn view(
     );
     let out = node(netns)
         .current_dir(&dir)
-        .args(["view.mjs", base, path])
-        .arg(viewers.to_string())
-        .arg(secs.to_string())
+        .arg(name)
+        .args(args)
         .envs(env.iter().copied())
         .output()
         .expect("running node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(format!(
-            "view.mjs failed:\n{stdout}\n{}",
+            "{name} failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
     serde_json::from_str(stdout.lines().last().unwrap_or(""))
-        .map_err(|e| format!("view.mjs printed no JSON ({e}):\n{stdout}"))
+        .map_err(|e| format!("{name} printed no JSON ({e}):\n{stdout}"))
 }
 
 /// Frames one viewer decoded during the measured window.

@@ -1,0 +1,156 @@
+//! WHIP publishers inside the engine: who may publish where, turning a
+//! publisher's packets into the path's units, and what happens when a
+//! publisher is replaced or leaves (its viewers are told, the path shows
+//! it is waiting again).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::rtp::RtpPacket;
+
+use super::engine::Engine;
+use super::session::{OfferError, Role, Session};
+use super::{Answer, random_hex};
+use crate::config::Source;
+use crate::media::{PathState, source_name};
+
+/// A connected publisher that sends nothing for this long is gone.
+pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a `publisher` path says while nobody publishes.
+pub const WAITING: &str = "waiting for a WHIP publisher";
+
+/// Why a publisher session should be closed now, if it should.
+pub fn idle(s: &Session, now: Instant) -> Option<&'static str> {
+    let Role::Publisher(inb) = &s.role else {
+        return None;
+    };
+    let last = inb.last_media.unwrap_or(s.created);
+    (s.connected && now.duration_since(last) > MEDIA_TIMEOUT)
+        .then_some("no media from the publisher for 10 s")
+}
+
+impl Engine {
+    pub(super) fn publish_offer(
+        &mut self,
+        path: &str,
+        sdp: &str,
+        client: SocketAddr,
+        now: Instant,
+    ) -> Result<Answer, OfferError> {
+        let (name, entry) = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?;
+        let name = name.clone();
+        if entry.source != Source::Publisher {
+            return Err(OfferError::Conflict(format!(
+                "path '{path}' is fed by its {} source; only paths with \
+                 source = \"publisher\" take WHIP",
+                source_name(entry.source)
+            )));
+        }
+        let old = entry.publisher;
+        if old.is_some() && !entry.override_publisher {
+            return Err(OfferError::Conflict(format!(
+                "path '{path}' already has a publisher; set override_publisher = true \
+                 to let a new one take over"
+            )));
+        }
+        // Negotiate before touching the current publisher: a bad offer
+        // must not cost the path its source.
+        let (s, answer) = Session::accept_publisher(
+            self.next_id(),
+            random_hex(),
+            name.clone(),
+            sdp,
+            self.candidates_for(client),
+            &self.cert,
+            now,
+        )?;
+        let id = s.id;
+        let entry = self.paths.get_mut(&name).expect("looked up above");
+        entry.publisher = Some(id);
+        entry.ingest.new_publisher();
+        if let Some(old) = old {
+            // Viewers stay: the new publisher's packets continue their streams.
+            log::info!("whip {old}: replaced by a new publisher of {name}");
+            self.close(old);
+        }
+        Ok(self.register(s, answer, client))
+    }
+
+    /// A publisher's packets: into its path's hub feed, out to viewers.
+    pub(super) fn on_published(&mut self, id: u64, packets: Vec<RtpPacket>, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let path = s.path.clone();
+        let packets: Vec<_> = packets.into_iter().filter_map(|p| s.inbound(p)).collect();
+        let carried = match &s.role {
+            Role::Publisher(inb) => inb.carried.clone(),
+            Role::Viewer(_) => None,
+        };
+        let Some(entry) = self.paths.get_mut(&path) else {
+            return;
+        };
+        if entry.publisher != Some(id) {
+            return;
+        }
+        if carried.is_some() && entry.carried != carried {
+            let changed = entry.carried.is_some();
+            entry.carried = carried;
+            let names = entry.carried.as_ref().map(|c| c.names().join("+"));
+            log::info!(
+                "whip {id}: {path} now carries {}",
+                names.clone().unwrap_or_default()
+            );
+            entry
+                .handle
+                .status
+                .lock()
+                .unwrap()
+                .set(PathState::Streaming, None);
+            entry.handle.status.lock().unwrap().format = names.unwrap_or_default();
+            if changed {
+                // A replacing publisher with another codec: viewers must renegotiate.
+                self.end_viewers(&path, "the publisher changed codec");
+                self.hub.reset(&path);
+            }
+        }
+        for p in packets {
+            let Some(entry) = self.paths.get_mut(&path) else {
+                return;
+            };
+            let unit = Arc::new(entry.ingest.unit(p));
+            self.fan_out(&path, unit, now);
+        }
+    }
+
+    /// The publisher left or timed out: the path waits again, and its
+    /// viewers' sessions end cleanly (RTCP BYE, DTLS close).
+    pub(super) fn publisher_gone(&mut self, path: &Arc<str>) {
+        let Some(entry) = self.paths.get_mut(path) else {
+            return;
+        };
+        entry.publisher = None;
+        entry.carried = None;
+        {
+            let mut st = entry.handle.status.lock().unwrap();
+            st.set(PathState::Idle, Some(WAITING.into()));
+            st.format = String::new();
+        }
+        self.hub.reset(path);
+        self.end_viewers(path, "the publisher left");
+    }
+
+    fn end_viewers(&mut self, path: &Arc<str>, why: &str) {
+        let viewers: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.path == *path && !s.is_publisher())
+            .map(|s| s.id)
+            .collect();
+        for v in viewers {
+            log::info!("whep {v}: ending, {why}");
+            self.close(v);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! WHIP ingest relayed to WHEP viewers, with real browsers: Chromium's fake
+//! camera publishes through the built-in publisher page, a second Chromium
+//! watches, and every refusal a publisher or viewer can meet is checked.
+//! Plus the HTTP-level answers that need no browser.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Daemon, browser, request};
+
+const TOKEN: &str = "pub-token-1234";
+
+fn paths() -> String {
+    format!(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n\
+         [paths.cam1]\nsource = \"publisher\"\npublish_token = \"{TOKEN}\"\n\
+         [paths.guest1]\nsource = \"publisher\"\noverride_publisher = true\n"
+    )
+}
+
+#[test]
+fn chromium_publishes_a_second_chromium_views_and_the_publisher_leaves() {
+    let d = Daemon::start(&paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let api = format!("http://127.0.0.1:{}", d.api);
+    let out = browser::script("whip.mjs", &[&d.base(), &api, "cam1", TOKEN], &[], None)
+        .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    let ctx = || format!("{out:#}\nr58 log:\n{}", d.log());
+
+    // Publishing, and the path is ready with what the publisher sends.
+    assert!(out["publishMs"].is_u64(), "publisher never sent: {}", ctx());
+    assert_eq!(out["publisher"]["codec"], "H264", "{}", ctx());
+    let p = &out["pathWhilePublished"];
+    assert_eq!(p["ready"], true, "{}", ctx());
+    assert_eq!(p["source"]["type"], "webRTCSession", "{}", ctx());
+    assert_eq!(
+        p["tracks"],
+        serde_json::json!(["H264", "Opus"]),
+        "{}",
+        ctx()
+    );
+
+    // The viewer decodes the relayed stream: rising frames, H.264, audio too.
+    let v = &out["viewer"];
+    assert!(v["decodedIn3s"].as_u64().unwrap_or(0) >= 45, "{}", ctx());
+    assert_eq!(v["codec"], "H264", "{}", ctx());
+    assert_eq!(v["width"], out["publisher"]["width"], "{}", ctx());
+    assert!(v["audioPackets"].as_u64().unwrap_or(0) > 50, "{}", ctx());
+    assert!(out["publisher"]["pliCount"].as_u64().is_some(), "{}", ctx());
+
+    // Refusals, each saying why.
+    assert_eq!(out["noToken"]["status"], 401, "{}", ctx());
+    assert_eq!(out["secondPublisher"]["status"], 409, "{}", ctx());
+    let busy = out["secondPublisher"]["text"].as_str().unwrap();
+    assert!(busy.contains("already has a publisher"), "{busy}");
+    assert_eq!(out["localSource"]["status"], 409, "{}", ctx());
+    let local = out["localSource"]["text"].as_str().unwrap();
+    assert!(local.contains("test source"), "{local}");
+    assert_eq!(out["vp8Viewer"]["status"], 406, "{}", ctx());
+    let codec = out["vp8Viewer"]["text"].as_str().unwrap();
+    assert!(codec.contains("carries H264 + Opus"), "{codec}");
+
+    // The publisher leaves: not ready, and the viewer's session ends.
+    assert_eq!(out["publisherDelete"], 200, "{}", ctx());
+    assert!(
+        out["viewerEndedMs"].is_u64(),
+        "viewer kept waiting: {}",
+        ctx()
+    );
+    assert_eq!(out["pathAfter"]["ready"], false, "{}", ctx());
+    assert_eq!(
+        out["pathAfter"]["r58"]["detail"],
+        "waiting for a WHIP publisher"
+    );
+    assert!(d.log().contains("ending, the publisher left"), "{}", ctx());
+    assert!(!d.log().contains(TOKEN), "the token leaked into the log");
+}
+
+#[test]
+fn whip_refusals_without_a_browser() {
+    let d = Daemon::start(&paths());
+    let sdp = ("Content-Type", "application/sdp");
+    // Auth comes before anything else, and says what was missing.
+    let r = request(d.http, "POST", "/cam1/whip", &[sdp], b"v=0\r\n").unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    assert!(r.text().contains("no token"), "{}", r.text());
+    let wrong = ("Authorization", "Bearer nope-nope-nope");
+    let r = request(d.http, "POST", "/cam1/whip", &[sdp, wrong], b"v=0\r\n").unwrap();
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("wrong token") && !r.text().contains("nope"));
+    // A good token with a bad offer gets a 400, not a 401.
+    let good = ("Authorization", &*format!("Bearer {TOKEN}"));
+    let r = request(d.http, "POST", "/whip/cam1", &[sdp, good], b"hello").unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Open paths need no token; viewers of a path nobody publishes wait.
+    let r = request(d.http, "POST", "/guest1/whep", &[sdp], b"v=0\r\n").unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    let info = d.path_info("guest1");
+    assert_eq!(info["ready"], false);
+    assert_eq!(info["r58"]["detail"], "waiting for a WHIP publisher");
+    // The publisher page is served; GET on the WHIP endpoint is not.
+    let r = request(d.http, "GET", "/guest1/publish", &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("WHIP"));
+    let r = request(d.http, "GET", "/guest1/whip", &[], b"").unwrap();
+    assert_eq!(r.status, 405);
+}
