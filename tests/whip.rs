@@ -47,7 +47,17 @@ fn chromium_publishes_a_second_chromium_views_and_the_publisher_leaves() {
     assert_eq!(v["codec"], "H264", "{}", ctx());
     assert_eq!(v["width"], out["publisher"]["width"], "{}", ctx());
     assert!(v["audioPackets"].as_u64().unwrap_or(0) > 50, "{}", ctx());
-    assert!(out["publisher"]["pliCount"].as_u64().is_some(), "{}", ctx());
+    // The viewer joined a long GOP: r58 asked the publisher for a keyframe.
+    assert!(
+        out["publisher"]["pliCount"].as_u64().unwrap_or(0) >= 1,
+        "{}",
+        ctx()
+    );
+    let answer = out["viewerAnswer"].as_str().unwrap_or("");
+    assert!(
+        answer.contains("rtx/90000"),
+        "RTX offered to the viewer: {answer}"
+    );
 
     // Refusals, each saying why.
     assert_eq!(out["noToken"]["status"], 401, "{}", ctx());
@@ -106,4 +116,41 @@ fn whip_refusals_without_a_browser() {
     assert!(r.text().contains("WHIP"));
     let r = request(d.http, "GET", "/guest1/whip", &[], b"").unwrap();
     assert_eq!(r.status, 405);
+}
+
+#[test]
+fn a_new_publisher_takes_over_and_the_viewer_keeps_playing() {
+    let d = Daemon::start(&paths());
+    let out = browser::script("override.mjs", &[&d.base(), "guest1"], &[], None)
+        .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    let ctx = || format!("{out:#}\nr58 log:\n{}", d.log());
+    assert!(out["viewerMs"].is_u64(), "viewer never decoded: {}", ctx());
+    assert!(
+        out["secondMs"].is_u64(),
+        "second publisher refused: {}",
+        ctx()
+    );
+    assert!(
+        out["firstEndedMs"].is_u64(),
+        "first publisher not told: {}",
+        ctx()
+    );
+    assert_eq!(
+        out["first"]["error"],
+        "the server ended the session",
+        "{}",
+        ctx()
+    );
+    assert_eq!(out["viewer"]["error"], serde_json::Value::Null, "{}", ctx());
+    assert!(
+        out["viewer"]["decodedIn3s"].as_u64().unwrap_or(0) >= 45,
+        "{}",
+        ctx()
+    );
+    assert!(
+        d.log().contains("replaced by a new publisher of guest1"),
+        "{}",
+        ctx()
+    );
+    assert!(!d.log().contains("ending, the publisher left"), "{}", ctx());
 }

@@ -17,14 +17,14 @@ use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::net;
 use super::relay::{Carried, Ingest, Latency};
-use super::session::{OfferError, Plan, Session};
+use super::session::Session;
 use super::tcp::TcpEvent;
 use super::transport::Transports;
-use super::{Answer, Cmd, PathTraffic, RelayLatency, SessionInfo, random_hex};
+use super::{Cmd, PathTraffic, RelayLatency, SessionInfo};
 use crate::config::{Config, Source};
 use crate::h264;
 use crate::hub::{Frame, Hub};
-use crate::media::{Control, MediaEvent, PathHandle, PathState};
+use crate::media::{Control, MediaEvent, PathHandle};
 
 /// A viewer that has not connected by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,8 +35,8 @@ pub(super) struct PathEntry {
     pub handle: PathHandle,
     pub source: Source,
     pub override_publisher: bool,
-    max_viewers: usize,
-    profile: Option<u32>,
+    pub max_viewers: usize,
+    pub profile: Option<u32>,
     bytes_sent: u64,
     clock: RtpClock,
     /// `publisher` paths: the session feeding it, and what it sends.
@@ -47,14 +47,14 @@ pub(super) struct PathEntry {
 
 pub struct Engine {
     pub(super) sessions: HashMap<u64, Session>,
-    by_ufrag: HashMap<String, u64>,
+    pub(super) by_ufrag: HashMap<String, u64>,
     by_addr: HashMap<SocketAddr, u64>,
     pub(super) hub: Hub,
     pub(super) paths: HashMap<Arc<str>, PathEntry>,
-    adv: Advertise,
+    pub(super) adv: Advertise,
     pub(super) net: Transports,
     pub(super) cert: str0m::config::DtlsCert,
-    next_id: u64,
+    pub(super) next_id: u64,
     pub(super) latency: Latency,
 }
 
@@ -257,102 +257,6 @@ impl Engine {
             .values()
             .find(|s| &*s.path == path && s.secret == secret)
             .map(|s| s.id)
-    }
-
-    fn offer(
-        &mut self,
-        path: &str,
-        sdp: &str,
-        client: SocketAddr,
-        now: Instant,
-    ) -> Result<Answer, OfferError> {
-        let (name, entry) = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?;
-        let name = name.clone();
-        let st = entry.handle.status();
-        if st.state != PathState::Streaming {
-            let why = st.detail.unwrap_or_else(|| st.state.as_str().into());
-            return Err(OfferError::NotReady(format!(
-                "path '{path}' is not ready: {why}"
-            )));
-        }
-        let viewers = self
-            .sessions
-            .values()
-            .filter(|s| s.path == name && !s.is_publisher())
-            .count();
-        if viewers >= entry.max_viewers {
-            return Err(OfferError::Full(entry.max_viewers));
-        }
-        let plan = match (&entry.carried, entry.source) {
-            (Some(c), Source::Publisher) => Plan::Relay(c),
-            _ => Plan::Encoder {
-                profile: entry.profile,
-            },
-        };
-        let candidates = self.candidates_for(client);
-        let id = self.next_id;
-        let secret = random_hex();
-        let (s, answer) = Session::accept(
-            id,
-            secret,
-            name.clone(),
-            sdp,
-            candidates,
-            &self.cert,
-            plan,
-            now,
-        )?;
-        // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
-        if self.hub.keyframe_request(&name, now) {
-            self.ask_keyframe(&name);
-        }
-        Ok(self.register(s, answer, client))
-    }
-
-    /// The candidates a client at `client` is told about.
-    pub(super) fn candidates_for(&self, client: SocketAddr) -> Vec<Candidate> {
-        let reach = self.adv.reach(client.ip());
-        let c = self
-            .adv
-            .candidates(reach, &net::interface_addrs(&self.adv.interfaces));
-        if c.is_empty() {
-            log::warn!(
-                "webrtc: no candidate is usable by {} ({reach:?} client): set webrtc.additional_hosts",
-                client.ip()
-            );
-        }
-        c
-    }
-
-    /// Take an accepted session in; its answer for the HTTP side.
-    pub(super) fn register(&mut self, mut s: Session, sdp: String, client: SocketAddr) -> Answer {
-        let id = s.id;
-        self.next_id = self.next_id.max(id + 1);
-        s.client = Some(client);
-        self.by_ufrag.insert(s.ufrag.clone(), id);
-        log::info!(
-            "{} {id}: new {} of {} from {} ({} candidates)",
-            s.kind(),
-            if s.is_publisher() {
-                "publisher"
-            } else {
-                "viewer"
-            },
-            s.path,
-            client.ip(),
-            s.candidates.len()
-        );
-        let secret = s.secret.clone();
-        self.sessions.insert(id, s);
-        Answer {
-            sdp,
-            secret,
-            id: format!("{id:016x}"),
-        }
-    }
-
-    pub(super) fn next_id(&self) -> u64 {
-        self.next_id
     }
 
     /// Which session a datagram belongs to: by source address once known,

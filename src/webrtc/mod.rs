@@ -6,6 +6,7 @@
 //! This file is the engine's public face and its start-up; the task itself
 //! is in `engine.rs`.
 
+mod admit;
 mod candidates;
 mod clock;
 mod engine;

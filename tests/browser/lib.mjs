@@ -34,3 +34,24 @@ export async function firstFrame(page, timeoutMs) {
   }
   return null;
 }
+
+// Poll `fn` in the page until it is truthy; ms it took, or null on timeout.
+export async function until(page, fn, ms) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (await page.evaluate(fn)) return Date.now() - t0;
+    await sleep(100);
+  }
+  return null;
+}
+
+// What an r58 page (viewer or publisher) reports about itself.
+export const pageStats = (p) => p.evaluate(() => ({ ...window.r58.stats, status: window.r58.status, error: window.r58.error }));
+
+// A page printing errors to stderr, tagged, so a failing test shows them.
+export async function openPage(b, url, tag) {
+  const p = await b.ctx.newPage();
+  p.on('console', (m) => { if (m.type() === 'error') process.stderr.write(`${tag}: ${m.text()}\n`); });
+  await p.goto(url);
+  return p;
+}

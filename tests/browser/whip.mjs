@@ -3,19 +3,10 @@
 // error answers a client can get; then the publisher leaves.
 // Usage: node whip.mjs BASE_URL API_URL PATH TOKEN
 // Prints one JSON object of facts for the Rust test to assert on.
-import { launch, sleep } from './lib.mjs';
+import { launch, sleep, until, pageStats as stats, openPage } from './lib.mjs';
 
 const [base, api, path, token] = process.argv.slice(2);
 const out = {};
-const until = async (page, fn, ms) => {
-  const t0 = Date.now();
-  while (Date.now() - t0 < ms) {
-    if (await page.evaluate(fn)) return Date.now() - t0;
-    await sleep(100);
-  }
-  return null;
-};
-const stats = (p) => p.evaluate(() => ({ ...window.r58.stats, status: window.r58.status, error: window.r58.error }));
 const post = (p, url, sdpFrom, headers) => p.evaluate(async ([url, kind, headers]) => {
   // A fresh offer made in the page: a publisher's (sendonly camera) or a
   // viewer's that only takes VP8.
@@ -36,9 +27,7 @@ const post = (p, url, sdpFrom, headers) => p.evaluate(async ([url, kind, headers
 const pub = await launch();
 const view = await launch();
 try {
-  const p = await pub.ctx.newPage();
-  p.on('console', (m) => { if (m.type() === 'error') process.stderr.write(`publisher: ${m.text()}\n`); });
-  await p.goto(`${base}/${path}/publish?autostart=1&codec=h264&token=${token}`);
+  const p = await openPage(pub, `${base}/${path}/publish?autostart=1&codec=h264&token=${token}`, 'publisher');
   out.publishMs = await until(p, () => (window.r58.stats.framesSent || 0) > 10, 15000);
   out.publisher = await stats(p);
   // Ready in the API once media flows.
@@ -48,15 +37,15 @@ try {
     if (out.pathWhilePublished.ready) break;
     await sleep(100);
   }
-  const v = await view.ctx.newPage();
-  v.on('console', (m) => { if (m.type() === 'error') process.stderr.write(`viewer: ${m.text()}\n`); });
   const t0 = Date.now();
-  await v.goto(`${base}/${path}/`);
+  const v = await openPage(view, `${base}/${path}/`, 'viewer');
   out.viewerFirstFrameMs = await until(v, () => (window.r58.stats.framesDecoded || 0) > 0, 15000) == null ? null : Date.now() - t0;
   const before = (await stats(v)).framesDecoded || 0;
   await sleep(3000);
   out.viewer = await stats(v);
   out.viewer.decodedIn3s = (out.viewer.framesDecoded || 0) - before;
+  out.viewerAnswer = await v.evaluate(() => window.r58.answer);
+  out.publisher = await stats(p);
   const whip = `${base}/${path}/whip`;
   out.noToken = await post(p, whip, 'publish', {});
   out.secondPublisher = await post(p, whip, 'publish', { Authorization: `Bearer ${token}` });
@@ -67,7 +56,6 @@ try {
   out.publisherDelete = await p.evaluate(() => window.r58.deleteStatus);
   out.viewerEndedMs = await until(v, () => window.r58.error != null, 10000);
   out.viewerAfter = await stats(v);
-  out.viewerStates = await v.evaluate(() => { const pc = window.r58.pc; return pc ? { conn: pc.connectionState, ice: pc.iceConnectionState, dtls: pc.getReceivers()[0].transport && pc.getReceivers()[0].transport.state } : null; });
   const list = await (await fetch(`${api}/v3/paths/list`)).json();
   out.pathAfter = list.items.find((x) => x.name === path);
 } finally {

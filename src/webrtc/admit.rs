@@ -1,0 +1,113 @@
+//! Admitting a viewer: the checks before a WHEP offer is answered (path
+//! ready, viewer limit, codecs), the candidates a client is told about, and
+//! taking a new session (viewer or publisher) into the engine's tables.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::Candidate;
+
+use super::engine::Engine;
+use super::net;
+use super::session::{OfferError, Plan, Session};
+use super::{Answer, random_hex};
+use crate::config::Source;
+use crate::media::PathState;
+
+impl Engine {
+    pub(super) fn offer(
+        &mut self,
+        path: &str,
+        sdp: &str,
+        client: SocketAddr,
+        now: Instant,
+    ) -> Result<Answer, OfferError> {
+        let (name, entry) = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?;
+        let name = name.clone();
+        let st = entry.handle.status();
+        if st.state != PathState::Streaming {
+            let why = st.detail.unwrap_or_else(|| st.state.as_str().into());
+            return Err(OfferError::NotReady(format!(
+                "path '{path}' is not ready: {why}"
+            )));
+        }
+        let viewers = self
+            .sessions
+            .values()
+            .filter(|s| s.path == name && !s.is_publisher())
+            .count();
+        if viewers >= entry.max_viewers {
+            return Err(OfferError::Full(entry.max_viewers));
+        }
+        let plan = match (&entry.carried, entry.source) {
+            (Some(c), Source::Publisher) => Plan::Relay(c),
+            _ => Plan::Encoder {
+                profile: entry.profile,
+            },
+        };
+        let candidates = self.candidates_for(client);
+        let id = self.next_id;
+        let secret = random_hex();
+        let (s, answer) = Session::accept(
+            id,
+            secret,
+            name.clone(),
+            sdp,
+            candidates,
+            &self.cert,
+            plan,
+            now,
+        )?;
+        // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
+        if self.hub.keyframe_request(&name, now) {
+            self.ask_keyframe(&name);
+        }
+        Ok(self.register(s, answer, client))
+    }
+
+    /// The candidates a client at `client` is told about.
+    pub(super) fn candidates_for(&self, client: SocketAddr) -> Vec<Candidate> {
+        let reach = self.adv.reach(client.ip());
+        let c = self
+            .adv
+            .candidates(reach, &net::interface_addrs(&self.adv.interfaces));
+        if c.is_empty() {
+            log::warn!(
+                "webrtc: no candidate is usable by {} ({reach:?} client): set webrtc.additional_hosts",
+                client.ip()
+            );
+        }
+        c
+    }
+
+    /// Take an accepted session in; its answer for the HTTP side.
+    pub(super) fn register(&mut self, mut s: Session, sdp: String, client: SocketAddr) -> Answer {
+        let id = s.id;
+        self.next_id = self.next_id.max(id + 1);
+        s.client = Some(client);
+        self.by_ufrag.insert(s.ufrag.clone(), id);
+        log::info!(
+            "{} {id}: new {} of {} from {} ({} candidates)",
+            s.kind(),
+            if s.is_publisher() {
+                "publisher"
+            } else {
+                "viewer"
+            },
+            s.path,
+            client.ip(),
+            s.candidates.len()
+        );
+        let secret = s.secret.clone();
+        self.sessions.insert(id, s);
+        Answer {
+            sdp,
+            secret,
+            id: format!("{id:016x}"),
+        }
+    }
+
+    pub(super) fn next_id(&self) -> u64 {
+        self.next_id
+    }
+}
