@@ -74,12 +74,14 @@ run: release
 test: deps-test lint-layer
 	$(CARGO) test --locked
 
-# Prints figures (time to first frame, CPU and RSS per viewer count); not a pass/fail test.
+# Prints figures (time to first frame, CPU and RSS per viewer count, tunnel
+# throughput, WHIP relay latency); not a pass/fail test.
 bench: deps-test
 	$(CARGO) build --locked --release
 	$(CARGO) bench --locked --bench whep
 	$(CARGO) bench --locked --bench remote
 	$(CARGO) bench --locked --bench tunnel
+	$(CARGO) bench --locked --bench whip
 
 deps-cross: deps-run
 	@dpkg --print-foreign-architectures | grep -qx arm64 || { $(SUDO) dpkg --add-architecture arm64 && $(APT) update -q; }

@@ -89,7 +89,11 @@ fn chromium_publishes_a_second_chromium_views_and_the_publisher_leaves() {
 
 #[test]
 fn whip_refusals_without_a_browser() {
-    let d = Daemon::start(&paths());
+    // Publisher paths only: no local pipeline feeds the engine at all.
+    let d = Daemon::start(&paths().replace(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n",
+        "",
+    ));
     let sdp = ("Content-Type", "application/sdp");
     // Auth comes before anything else, and says what was missing.
     let r = request(d.http, "POST", "/cam1/whip", &[sdp], b"v=0\r\n").unwrap();
@@ -105,8 +109,15 @@ fn whip_refusals_without_a_browser() {
     let r = request(d.http, "POST", "/whip/cam1", &[sdp, good], b"hello").unwrap();
     assert_eq!(r.status, 400, "{}", r.text());
     // Open paths need no token; viewers of a path nobody publishes wait.
-    let r = request(d.http, "POST", "/guest1/whep", &[sdp], b"v=0\r\n").unwrap();
+    let offer = support::whep_client::offer(&std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).2;
+    let r = request(d.http, "POST", "/guest1/whep", &[sdp], offer.as_bytes()).unwrap();
     assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text().contains("waiting for a WHIP publisher"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("retry-after"), Some("2"));
     let info = d.path_info("guest1");
     assert_eq!(info["ready"], false);
     assert_eq!(info["r58"]["detail"], "waiting for a WHIP publisher");

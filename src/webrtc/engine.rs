@@ -121,6 +121,9 @@ impl Engine {
     ) {
         let udp = self.net.udp.clone();
         let mut buf = vec![0u8; 2048];
+        // With only `publisher` paths no pipeline holds a frame sender, so
+        // this closes at once; the engine must go on without it.
+        let mut local_media = true;
         loop {
             let deadline = self
                 .sessions
@@ -130,7 +133,10 @@ impl Engine {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let wake = tokio::select! {
                 c = cmds.recv() => c.map(Wake::Cmd).unwrap_or(Wake::Closed),
-                f = frames.recv() => f.map(Wake::Frame).unwrap_or(Wake::Closed),
+                f = frames.recv(), if local_media => f.map(Wake::Frame).unwrap_or_else(|| {
+                    local_media = false;
+                    Wake::Timer
+                }),
                 r = net::recv_from_to(&udp, &mut buf) => match r {
                     Ok((n, src, dst)) => Wake::Datagram(n, src, dst),
                     Err(e) => { log::warn!("webrtc: udp receive: {e}"); Wake::Timer }
