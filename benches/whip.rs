@@ -1,8 +1,8 @@
 //! `make bench` (part 4): WHIP → WHEP relay. Printed, never asserted.
 //!
 //! - Relay latency added by r58: from a publisher's RTP packet reaching
-//!   the engine to its SRTP copy leaving for a viewer (p50/p99 over the
-//!   last 8192 packet copies, read from `/v3/info`), with 1 and 10 viewers.
+//!   the engine to its SRTP copy leaving for the last viewer (p50/p99 over
+//!   the last 8192 packets, read from `/v3/info`), with 1 and 10 viewers.
 //! - Time from WHEP POST to first decoded frame in Chromium for a viewer
 //!   joining a published path (each join asks the publisher for a keyframe).
 //!
@@ -38,7 +38,7 @@ fn main() {
     );
     println!("  {}", browser::summary(&ttff));
     println!();
-    println!("relay latency inside r58 (RTP in -> SRTP out)");
+    println!("relay latency inside r58 (RTP in -> SRTP copy to the last viewer out)");
     for n in [1usize, 10] {
         let viewers: Vec<Viewer> = (0..n)
             .map(|_| Viewer::connect(d.http, "guest1").expect("viewer accepted"))
@@ -47,7 +47,7 @@ fn main() {
         let r = &d.api_json("/v3/info")["r58"]["relay"];
         let frames: u64 = viewers.iter().map(|v| v.frames()).sum();
         println!(
-            "  {n:>2} viewer(s): p50 {} us   p99 {} us   ({} packets relayed in all, {} frames received per viewer)",
+            "  {n:>2} viewer(s): p50 {} us   p99 {} us   ({} packets so far, {} frames per viewer)",
             r["p50Us"],
             r["p99Us"],
             r["packets"],

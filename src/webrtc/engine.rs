@@ -364,6 +364,7 @@ impl Engine {
 
     /// One unit for a path's viewers: into the hub, then out to each.
     pub(super) fn fan_out(&mut self, path: &Arc<str>, unit: Arc<Frame>, now: Instant) {
+        let arrived = unit.arrived;
         if self.hub.push(path, unit, now) {
             self.ask_keyframe(path);
         }
@@ -373,9 +374,15 @@ impl Engine {
             .filter(|s| s.reading && s.path == *path)
             .map(|s| s.id)
             .collect();
+        let watched = !ids.is_empty();
         for id in ids {
             self.pump(id, now);
             self.drive(id, now);
+        }
+        // Relay latency: this packet in → its copy to the last viewer out.
+        // (GOP replays to new viewers are not relaying and are not counted.)
+        if let Some(t) = arrived.filter(|_| watched) {
+            self.latency.add(t.elapsed());
         }
     }
 
@@ -410,9 +417,6 @@ impl Engine {
             sent += f.bytes as u64;
             // Let str0m turn this frame into packets before checking room again.
             drain(s, &self.net);
-            if let Some(t) = f.arrived {
-                self.latency.add(t.elapsed());
-            }
         }
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;

@@ -214,7 +214,8 @@ impl Ingest {
     }
 }
 
-/// The last few thousand relay latencies (RTP in → SRTP out), in µs.
+/// The last few thousand relay latencies (a publisher's RTP packet in →
+/// its SRTP copy to the last viewer out), in µs.
 #[derive(Default)]
 pub struct Latency {
     ring: Vec<u32>,
