@@ -459,6 +459,52 @@ enabled = true
     }
 
     #[test]
+    fn the_fleet_layout_with_publisher_slots_and_tokens() {
+        let mut text = String::from("[auth]\npublish_token = \"fleet-publish-1\"\n");
+        for cam in ["cam0", "cam1", "cam2", "cam3"] {
+            text += &format!("[paths.{cam}]\nsource = \"test\"\n");
+        }
+        for slot in [
+            "guest1",
+            "guest2",
+            "speaker0",
+            "speaker1",
+            "speaker2",
+            "mixer_program",
+        ] {
+            text += &format!("[paths.{slot}]\nsource = \"publisher\"\n");
+        }
+        text += "override_publisher = true\npublish_token = \"mixer-only-2\"\n";
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(c.paths.len(), 10);
+        assert_eq!(c.paths["guest2"].source, Source::Publisher);
+        assert!(c.paths["mixer_program"].override_publisher);
+        let tok = |p: &str| c.token(p, auth::Right::Publish).map(|t| t.0.as_str());
+        assert_eq!(tok("guest1"), Some("fleet-publish-1"));
+        assert_eq!(tok("mixer_program"), Some("mixer-only-2"));
+        assert_eq!(
+            c.token("guest1", auth::Right::Read),
+            None,
+            "reading stays open"
+        );
+        assert!(
+            !format!("{c:?}").contains("fleet-publish-1"),
+            "Debug hides tokens"
+        );
+        let e = Config::parse("[paths.cam0]\nsource = \"hdmi\"\noverride_publisher = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("3: ") && e.contains("needs source = \"publisher\""),
+            "{e}"
+        );
+        let e = Config::parse("[auth]\nread_token = \"short\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("2: ") && e.contains("at least 8"), "{e}");
+    }
+
+    #[test]
     fn public_addresses_forwarders_and_turn_secrets() {
         let c = Config::parse(
             r#"

@@ -11,11 +11,13 @@ use support::{Daemon, browser, request};
 
 const TOKEN: &str = "pub-token-1234";
 
+const CAM0: &str = "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n";
+
 fn paths() -> String {
     format!(
-        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n\
-         [paths.cam1]\nsource = \"publisher\"\npublish_token = \"{TOKEN}\"\n\
-         [paths.guest1]\nsource = \"publisher\"\noverride_publisher = true\n"
+        "{CAM0}[paths.cam1]\nsource = \"publisher\"\npublish_token = \"{TOKEN}\"\n\
+         [paths.guest1]\nsource = \"publisher\"\noverride_publisher = true\n\
+         [paths.guest2]\nsource = \"publisher\"\nread_token = \"read-token-5678\"\n"
     )
 }
 
@@ -121,6 +123,26 @@ fn whip_refusals_without_a_browser() {
     let info = d.path_info("guest1");
     assert_eq!(info["ready"], false);
     assert_eq!(info["r58"]["detail"], "waiting for a WHIP publisher");
+    // A read token guards viewing; publishing there stays open.
+    let r = request(d.http, "POST", "/guest2/whep", &[sdp], offer.as_bytes()).unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(
+        r.text().starts_with("reading 'guest2' needs a token"),
+        "{}",
+        r.text()
+    );
+    let read = ("Authorization", "Bearer read-token-5678");
+    let r = request(
+        d.http,
+        "POST",
+        "/guest2/whep",
+        &[sdp, read],
+        offer.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    let r = request(d.http, "POST", "/guest2/whip", &[sdp], b"v=0\r\n").unwrap();
+    assert_eq!(r.status, 400, "{}", r.text());
     // The publisher page is served; GET on the WHIP endpoint is not.
     let r = request(d.http, "GET", "/guest1/publish", &[], b"").unwrap();
     assert_eq!(r.status, 200);
@@ -153,6 +175,7 @@ fn a_new_publisher_takes_over_and_the_viewer_keeps_playing() {
         ctx()
     );
     assert_eq!(out["viewer"]["error"], serde_json::Value::Null, "{}", ctx());
+    assert_eq!(out["viewer"]["codec"], "VP8", "{}", ctx());
     assert!(
         out["viewer"]["decodedIn3s"].as_u64().unwrap_or(0) >= 45,
         "{}",

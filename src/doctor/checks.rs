@@ -195,7 +195,18 @@ fn path(p: &Value) -> Check {
     let r = &p["r58"];
     let name = p["name"].as_str().unwrap_or("?");
     let detail = r["detail"].as_str().unwrap_or("");
+    let published = r["source"] == "publisher";
     match r["state"].as_str().unwrap_or("?") {
+        // A guest slot: fed by WHIP when someone publishes, idle otherwise.
+        "streaming" if published => Check::new(
+            Mark::Ok,
+            "path",
+            format!(
+                "{name}: publisher sending {}",
+                r["format"].as_str().unwrap_or("?")
+            ),
+        ),
+        "idle" if published => Check::new(Mark::Ok, "path", format!("{name}: {detail}")),
         "streaming" => {
             let kbps = r["bitrate"].as_u64().unwrap_or(0) / 1000;
             Check::new(
@@ -386,4 +397,22 @@ fn wrap_into(out: &mut String, lead: &str, text: &str) {
     }
     out.push_str(line.trim_end());
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn an_idle_publisher_slot_is_not_a_missing_signal() {
+        let p = |state: &str, detail: &str, format: &str| {
+            json!({"name": "guest1", "r58": {"source": "publisher", "state": state,
+                   "detail": detail, "format": format}})
+        };
+        let waiting = super::path(&p("idle", "waiting for a WHIP publisher", ""));
+        assert_eq!(waiting.mark, super::Mark::Ok);
+        assert_eq!(waiting.detail, "guest1: waiting for a WHIP publisher");
+        let live = super::path(&p("streaming", "", "H264+Opus"));
+        assert_eq!(live.detail, "guest1: publisher sending H264+Opus");
+    }
 }

@@ -36,21 +36,43 @@ pub fn codec_name(c: Codec) -> &'static str {
     }
 }
 
-/// Codecs a publisher may send, in r58's order of preference: H.264 first
-/// (what the box's own paths carry), VP8 since browsers may prefer it, Opus.
-pub fn publisher_codecs(c: &mut CodecConfig) {
+/// Codecs a publisher may send: H.264 and VP8 video, Opus audio. str0m
+/// answers in this order, so the publisher's own first choice goes first
+/// (a browser's publisher page may pick VP8); otherwise H.264, what the
+/// box's own paths carry.
+pub fn publisher_codecs(c: &mut CodecConfig, offer: &str) {
+    let vp8 = |c: &mut CodecConfig| {
+        c.add_config(
+            96.into(),
+            Some(97.into()),
+            Codec::Vp8,
+            vp8_clock(),
+            None,
+            Default::default(),
+        )
+    };
+    let vp8_first = first_video_codec(offer).is_some_and(|n| n.eq_ignore_ascii_case("VP8"));
+    if vp8_first {
+        vp8(c);
+    }
     c.add_h264(102.into(), Some(103.into()), true, 0x42e01f);
     c.add_h264(104.into(), Some(105.into()), true, 0x42001f);
     c.add_h264(106.into(), Some(107.into()), true, 0x4d001f);
-    c.add_config(
-        96.into(),
-        Some(97.into()),
-        Codec::Vp8,
-        vp8_clock(),
-        None,
-        Default::default(),
-    );
+    if !vp8_first {
+        vp8(c);
+    }
     c.enable_opus(true, false);
+}
+
+/// The codec name of the first payload type on the offer's video m-line.
+pub fn first_video_codec(sdp: &str) -> Option<&str> {
+    let mut lines = sdp.lines().skip_while(|l| !l.starts_with("m=video"));
+    let pt = lines.next()?.split_whitespace().nth(3)?;
+    let prefix = format!("a=rtpmap:{pt} ");
+    lines
+        .take_while(|l| !l.starts_with("m="))
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split('/').next())
 }
 
 fn vp8_clock() -> str0m::media::Frequency {
@@ -264,6 +286,20 @@ mod tests {
         assert!(!h264_key(&[0x7c, 0x05, 0]));
         assert!(!h264_key(&[0x7c, 0x81, 0]), "FU-A start of a P slice");
         assert!(!h264_key(&[]));
+    }
+
+    #[test]
+    fn the_publishers_first_video_codec() {
+        let sdp = "v=0\r\nm=audio 9 X 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                   m=video 9 X 96 102\r\na=rtpmap:102 H264/90000\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(first_video_codec(sdp), Some("VP8"));
+        assert_eq!(first_video_codec("v=0\r\nm=audio 9 X 111\r\n"), None);
+        let mut c = CodecConfig::new_from_payload_params(vec![]);
+        publisher_codecs(&mut c, sdp);
+        assert_eq!(c.params()[0].spec().codec, Codec::Vp8);
+        let mut c = CodecConfig::new_from_payload_params(vec![]);
+        publisher_codecs(&mut c, &sdp.replace("96 102", "102 96"));
+        assert_eq!(c.params()[0].spec().codec, Codec::H264);
     }
 
     #[test]

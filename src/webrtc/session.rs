@@ -247,7 +247,13 @@ impl Session {
                 "r58 relays H264 or VP8 video (and Opus audio); the offer has neither".into(),
             ));
         }
-        let n = negotiate(offer, &candidates, cert, relay::publisher_codecs, now)?;
+        let n = negotiate(
+            offer,
+            &candidates,
+            cert,
+            |c| relay::publisher_codecs(c, offer),
+            now,
+        )?;
         let received = |kind: MediaKind| {
             n.mids.iter().copied().find(|&m| {
                 n.rtc
