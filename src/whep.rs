@@ -21,6 +21,7 @@ use crate::webrtc::{Cmd, EngineHandle, OfferError};
 pub const MAX_SDP: usize = 128 * 1024;
 const VIEWER_PAGE: &str = include_str!("../www/viewer.html");
 const PUBLISHER_PAGE: &str = include_str!("../www/publish.html");
+const PAGE_SCRIPT: &str = include_str!("../www/r58.js");
 
 pub struct State {
     pub cfg: Config,
@@ -35,6 +36,8 @@ enum Route<'a> {
     Session(&'a str, Right, &'a str),
     Page(&'a str),
     PublishPage(&'a str),
+    /// The pages' shared script, next to either page.
+    Script,
     PageRedirect(&'a str),
     NotFound,
 }
@@ -50,6 +53,7 @@ fn right(seg: &str) -> Option<Right> {
 fn route(path: &str) -> Route<'_> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
+        [_, "r58.js"] => Route::Script,
         [p, "publish"] => Route::PublishPage(p),
         [p, w] if right(w).is_some() => Route::Offer(p, right(w).unwrap()),
         // Legacy aliases: /whep/cam0, /whip/guest1.
@@ -196,17 +200,15 @@ async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp 
             StatusCode::METHOD_NOT_ALLOWED,
             "use PATCH or DELETE on a session",
         ),
-        (Method::GET | Method::HEAD, Route::Page(_) | Route::PublishPage(_)) => {
-            let page = match route(&uri_path) {
-                Route::PublishPage(_) => PUBLISHER_PAGE,
-                _ => VIEWER_PAGE,
+        (Method::GET | Method::HEAD, Route::Page(_) | Route::PublishPage(_) | Route::Script) => {
+            let (body, kind) = match route(&uri_path) {
+                Route::PublishPage(_) => (PUBLISHER_PAGE, "text/html; charset=utf-8"),
+                Route::Script => (PAGE_SCRIPT, "text/javascript; charset=utf-8"),
+                _ => (VIEWER_PAGE, "text/html; charset=utf-8"),
             };
-            let mut r = crate::http::text(StatusCode::OK, page);
+            let mut r = crate::http::text(StatusCode::OK, body);
             let h = r.headers_mut();
-            h.insert(
-                "content-type",
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
+            h.insert("content-type", HeaderValue::from_static(kind));
             h.insert("cache-control", HeaderValue::from_static("no-cache"));
             r
         }
@@ -391,6 +393,7 @@ mod tests {
             Route::Session("guest1", Right::Publish, "abc")
         );
         assert_eq!(route("/guest1/publish"), Route::PublishPage("guest1"));
+        assert_eq!(route("/guest1/r58.js"), Route::Script);
         assert_eq!(route("/cam0/"), Route::Page("cam0"));
         assert_eq!(route("/cam0"), Route::PageRedirect("cam0"));
         assert_eq!(route("/"), Route::NotFound);

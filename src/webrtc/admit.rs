@@ -9,26 +9,47 @@ use str0m::Candidate;
 
 use super::engine::Engine;
 use super::net;
-use super::session::{OfferError, Plan, Session};
+use super::session::{OfferError, Plan, Session, Ticket};
 use super::{Answer, random_hex};
 use crate::config::Source;
 use crate::media::PathState;
 
 impl Engine {
+    /// A WHEP (`publish` false) or WHIP offer for `path`: the answer, or
+    /// why not.
     pub(super) fn offer(
         &mut self,
         path: &str,
         sdp: &str,
         client: SocketAddr,
+        publish: bool,
         now: Instant,
     ) -> Result<Answer, OfferError> {
-        let (name, entry) = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?;
-        let name = name.clone();
+        let name = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?.0;
+        let ticket = Ticket {
+            id: self.next_id,
+            secret: random_hex(),
+            path: name.clone(),
+            offer: sdp,
+            candidates: self.candidates_for(client),
+            cert: self.cert.clone(),
+        };
+        let (s, answer) = if publish {
+            self.admit_publisher(ticket, now)?
+        } else {
+            self.admit_viewer(ticket, now)?
+        };
+        Ok(self.register(s, answer, client))
+    }
+
+    fn admit_viewer(&mut self, t: Ticket, now: Instant) -> Result<(Session, String), OfferError> {
+        let name = t.path.clone();
+        let entry = &self.paths[&name];
         let st = entry.handle.status();
         if st.state != PathState::Streaming {
             let why = st.detail.unwrap_or_else(|| st.state.as_str().into());
             return Err(OfferError::NotReady(format!(
-                "path '{path}' is not ready: {why}"
+                "path '{name}' is not ready: {why}"
             )));
         }
         let viewers = self
@@ -45,24 +66,12 @@ impl Engine {
                 profile: entry.profile,
             },
         };
-        let candidates = self.candidates_for(client);
-        let id = self.next_id;
-        let secret = random_hex();
-        let (s, answer) = Session::accept(
-            id,
-            secret,
-            name.clone(),
-            sdp,
-            candidates,
-            &self.cert,
-            plan,
-            now,
-        )?;
+        let accepted = Session::accept(t, plan, now)?;
         // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
         if self.hub.keyframe_request(&name, now) {
             self.ask_keyframe(&name);
         }
-        Ok(self.register(s, answer, client))
+        Ok(accepted)
     }
 
     /// The candidates a client at `client` is told about.
@@ -105,9 +114,5 @@ impl Engine {
             secret,
             id: format!("{id:016x}"),
         }
-    }
-
-    pub(super) fn next_id(&self) -> u64 {
-        self.next_id
     }
 }

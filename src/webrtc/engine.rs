@@ -173,12 +173,7 @@ impl Engine {
                 publish,
                 reply,
             } => {
-                let r = if publish {
-                    self.publish_offer(&path, &sdp, client, now)
-                } else {
-                    self.offer(&path, &sdp, client, now)
-                };
-                let _ = reply.send(r);
+                let _ = reply.send(self.offer(&path, &sdp, client, publish, now));
             }
             Cmd::Delete {
                 path,

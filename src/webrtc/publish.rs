@@ -3,15 +3,13 @@
 //! publisher is replaced or leaves (its viewers are told, the path shows
 //! it is waiting again).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::rtp::RtpPacket;
 
 use super::engine::Engine;
-use super::session::{OfferError, Role, Session};
-use super::{Answer, random_hex};
+use super::session::{OfferError, Role, Session, Ticket};
 use crate::config::Source;
 use crate::media::{PathState, source_name};
 
@@ -31,18 +29,18 @@ pub fn idle(s: &Session, now: Instant) -> Option<&'static str> {
 }
 
 impl Engine {
-    pub(super) fn publish_offer(
+    /// May this offer publish into its path? Then answer it, closing the
+    /// publisher it replaces (`override_publisher`).
+    pub(super) fn admit_publisher(
         &mut self,
-        path: &str,
-        sdp: &str,
-        client: SocketAddr,
+        t: Ticket,
         now: Instant,
-    ) -> Result<Answer, OfferError> {
-        let (name, entry) = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?;
-        let name = name.clone();
+    ) -> Result<(Session, String), OfferError> {
+        let name = t.path.clone();
+        let entry = &self.paths[&name];
         if entry.source != Source::Publisher {
             return Err(OfferError::Conflict(format!(
-                "path '{path}' is fed by its {} source; only paths with \
+                "path '{name}' is fed by its {} source; only paths with \
                  source = \"publisher\" take WHIP",
                 source_name(entry.source)
             )));
@@ -50,31 +48,22 @@ impl Engine {
         let old = entry.publisher;
         if old.is_some() && !entry.override_publisher {
             return Err(OfferError::Conflict(format!(
-                "path '{path}' already has a publisher; set override_publisher = true \
+                "path '{name}' already has a publisher; set override_publisher = true \
                  to let a new one take over"
             )));
         }
         // Negotiate before touching the current publisher: a bad offer
         // must not cost the path its source.
-        let (s, answer) = Session::accept_publisher(
-            self.next_id(),
-            random_hex(),
-            name.clone(),
-            sdp,
-            self.candidates_for(client),
-            &self.cert,
-            now,
-        )?;
-        let id = s.id;
+        let (s, answer) = Session::accept_publisher(t, now)?;
         let entry = self.paths.get_mut(&name).expect("looked up above");
-        entry.publisher = Some(id);
+        entry.publisher = Some(s.id);
         entry.ingest.new_publisher();
         if let Some(old) = old {
             // Viewers stay: the new publisher's packets continue their streams.
             log::info!("whip {old}: replaced by a new publisher of {name}");
             self.close(old);
         }
-        Ok(self.register(s, answer, client))
+        Ok((s, answer))
     }
 
     /// A publisher's packets: into its path's hub feed, out to viewers.

@@ -90,6 +90,18 @@ pub struct Session {
     pub bytes_received: u64,
 }
 
+/// What every new session starts from.
+pub struct Ticket<'a> {
+    pub id: u64,
+    /// The unguessable part of the session URL.
+    pub secret: String,
+    pub path: Arc<str>,
+    pub offer: &'a str,
+    /// What the client is told about, in SDP order.
+    pub candidates: Vec<Candidate>,
+    pub cert: str0m::config::DtlsCert,
+}
+
 /// Text-level checks that give a person a useful 400 before str0m parses.
 pub fn precheck(sdp: &str) -> Result<(), OfferError> {
     if !sdp.starts_with("v=0") {
@@ -126,29 +138,28 @@ struct Negotiated {
 }
 
 fn negotiate(
-    offer: &str,
-    candidates: &[Candidate],
-    cert: &str0m::config::DtlsCert,
+    t: &Ticket,
     codecs: impl FnOnce(&mut CodecConfig),
     now: Instant,
 ) -> Result<Negotiated, OfferError> {
-    let parsed = SdpOffer::from_sdp_string(offer)
+    let parsed = SdpOffer::from_sdp_string(t.offer)
         .map_err(|e| OfferError::BadSdp(format!("unparsable SDP: {e}")))?;
     let mut cfg = Rtc::builder()
         .set_ice_lite(true)
         .set_rtp_mode(true)
-        .set_dtls_cert(cert.clone())
+        .set_dtls_cert(t.cert.clone())
         .clear_codecs();
     codecs(cfg.codec_config());
     let mut rtc = cfg.build(now);
-    for c in candidates {
+    for c in &t.candidates {
         rtc.add_local_candidate(c.clone());
     }
     let answer = rtc
         .sdp_api()
         .accept_offer(parsed)
         .map_err(|e| OfferError::BadSdp(format!("offer not acceptable: {e}")))?;
-    let mids = offer
+    let mids = t
+        .offer
         .lines()
         .filter_map(|l| l.strip_prefix("a=mid:"))
         .map(|m| Mid::from(m.trim()))
@@ -162,17 +173,8 @@ fn negotiate(
 
 impl Session {
     /// Build the answer for a viewer's offer.
-    #[allow(clippy::too_many_arguments)]
-    pub fn accept(
-        id: u64,
-        secret: String,
-        path: Arc<str>,
-        offer: &str,
-        candidates: Vec<Candidate>,
-        cert: &str0m::config::DtlsCert,
-        plan: Plan,
-        now: Instant,
-    ) -> Result<(Session, String), OfferError> {
+    pub fn accept(t: Ticket, plan: Plan, now: Instant) -> Result<(Session, String), OfferError> {
+        let (offer, path) = (t.offer, &t.path);
         precheck(offer)?;
         let n = match plan {
             Plan::Encoder { profile } => {
@@ -181,13 +183,7 @@ impl Session {
                         "offer has no H264 codec; this path is H.264".into(),
                     ));
                 }
-                negotiate(
-                    offer,
-                    &candidates,
-                    cert,
-                    |c| encoder_codecs(c, profile),
-                    now,
-                )?
+                negotiate(&t, |c| encoder_codecs(c, profile), now)?
             }
             Plan::Relay(carried) => {
                 let name = relay::codec_name(carried.video.codec);
@@ -197,13 +193,7 @@ impl Session {
                         carried.names().join(" + ")
                     )));
                 }
-                negotiate(
-                    offer,
-                    &candidates,
-                    cert,
-                    |c| relay::viewer_codecs(c, carried),
-                    now,
-                )?
+                negotiate(&t, |c| relay::viewer_codecs(c, carried), now)?
             }
         };
         let video = negotiated(&n.rtc, &n.mids, MediaKind::Video).ok_or_else(|| {
@@ -217,24 +207,15 @@ impl Session {
         let role = Role::Viewer(Outbound {
             video,
             audio,
-            seq: [1 + (id * 7919) % 20_000, 1 + (id * 4099) % 20_000],
+            seq: [1 + (t.id * 7919) % 20_000, 1 + (t.id * 4099) % 20_000],
             base: [None, None],
         });
-        Ok(Session::new(
-            id, secret, path, n, candidates, offer, role, now,
-        ))
+        Ok(Session::new(t, n, role, now))
     }
 
     /// Build the answer for a WHIP publisher's offer.
-    pub fn accept_publisher(
-        id: u64,
-        secret: String,
-        path: Arc<str>,
-        offer: &str,
-        candidates: Vec<Candidate>,
-        cert: &str0m::config::DtlsCert,
-        now: Instant,
-    ) -> Result<(Session, String), OfferError> {
+    pub fn accept_publisher(t: Ticket, now: Instant) -> Result<(Session, String), OfferError> {
+        let offer = t.offer;
         precheck(offer)?;
         let count = |kind: &str| offer.lines().filter(|l| l.starts_with(kind)).count();
         if count("m=video") > 1 || count("m=audio") > 1 {
@@ -247,13 +228,7 @@ impl Session {
                 "r58 relays H264 or VP8 video (and Opus audio); the offer has neither".into(),
             ));
         }
-        let n = negotiate(
-            offer,
-            &candidates,
-            cert,
-            |c| relay::publisher_codecs(c, offer),
-            now,
-        )?;
+        let n = negotiate(&t, |c| relay::publisher_codecs(c, offer), now)?;
         let received = |kind: MediaKind| {
             n.mids.iter().copied().find(|&m| {
                 n.rtc
@@ -272,33 +247,22 @@ impl Session {
             audio_mid,
             ..Default::default()
         });
-        Ok(Session::new(
-            id, secret, path, n, candidates, offer, role, now,
-        ))
+        Ok(Session::new(t, n, role, now))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        id: u64,
-        secret: String,
-        path: Arc<str>,
-        mut n: Negotiated,
-        candidates: Vec<Candidate>,
-        offer: &str,
-        role: Role,
-        now: Instant,
-    ) -> (Session, String) {
+    fn new(t: Ticket, mut n: Negotiated, role: Role, now: Instant) -> (Session, String) {
         let ufrag = n.rtc.direct_api().local_ice_credentials().ufrag;
-        let offered = offer
+        let offered = t
+            .offer
             .lines()
             .filter_map(|l| l.trim().strip_prefix("a="))
             .filter_map(|l| Candidate::from_sdp_string(l).ok())
             .map(|c| (c.addr(), kind_name(c.kind())))
             .collect();
         let s = Session {
-            id,
-            secret,
-            path,
+            id: t.id,
+            secret: t.secret,
+            path: t.path,
             rtc: n.rtc,
             ufrag,
             role,
@@ -308,7 +272,7 @@ impl Session {
             next_timeout: now,
             created_at: SystemTime::now(),
             client: None,
-            candidates,
+            candidates: t.candidates,
             offered,
             pair: None,
             bytes_sent: 0,
