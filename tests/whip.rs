@@ -188,3 +188,51 @@ fn a_new_publisher_takes_over_and_the_viewer_keeps_playing() {
     );
     assert!(!d.log().contains("ending, the publisher left"), "{}", ctx());
 }
+
+#[test]
+fn losses_on_both_legs_are_repaired_by_nack() {
+    if unsafe { libc::geteuid() } != 0 {
+        panic!("this test needs root for a network namespace (CI runs as root)");
+    }
+    let lossy = support::netns::Lossy::up("loss", 10);
+    let d = Daemon::start_with(support::Setup {
+        paths: "[paths.guest1]\nsource = \"publisher\"\n".into(),
+        netns: Some(lossy.ns.clone()),
+        ..Default::default()
+    });
+    let base = format!("http://127.0.0.1:{}", d.http);
+    let out = browser::script("lossy.mjs", &[&base, "guest1", "8"], &[], Some(&lossy.ns))
+        .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    let ctx = || {
+        format!(
+            "{out:#}\ndropped {}\nr58 log:\n{}",
+            lossy.dropped(),
+            d.log()
+        )
+    };
+    let (v, p) = (&out["viewer"], &out["publisher"]);
+    eprintln!(
+        "dropped {} UDP packets; publisher: {} NACKs in, {} resent; viewer: {} NACKs out, \
+         {} resends in, {} decoded, {} freezes",
+        lossy.dropped(),
+        p["nackCount"],
+        p["retransmitted"],
+        v["nackCount"],
+        v["retransmitted"],
+        v["decoded"],
+        v["freezeCount"]
+    );
+    assert!(
+        lossy.dropped() > 100,
+        "the namespace really dropped UDP: {}",
+        ctx()
+    );
+    // Upstream: r58 NACKed the publisher, which resent (RTX).
+    assert!(p["nackCount"].as_u64().unwrap_or(0) > 0, "{}", ctx());
+    assert!(p["retransmitted"].as_u64().unwrap_or(0) > 0, "{}", ctx());
+    // Downstream: the viewer NACKed r58, and r58's resends arrived.
+    assert!(v["nackCount"].as_u64().unwrap_or(0) > 0, "{}", ctx());
+    assert!(v["retransmitted"].as_u64().unwrap_or(0) > 0, "{}", ctx());
+    // And the picture kept going: 8 s at 30 fps, most frames decoded.
+    assert!(v["decoded"].as_u64().unwrap_or(0) >= 150, "{}", ctx());
+}

@@ -265,6 +265,74 @@ impl Drop for Topo {
     }
 }
 
+/// One namespace whose loopback drops `percent` of UDP packets at random
+/// (nftables; this kernel has no netem): r58, publisher and viewer all in
+/// it, pages on 127.0.0.1 (a secure context), media on a dummy address.
+pub struct Lossy {
+    pub ns: String,
+}
+
+impl Lossy {
+    pub fn up(tag: &str, percent: u32) -> Lossy {
+        let l = Lossy {
+            ns: format!("r58-{}-{tag}", std::process::id()),
+        };
+        // Made before anything can fail, so Drop removes the namespace.
+        sh(&["ip", "netns", "add", &l.ns]);
+        sh(&["ip", "-n", &l.ns, "link", "set", "lo", "up"]);
+        // Chromium gathers no candidates on loopback: give it an address.
+        // (A veth pair: this kernel has no dummy interfaces either.)
+        sh(&[
+            "ip", "-n", &l.ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &l.ns,
+            "addr",
+            "add",
+            "192.0.2.58/24",
+            "dev",
+            "d0",
+        ]);
+        sh(&["ip", "-n", &l.ns, "link", "set", "d0", "up"]);
+        sh(&["ip", "-n", &l.ns, "link", "set", "d1", "up"]);
+        let nft = |rule: &str| {
+            let mut args = vec!["ip", "netns", "exec", &l.ns, "nft"];
+            args.extend(rule.split(' '));
+            sh(&args);
+        };
+        nft("add table inet loss");
+        nft("add chain inet loss out { type filter hook output priority 0 ; }");
+        nft(&format!(
+            "add rule inet loss out meta l4proto udp numgen random mod 100 < {percent} counter drop"
+        ));
+        l
+    }
+
+    /// UDP packets dropped so far.
+    pub fn dropped(&self) -> u64 {
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "nft", "list", "table", "inet", "loss",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.split("packets ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Lossy {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
 /// Run `f` on a thread that has joined namespace `ns`, so its sockets live
 /// there (the test process itself stays where it is).
 pub fn run_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
