@@ -236,3 +236,30 @@ fn losses_on_both_legs_are_repaired_by_nack() {
     // And the picture kept going: 8 s at 30 fps, most frames decoded.
     assert!(v["decoded"].as_u64().unwrap_or(0) >= 150, "{}", ctx());
 }
+
+#[test]
+fn a_publisher_that_stops_sending_is_given_up_after_10_s() {
+    let d = Daemon::start("[paths.guest1]\nsource = \"publisher\"\n");
+    let api = format!("http://127.0.0.1:{}", d.api);
+    let out = browser::script("stall.mjs", &[&d.base(), &api, "guest1"], &[], None)
+        .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    let ctx = || format!("{out:#}\nr58 log:\n{}", d.log());
+    assert!(out["publishMs"].is_u64(), "{}", ctx());
+    let ms = out["notReadyMs"].as_u64().unwrap_or(u64::MAX);
+    assert!(
+        (9_000..=13_000).contains(&ms),
+        "gave up after {ms} ms: {}",
+        ctx()
+    );
+    assert_eq!(out["path"]["r58"]["detail"], "waiting for a WHIP publisher");
+    assert!(
+        out["toldMs"].is_u64(),
+        "the publisher was not told: {}",
+        ctx()
+    );
+    assert!(
+        d.log().contains("no media from the publisher for 10 s"),
+        "{}",
+        ctx()
+    );
+}
