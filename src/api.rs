@@ -84,6 +84,8 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
                     "tunnel": tunnel_json(&st),
                     "process": process_json(),
                     "relay": relay_json(&st).await,
+                    "webrtc": network_json(&st).await,
+                    "errors": crate::recent::entries(),
                 },
             }),
         ),
@@ -124,6 +126,21 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -
             &json!({"status": "error", "error": format!("no route {path}")}),
         ),
     }
+}
+
+/// Ports, advertised addresses and session counts, for `r58 status`.
+async fn network_json(st: &State) -> Value {
+    let Some(n) = st.ask(|reply| Cmd::Network { reply }).await else {
+        return Value::Null;
+    };
+    json!({
+        "udpPort": n.udp_port,
+        "tcpPort": n.tcp_port,
+        "hosts": n.hosts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "public": n.public.iter().map(|p| json!({"ip": p.ip.to_string(), "udpPort": p.udp_port, "tcpPort": p.tcp_port})).collect::<Vec<_>>(),
+        "viewers": n.viewers,
+        "publishers": n.publishers,
+    })
 }
 
 /// WHIP → WHEP relay latency inside r58, for `make bench` and technicians.

@@ -15,6 +15,7 @@ mod health;
 mod http;
 mod hub;
 mod media;
+mod recent;
 mod status;
 mod support_bundle;
 mod tunnel;
@@ -32,7 +33,7 @@ fn main() {
 /// One line per event. Under systemd the journal adds the time itself.
 fn init_logging() {
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    env_logger::Builder::from_env(
+    let logger = env_logger::Builder::from_env(
         env_logger::Env::default().default_filter_or("info,str0m=warn,is=warn,dimpl=warn"),
     )
     .format(move |buf, rec| {
@@ -45,5 +46,6 @@ fn init_logging() {
             writeln!(buf, "{short} {:<5} {}", rec.level(), rec.args())
         }
     })
-    .init();
+    .build();
+    recent::install(logger);
 }

@@ -92,10 +92,79 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         }
     }
     out.push('\n');
+    out.push_str(&webrtc(&info["r58"]["webrtc"]));
     out.push_str(&tunnel(
         &info["r58"]["tunnel"],
         crate::wallclock::unix_now(),
     ));
+    out.push_str(&errors(&info["r58"]["errors"]));
+    out
+}
+
+/// Where media flows: ports, the addresses clients are told, sessions.
+fn webrtc(w: &Value) -> String {
+    if w.is_null() {
+        return "webrtc starting\n".into();
+    }
+    let port = |v: &Value| match v.as_u64() {
+        Some(0) | None => "off".to_string(),
+        Some(p) => p.to_string(),
+    };
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let plural = |k: u64, one: &str| format!("{k} {one}{}", if k == 1 { "" } else { "s" });
+    let mut out = format!(
+        "webrtc udp {}   tcp {}   {}, {}\n",
+        port(&w["udpPort"]),
+        port(&w["tcpPort"]),
+        plural(n(&w["viewers"]), "viewer"),
+        plural(n(&w["publishers"]), "publisher"),
+    );
+    let hosts: Vec<&str> = w["hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str())
+        .collect();
+    let hosts = if hosts.is_empty() {
+        "none (no interface is up)".to_string()
+    } else {
+        hosts.join(" ")
+    };
+    out.push_str(&clip(&format!("  hosts  {hosts}"), WIDTH));
+    out.push('\n');
+    for p in w["public"].as_array().into_iter().flatten() {
+        let line = format!(
+            "  public {} udp {} tcp {}",
+            p["ip"].as_str().unwrap_or("?"),
+            port(&p["udpPort"]),
+            port(&p["tcpPort"])
+        );
+        out.push_str(&clip(&line, WIDTH));
+        out.push('\n');
+    }
+    out
+}
+
+/// The daemon's last warnings and errors, newest last, times in UTC.
+fn errors(e: &Value) -> String {
+    let list = e.as_array().map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nlast warnings and errors (UTC)\n");
+    for x in list {
+        let t = x["time"].as_u64().unwrap_or(0) % 86400;
+        let line = format!(
+            "  {:02}:{:02}:{:02} {:<5} {}",
+            t / 3600,
+            t % 3600 / 60,
+            t % 60,
+            x["level"].as_str().unwrap_or("?"),
+            x["text"].as_str().unwrap_or("")
+        );
+        out.push_str(&clip(&line, WIDTH));
+        out.push('\n');
+    }
     out
 }
 
@@ -171,7 +240,12 @@ mod tests {
     #[test]
     fn golden_screen_fits_80_columns() {
         let info = json!({"version": "0.1.0", "uptimeSeconds": 7385,
-            "r58": {"health": {"checked": true, "healthy": true, "watchdog": "systemd (30 s)"}}});
+            "r58": {"health": {"checked": true, "healthy": true, "watchdog": "systemd (30 s)"},
+                    "webrtc": {"udpPort": 8189, "tcpPort": 8190, "viewers": 2, "publishers": 1,
+                               "hosts": ["192.168.1.50", "100.101.102.103"],
+                               "public": [{"ip": "65.109.32.111", "udpPort": 0, "tcpPort": 18190}]},
+                    "errors": [{"time": 1_764_000_000u64 + 3723, "level": "WARN",
+                                "text": "cam1: no frame for 15 s while the source is present; restarting the pipeline (attempt 3)"}]}});
         let items = json!([
             {"name": "cam0", "source": {"id": "hdmi"}, "readers": [{"id": "a"}, {"id": "b"}],
              "r58": {"source": "hdmi", "state": "streaming", "format": "1920x1080@30", "encoder": "mpph264enc", "bitrate": 4000000}},
@@ -190,7 +264,13 @@ speaker_pro~ hdmi      no_signal  1280x720@30  mpph264enc     2000       0
 
   speaker_program_long: no HDMI-RX device; checked /sys/class/video4linux for s~
 
+webrtc udp 8189   tcp 8190   2 viewers, 1 publisher
+  hosts  192.168.1.50 100.101.102.103
+  public 65.109.32.111 udp off tcp 18190
 tunnel off
+
+last warnings and errors (UTC)
+  17:02:03 WARN  cam1: no frame for 15 s while the source is present; restartin~
 ";
         assert_eq!(screen, want);
         assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));

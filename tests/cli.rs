@@ -115,10 +115,52 @@ fn status_reads_the_running_daemon_in_80_columns() {
         cam1.contains("hdmi") && cam1.contains("no_signal"),
         "source known while not ready: {cam1}"
     );
+    assert!(
+        out.contains(&format!(
+            "webrtc udp {}   tcp {}   0 viewers, 0 publishers",
+            d.udp, d.tcp
+        )),
+        "{out}"
+    );
+    assert!(out.contains("  hosts  "), "{out}");
+    assert!(
+        !out.contains("last warnings and errors"),
+        "nothing went wrong: {out}"
+    );
     let (code, out, _) = r58(&["status", "--json", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["paths"][0]["name"], "cam0");
+    assert_eq!(v["info"]["r58"]["webrtc"]["udpPort"], d.udp);
+}
+
+#[test]
+fn status_shows_what_clients_are_told_and_the_last_warnings() {
+    // No usable interface: a viewer's offer logs a warning the technician
+    // should see without reading the journal.
+    let d = support::Daemon::start_with(support::Setup {
+        paths: "[paths.guest1]\nsource = \"publisher\"\n".into(),
+        webrtc: "interfaces = [\"nosuch0\"]".into(),
+        ..Default::default()
+    });
+    let offer = support::whep_client::offer(&std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).2;
+    let sdp = ("Content-Type", "application/sdp");
+    let r = support::request(d.http, "POST", "/guest1/whep", &[sdp], offer.as_bytes()).unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    let cfg = d.dir.join("r58.toml");
+    let (code, out, err) = r58(&["status", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+    assert!(out.contains("  hosts  none (no interface is up)"), "{out}");
+    assert!(out.contains("last warnings and errors (UTC)"), "{out}");
+    let warn = out
+        .lines()
+        .find(|l| l.contains(" WARN  webrtc: no candidate is usable by 127.0.0.1"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        warn.starts_with("  ") && warn.as_bytes()[4] == b':',
+        "{warn}"
+    );
 }
 
 #[test]

@@ -224,6 +224,22 @@ impl Engine {
                     packets: l.count,
                 }));
             }
+            Cmd::Network { reply } => {
+                let a = &self.adv;
+                let publishers = self.sessions.values().filter(|s| s.is_publisher()).count();
+                let _ = reply.send(super::Network {
+                    udp_port: a.udp_port,
+                    tcp_port: a.tcp_port,
+                    hosts: if a.hosts.is_empty() {
+                        net::interface_addrs(&a.interfaces)
+                    } else {
+                        a.hosts.clone()
+                    },
+                    public: a.public.clone(),
+                    viewers: self.sessions.len() - publishers,
+                    publishers,
+                });
+            }
             Cmd::Sessions { reply } => {
                 let mut v: Vec<SessionInfo> = self.sessions.values().map(Session::info).collect();
                 v.sort_by_key(|s| s.created);

@@ -50,6 +50,20 @@ pub struct PathTraffic {
     pub tracks: Vec<&'static str>,
 }
 
+/// Where the engine listens and what it tells clients, for `r58 status`.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub udp_port: u16,
+    /// 0: ICE-TCP off.
+    pub tcp_port: u16,
+    /// Host addresses offered to LAN/VPN clients right now.
+    pub hosts: Vec<IpAddr>,
+    /// Addresses that forward to the box (additional hosts, the tunnel).
+    pub public: Vec<PublicHost>,
+    pub viewers: usize,
+    pub publishers: usize,
+}
+
 /// WHIP → WHEP relay latency (RTP in → SRTP out), over recent packets.
 #[derive(Debug, Clone, Copy)]
 pub struct RelayLatency {
@@ -113,6 +127,9 @@ pub enum Cmd {
     },
     RelayLatency {
         reply: oneshot::Sender<Option<RelayLatency>>,
+    },
+    Network {
+        reply: oneshot::Sender<Network>,
     },
 }
 
