@@ -6,6 +6,7 @@
 
 pub mod encoder;
 mod pipeline;
+pub mod signal;
 pub mod source;
 
 use std::sync::{Arc, Mutex};
