@@ -301,6 +301,8 @@ fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
         "nothing auto-added: {t}"
     );
     let (whep, ice) = (whep_remote, ice_remote);
+    // The WHEP port listens before the test pattern's first frame (slow under qemu).
+    d.wait_state("cam0", "streaming", Duration::from_secs(30));
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let (_rtc, _pending, sdp) = support::whep_client::offer(&sock);
     let r = support::request(
