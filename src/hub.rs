@@ -116,8 +116,8 @@ impl Hub {
             feed.gop.clear();
             feed.gop_pictures = 0;
         }
-        let in_gop = feed.gop.first().is_some_and(|f| f.track == Track::Video)
-            || (frame.keyframe && frame.track == Track::Video);
+        // A GOP starts at a video keyframe (audio alone never starts one).
+        let in_gop = !feed.gop.is_empty() || (frame.keyframe && frame.track == Track::Video);
         if feed.gop_pictures < GOP_CACHE_MAX && in_gop {
             feed.gop_pictures += frame.ends_picture() as usize;
             feed.gop.push(frame.clone());

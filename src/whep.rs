@@ -42,23 +42,16 @@ enum Route<'a> {
     NotFound,
 }
 
-fn right(seg: &str) -> Option<Right> {
-    match seg {
-        "whep" => Some(Right::Read),
-        "whip" => Some(Right::Publish),
-        _ => None,
-    }
-}
-
 fn route(path: &str) -> Route<'_> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         [_, "r58.js"] => Route::Script,
         [p, "publish"] => Route::PublishPage(p),
-        [p, w] if right(w).is_some() => Route::Offer(p, right(w).unwrap()),
-        // Legacy aliases: /whep/cam0, /whip/guest1.
-        [w, p] if right(w).is_some() => Route::Offer(p, right(w).unwrap()),
-        [p, w, s] if right(w).is_some() => Route::Session(p, right(w).unwrap(), s),
+        // Legacy aliases too: /whep/cam0, /whip/guest1.
+        [p, "whep"] | ["whep", p] => Route::Offer(p, Right::Read),
+        [p, "whip"] | ["whip", p] => Route::Offer(p, Right::Publish),
+        [p, "whep", s] => Route::Session(p, Right::Read, s),
+        [p, "whip", s] => Route::Session(p, Right::Publish, s),
         [p, ""] if !p.is_empty() => Route::Page(p),
         [p] if !p.is_empty() => Route::PageRedirect(p),
         _ => Route::NotFound,
@@ -150,13 +143,14 @@ async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp 
         return r;
     }
     let known = |p: &str| st.cfg.paths.contains_key(p);
-    if let (&Method::POST | &Method::OPTIONS, Route::Offer(p, r)) = (req.method(), route(&uri_path))
+    let route = route(&uri_path);
+    if let (&Method::POST | &Method::OPTIONS, Route::Offer(p, r)) = (req.method(), &route)
         && known(p)
-        && let Some(denied) = authorize(st, &req, p, r, peer)
+        && let Some(denied) = authorize(st, &req, p, *r, peer)
     {
         return denied;
     }
-    match (req.method().clone(), route(&uri_path)) {
+    match (req.method().clone(), route) {
         (_, Route::Offer(p, _))
         | (_, Route::Session(p, ..))
         | (_, Route::Page(p))
@@ -200,8 +194,11 @@ async fn dispatch(st: &State, req: Request<Incoming>, peer: SocketAddr) -> Resp 
             StatusCode::METHOD_NOT_ALLOWED,
             "use PATCH or DELETE on a session",
         ),
-        (Method::GET | Method::HEAD, Route::Page(_) | Route::PublishPage(_) | Route::Script) => {
-            let (body, kind) = match route(&uri_path) {
+        (
+            Method::GET | Method::HEAD,
+            page @ (Route::Page(_) | Route::PublishPage(_) | Route::Script),
+        ) => {
+            let (body, kind) = match page {
                 Route::PublishPage(_) => (PUBLISHER_PAGE, "text/html; charset=utf-8"),
                 Route::Script => (PAGE_SCRIPT, "text/javascript; charset=utf-8"),
                 _ => (VIEWER_PAGE, "text/html; charset=utf-8"),

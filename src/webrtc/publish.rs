@@ -71,34 +71,29 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        let path = s.path.clone();
-        let packets: Vec<_> = packets.into_iter().filter_map(|p| s.inbound(p)).collect();
-        let carried = match &s.role {
-            Role::Publisher(inb) => inb.carried.clone(),
-            Role::Viewer(_) => None,
-        };
-        let Some(entry) = self.paths.get_mut(&path) else {
+        let Some(entry) = self.paths.get_mut(&s.path) else {
             return;
         };
         if entry.publisher != Some(id) {
             return;
         }
-        if carried.is_some() && entry.carried != carried {
-            let changed = entry.carried.is_some();
-            entry.carried = carried;
-            let names = entry.carried.as_ref().map(|c| c.names().join("+"));
-            log::info!(
-                "whip {id}: {path} now carries {}",
-                names.clone().unwrap_or_default()
-            );
-            entry
-                .handle
-                .status
-                .lock()
-                .unwrap()
-                .set(PathState::Streaming, None);
-            entry.handle.status.lock().unwrap().format = names.unwrap_or_default();
-            if changed {
+        let path = s.path.clone();
+        let packets: Vec<_> = packets.into_iter().filter_map(|p| s.inbound(p)).collect();
+        // What the publisher sends is learned once, from its first video packet.
+        let learned = match &s.role {
+            Role::Publisher(inb) => inb.carried.as_ref(),
+            Role::Viewer(_) => None,
+        };
+        if let Some(new) = learned.filter(|&n| entry.carried.as_ref() != Some(n)) {
+            let switched = entry.carried.replace(new.clone()).is_some();
+            let names = new.names().join("+");
+            log::info!("whip {id}: {path} now carries {names}");
+            {
+                let mut st = entry.handle.status.lock().unwrap();
+                st.set(PathState::Streaming, None);
+                st.format = names;
+            }
+            if switched {
                 // A replacing publisher with another codec: viewers must renegotiate.
                 self.end_viewers(&path, "the publisher changed codec");
                 self.hub.reset(&path);
