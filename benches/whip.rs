@@ -28,7 +28,7 @@ fn main() {
     println!();
     if d.path_info("guest1")["ready"] != true {
         println!("publisher never became ready (is Chromium installed? run `make bench`)");
-        stop(&mut publisher);
+        support::terminate(&mut publisher);
         return;
     }
     let ttff = browser::time_to_first_frame(&d.base(), "guest1", 10, None);
@@ -54,7 +54,7 @@ fn main() {
             frames / n as u64
         );
     }
-    stop(&mut publisher);
+    support::terminate(&mut publisher);
 }
 
 fn publish(d: &Daemon, secs: u32) -> Child {
@@ -65,15 +65,4 @@ fn publish(d: &Daemon, secs: u32) -> Child {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("starting node")
-}
-
-/// Stop the publisher (and its Chromium) by PID.
-fn stop(c: &mut Child) {
-    unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-    let t0 = Instant::now();
-    while c.try_wait().ok().flatten().is_none() && t0.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = c.kill();
-    let _ = c.wait();
 }

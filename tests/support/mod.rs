@@ -234,22 +234,26 @@ impl Daemon {
         format!("http://127.0.0.1:{}", self.http)
     }
 
-    /// SIGTERM, wait up to 5 s, then SIGKILL; removes the scratch directory.
+    /// Stop it (`terminate`) and remove the scratch directory.
     pub fn stop(&mut self) {
-        // SIGTERM first so the daemon shuts down as in production, then make sure.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                let _ = std::fs::remove_dir_all(&self.dir);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// SIGTERM by PID, so a process shuts down as in production; SIGKILL if it
+/// is still there after 5 s.
+pub fn terminate(child: &mut std::process::Child) {
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Daemon {
