@@ -174,6 +174,14 @@ impl Hub {
         Some(f)
     }
 
+    /// The readers of `path`, into `out` (cleared first).
+    pub fn reader_ids(&self, path: &str, out: &mut Vec<ReaderId>) {
+        out.clear();
+        if let Some(f) = self.feeds.get(path) {
+            out.extend(f.readers.keys().copied());
+        }
+    }
+
     /// The source changed (a new publisher): what is cached is of no use.
     pub fn reset(&mut self, path: &str) {
         if let Some(f) = self.feeds.get_mut(path) {
@@ -316,6 +324,9 @@ mod tests {
         let (mut h, p, t) = (Hub::default(), Arc::<str>::from("cam0"), Instant::now());
         h.add_reader(&p, 1, t);
         assert_eq!(h.readers("cam0"), 1);
+        let mut ids = vec![7];
+        h.reader_ids("cam0", &mut ids);
+        assert_eq!(ids, [1]);
         h.remove_reader("cam0", 1);
         h.push(&p, frame(0, true), t);
         assert_eq!(h.readers("cam0"), 0);

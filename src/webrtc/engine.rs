@@ -56,6 +56,7 @@ pub struct Engine {
     pub(super) cert: str0m::config::DtlsCert,
     pub(super) next_id: u64,
     pub(super) latency: Latency,
+    fan_ids: Vec<u64>,
 }
 
 enum Wake {
@@ -110,6 +111,7 @@ impl Engine {
             cert,
             next_id: 1,
             latency: Latency::default(),
+            fan_ids: Vec::new(),
         }
     }
 
@@ -379,17 +381,16 @@ impl Engine {
         if self.hub.push(path, unit, now) {
             self.ask_keyframe(path);
         }
-        let ids: Vec<u64> = self
-            .sessions
-            .values()
-            .filter(|s| s.reading && s.path == *path)
-            .map(|s| s.id)
-            .collect();
+        // The path's readers, in a buffer kept across calls: this runs per
+        // relayed packet, so no allocation and no scan of every session.
+        let mut ids = std::mem::take(&mut self.fan_ids);
+        self.hub.reader_ids(path, &mut ids);
         let watched = !ids.is_empty();
-        for id in ids {
+        for &id in &ids {
             self.pump(id, now);
             self.drive(id, now);
         }
+        self.fan_ids = ids;
         // Relay latency: this packet in → its copy to the last viewer out.
         // (GOP replays to new viewers are not relaying and are not counted.)
         if let Some(t) = arrived.filter(|_| watched) {
