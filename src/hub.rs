@@ -108,8 +108,9 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A new frame for `path`. Returns true when a keyframe should be forced
-    /// now (a reader overflowed and the rate limit allows it).
+    /// A new unit for `path`. Returns true when a keyframe should be asked
+    /// for now: a reader waits for one (joined a long GOP, or overflowed)
+    /// and the rate limit allows it.
     pub fn push(&mut self, path: &Arc<str>, frame: Arc<Frame>, now: Instant) -> bool {
         let feed = self.feeds.entry(path.clone()).or_default();
         if frame.keyframe && frame.track == Track::Video {
@@ -122,10 +123,11 @@ impl Hub {
             feed.gop_pictures += frame.ends_picture() as usize;
             feed.gop.push(frame.clone());
         }
-        let mut want_key = false;
+        // Only video waits for a keyframe; audio decodes from any packet.
+        let video_key = frame.keyframe && frame.track == Track::Video;
         for r in feed.readers.values_mut() {
-            if r.waiting_keyframe {
-                if !frame.keyframe {
+            if r.waiting_keyframe && frame.track == Track::Video {
+                if !video_key {
                     r.dropped += 1;
                     continue;
                 }
@@ -135,16 +137,17 @@ impl Hub {
                 // Too slow: drop whole frames up to the next keyframe.
                 r.dropped += r.queue.len() as u64 + 1;
                 r.clear();
-                r.waiting_keyframe = !frame.keyframe;
-                want_key |= r.waiting_keyframe;
-                if frame.keyframe {
+                r.waiting_keyframe = !video_key;
+                if video_key {
                     r.push(&frame);
                 }
                 continue;
             }
             r.push(&frame);
         }
-        want_key && feed.allow_keyframe(now)
+        // Ask again (rate-limited) for as long as anyone waits: one lost
+        // PLI must not leave a viewer black until the publisher's next IDR.
+        feed.readers.values().any(|r| r.waiting_keyframe) && feed.allow_keyframe(now)
     }
 
     /// Register a reader. Returns true when a keyframe should be forced.
@@ -331,6 +334,29 @@ mod tests {
         h.push(&p, frame(0, true), t);
         assert_eq!(h.readers("cam0"), 0);
         assert!(h.pop("cam0", 1).is_none());
+    }
+
+    #[test]
+    fn a_waiting_reader_keeps_asking_and_audio_does_not_end_the_wait() {
+        let (mut h, p, t) = (Hub::default(), Arc::<str>::from("guest1"), Instant::now());
+        h.push(&p, frame(0, true), t);
+        for i in 1..=REPLAY_MAX as u32 + 1 {
+            h.push(&p, frame(i, false), t);
+        }
+        assert!(h.add_reader(&p, 1, t), "join asks");
+        assert!(!h.push(&p, frame(50, false), t), "rate-limited");
+        // The request was lost: the next unit after the interval asks again.
+        let later = t + KEYFRAME_INTERVAL;
+        assert!(h.push(&p, packet(51, Track::Audio, true, true), later));
+        assert!(!h.push(&p, frame(52, false), later));
+        // The audio went out; the P-frame did not.
+        assert_eq!(drain(&mut h, "guest1", 1), [51]);
+        assert!(
+            !h.push(&p, frame(53, true), later + KEYFRAME_INTERVAL),
+            "satisfied"
+        );
+        assert!(!h.push(&p, frame(54, false), later + 2 * KEYFRAME_INTERVAL));
+        assert_eq!(drain(&mut h, "guest1", 1), [53, 54]);
     }
 
     #[test]
