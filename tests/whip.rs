@@ -42,6 +42,8 @@ fn chromium_publishes_a_second_chromium_views_and_the_publisher_leaves() {
         "{}",
         ctx()
     );
+    // Relayed pictures count as the path's frames (the health check reads them).
+    assert!(p["r58"]["frames"].as_u64().unwrap_or(0) > 0, "{}", ctx());
 
     // The viewer decodes the relayed stream: rising frames, H.264, audio too.
     let v = &out["viewer"];

@@ -11,6 +11,7 @@ use str0m::rtp::RtpPacket;
 use super::engine::Engine;
 use super::session::{OfferError, Role, Session, Ticket};
 use crate::config::Source;
+use crate::hub::Track;
 use crate::media::{PathState, source_name};
 
 /// A connected publisher that sends nothing for this long is gone.
@@ -103,8 +104,13 @@ impl Engine {
             let Some(entry) = self.paths.get_mut(&path) else {
                 return;
             };
-            let unit = Arc::new(entry.ingest.unit(p));
-            self.fan_out(&path, unit, now);
+            let unit = entry.ingest.unit(p);
+            if unit.track == Track::Video && unit.marker {
+                // Counted like an encoder's frames: the health check calls a
+                // streaming path whose count stands still wedged.
+                entry.handle.status.lock().unwrap().frames += 1;
+            }
+            self.fan_out(&path, Arc::new(unit), now);
         }
     }
 
