@@ -3,6 +3,7 @@
 //! root directory so tests run against a fake sysfs/procfs tree.
 
 pub mod leds;
+pub mod v4l2;
 pub mod watchdog;
 
 use std::path::Path;
