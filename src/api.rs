@@ -311,6 +311,7 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
             "bitrate": s.bitrate,
             "keyframesForced": s.keyframes_forced,
             "format": s.format,
+            "signal": s.signal,
             "sinceSeconds": s.since.elapsed().as_secs(),
         },
     })

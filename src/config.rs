@@ -68,6 +68,13 @@ pub enum Source {
 pub struct PathConfig {
     pub source: Source,
     pub device: Option<String>,
+    /// `hdmi` through an LT6911 bridge: its subdev (`/dev/v4l-subdev2`);
+    /// `device` is then the bridge's `rkcif` node.
+    pub subdev: Option<String>,
+    /// Bridge inputs: the fourcc the node is set to (default UYVY).
+    pub pixel_format: Option<String>,
+    /// `hdmi` on the RK3588's receiver: an EDID file loaded at start.
+    pub edid: Option<std::path::PathBuf>,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -130,6 +137,9 @@ impl Default for PathConfig {
         PathConfig {
             source: Source::Test,
             device: None,
+            subdev: None,
+            pixel_format: None,
+            edid: None,
             width: 1280,
             height: 720,
             fps: 30,
@@ -211,6 +221,7 @@ impl Config {
                     format!("path '{name}': source \"v4l2\" needs device = \"/dev/videoN\""),
                 ));
             }
+            board::check_input(name, p).map_err(|(key, msg)| fail(&sec, key, msg))?;
             if p.width < 16 || p.width > 4096 || p.width % 2 != 0 {
                 return Err(fail(
                     &sec,

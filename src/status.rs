@@ -53,8 +53,8 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
     ));
     out.push_str("\n\n");
     out.push_str(&format!(
-        "{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
-        "PATH", "SOURCE", "STATE", "FORMAT", "ENCODER", "KBIT/S", "VIEWERS"
+        "{:<10} {:<6} {:<12} {:<9} {:<12} {:<10} {:>6} {:>7}\n",
+        "PATH", "SOURCE", "SIGNAL", "STATE", "OUTPUT", "ENCODER", "KBIT/S", "VIEWERS"
     ));
     let empty = vec![];
     let items = items.as_array().unwrap_or(&empty);
@@ -67,13 +67,24 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
             .filter(|b| *b > 0)
             .map(|b| (b / 1000).to_string())
             .unwrap_or("-".into());
+        // The mode when there is one; why there is none is in the notes.
+        let signal = match r["signal"].as_str() {
+            Some(s) if s.starts_with(|c: char| c.is_ascii_digit()) => short_mode(s),
+            Some(_) => "none".into(),
+            None => "-".into(),
+        };
+        let source = match r["source"].as_str().unwrap_or("-") {
+            "publisher" => "whip",
+            s => s,
+        };
         out.push_str(&format!(
-            "{:<12} {:<9} {:<10} {:<12} {:<11} {:>7} {:>7}\n",
-            clip(name, 12),
-            clip(r["source"].as_str().unwrap_or("-"), 9),
-            clip(r["state"].as_str().unwrap_or("?"), 10),
+            "{:<10} {:<6} {:<12} {:<9} {:<12} {:<10} {:>6} {:>7}\n",
+            clip(name, 10),
+            clip(source, 6),
+            clip(&signal, 12),
+            clip(r["state"].as_str().unwrap_or("?"), 9),
             clip(r["format"].as_str().unwrap_or("-"), 12),
-            clip(r["encoder"].as_str().unwrap_or("-"), 11),
+            clip(r["encoder"].as_str().unwrap_or("-"), 10),
             kbps,
             it["readers"].as_array().map(|a| a.len()).unwrap_or(0)
         ));
@@ -99,6 +110,17 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
     ));
     out.push_str(&errors(&info["r58"]["errors"]));
     out
+}
+
+/// "1920x1080@59.94" in 12 columns: the rate rounded when it must be.
+fn short_mode(s: &str) -> String {
+    match s.split_once('@') {
+        Some((size, hz)) if s.len() > 12 => match hz.parse::<f64>() {
+            Ok(f) => format!("{size}@{}", f.round()),
+            Err(_) => s.into(),
+        },
+        _ => s.into(),
+    }
 }
 
 /// Where media flows: ports, the addresses clients are told, sessions.
@@ -248,21 +270,28 @@ mod tests {
                                 "text": "cam1: no frame for 15 s while the source is present; restarting the pipeline (attempt 3)"}]}});
         let items = json!([
             {"name": "cam0", "source": {"id": "hdmi"}, "readers": [{"id": "a"}, {"id": "b"}],
-             "r58": {"source": "hdmi", "state": "streaming", "format": "1920x1080@30", "encoder": "mpph264enc", "bitrate": 4000000}},
+             "r58": {"source": "hdmi", "state": "streaming", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 4000000,
+                     "signal": "1920x1080@59.94"}},
             {"name": "speaker_program_long", "source": null, "readers": [],
              "r58": {"source": "hdmi", "state": "no_signal", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 2000000,
-                     "detail": "no HDMI-RX device; checked /sys/class/video4linux for stream_hdmirx and found nothing at all"}}
+                     "signal": "no HDMI-RX device",
+                     "detail": "no HDMI-RX device; checked /sys/class/video4linux for stream_hdmirx and found nothing at all"}},
+            {"name": "guest1", "source": null, "readers": [],
+             "r58": {"source": "publisher", "state": "idle", "format": "", "bitrate": 0,
+                     "detail": "waiting for a WHIP publisher"}}
         ]);
         let screen = render(&info, &items, "127.0.0.1:9997".parse().unwrap());
         let want = "\
 r58 0.1.0   up 2h03m   api 127.0.0.1:9997
 health healthy   watchdog systemd (30 s)
 
-PATH         SOURCE    STATE      FORMAT       ENCODER      KBIT/S VIEWERS
-cam0         hdmi      streaming  1920x1080@30 mpph264enc     4000       2
-speaker_pro~ hdmi      no_signal  1280x720@30  mpph264enc     2000       0
+PATH       SOURCE SIGNAL       STATE     OUTPUT       ENCODER    KBIT/S VIEWERS
+cam0       hdmi   1920x1080@60 streaming 1280x720@30  mpph264enc   4000       2
+speaker_p~ hdmi   none         no_signal 1280x720@30  mpph264enc   2000       0
+guest1     whip   -            idle                   -               -       0
 
   speaker_program_long: no HDMI-RX device; checked /sys/class/video4linux for s~
+  guest1: waiting for a WHIP publisher
 
 webrtc udp 8189   tcp 8190   2 viewers, 1 publisher
   hosts  192.168.1.50 100.101.102.103

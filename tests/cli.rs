@@ -112,7 +112,7 @@ fn status_reads_the_running_daemon_in_80_columns() {
         .find(|l| l.starts_with("cam1 "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        cam1.contains("hdmi") && cam1.contains("no_signal"),
+        cam1.contains("hdmi") && cam1.contains(" none ") && cam1.contains("no_signal"),
         "source known while not ready: {cam1}"
     );
     assert!(

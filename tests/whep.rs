@@ -273,6 +273,7 @@ fn paths_list_has_mediamtx_shape_and_truthful_states() {
     assert_eq!(hdmi["ready"], false);
     assert_eq!(hdmi["source"], serde_json::Value::Null);
     assert_eq!(hdmi["r58"]["detail"], "no HDMI-RX device");
+    assert_eq!(hdmi["r58"]["signal"], "no HDMI-RX device");
     let r = request(d.api, "GET", "/v3/paths/get/nope", &[], b"").unwrap();
     assert_eq!(r.status, 404);
 }

@@ -55,3 +55,118 @@ impl Watchdog {
         Ok(())
     }
 }
+
+/// An input's board keys: a bridge needs its node, and the EDID and the
+/// bridge keys only mean something on an `hdmi` path. (key, message).
+pub fn check_input(name: &str, p: &super::PathConfig) -> Result<(), (&'static str, String)> {
+    let hdmi = p.source == super::Source::Hdmi;
+    for (key, set) in [
+        ("subdev", p.subdev.is_some()),
+        ("pixel_format", p.pixel_format.is_some()),
+        ("edid", p.edid.is_some()),
+    ] {
+        if set && !hdmi {
+            return Err((key, format!("path '{name}': {key} needs source = \"hdmi\"")));
+        }
+    }
+    if p.subdev.is_some() && p.device.is_none() {
+        return Err((
+            "subdev",
+            format!("path '{name}': a bridge's subdev needs its device = \"/dev/videoN\" too"),
+        ));
+    }
+    if p.subdev.is_some() && p.edid.is_some() {
+        return Err((
+            "edid",
+            format!(
+                "path '{name}': an LT6911 bridge keeps its EDID in firmware; edid is for the RK3588's own input"
+            ),
+        ));
+    }
+    if p.pixel_format.is_some() && p.subdev.is_none() {
+        return Err((
+            "pixel_format",
+            format!(
+                "path '{name}': pixel_format is for bridge inputs (with subdev); the RK3588 receiver follows its source"
+            ),
+        ));
+    }
+    if let Some(f) = &p.pixel_format
+        && crate::board::v4l2::fourcc_code(f).is_none()
+    {
+        return Err((
+            "pixel_format",
+            format!(
+                "path '{name}': pixel_format \"{f}\" must be a 4-character fourcc such as \"UYVY\""
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    #[test]
+    fn the_4x4_layout_maps_inputs_to_nodes_and_subdevs() {
+        // The R58 4x4 3S: three LT6911 bridges on rkcif and the RK3588's own.
+        let c = Config::parse(
+            r#"
+[paths.cam0]
+source = "hdmi"
+device = "/dev/video0"
+subdev = "/dev/v4l-subdev2"
+[paths.cam1]
+source = "hdmi"
+edid = "/usr/share/r58/edid/r58-1080p60.bin"
+[paths.cam2]
+source = "hdmi"
+device = "/dev/video11"
+subdev = "/dev/v4l-subdev7"
+pixel_format = "NV12"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.paths["cam0"].subdev.as_deref(), Some("/dev/v4l-subdev2"));
+        assert_eq!(c.paths["cam1"].device, None, "found by V4L2 name");
+        assert_eq!(c.paths["cam2"].pixel_format.as_deref(), Some("NV12"));
+    }
+
+    #[test]
+    fn misplaced_input_keys_name_their_line() {
+        for (text, line, says) in [
+            (
+                "[paths.a]\nsubdev = \"/dev/v4l-subdev2\"\n",
+                2,
+                "needs source = \"hdmi\"",
+            ),
+            (
+                "[paths.a]\nsource = \"hdmi\"\nsubdev = \"/dev/v4l-subdev2\"\n",
+                3,
+                "needs its device",
+            ),
+            (
+                "[paths.a]\nsource = \"hdmi\"\ndevice = \"/dev/video0\"\nsubdev = \"/s\"\nedid = \"/e\"\n",
+                5,
+                "EDID in firmware",
+            ),
+            (
+                "[paths.a]\nsource = \"hdmi\"\npixel_format = \"UYVY\"\n",
+                3,
+                "bridge inputs",
+            ),
+            (
+                "[paths.a]\nsource = \"hdmi\"\ndevice = \"/dev/video0\"\nsubdev = \"/s\"\npixel_format = \"UYVY8\"\n",
+                5,
+                "4-character fourcc",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{line}: ")) && e.contains(says),
+                "{e}"
+            );
+        }
+    }
+}

@@ -209,11 +209,15 @@ fn path(p: &Value) -> Check {
         "idle" if published => Check::new(Mark::Ok, "path", format!("{name}: {detail}")),
         "streaming" => {
             let kbps = r["bitrate"].as_u64().unwrap_or(0) / 1000;
+            let from = r["signal"]
+                .as_str()
+                .map(|s| format!(" from {s}"))
+                .unwrap_or_default();
             Check::new(
                 Mark::Ok,
                 "path",
                 format!(
-                    "{name}: streaming {} {} {kbps} kbit/s, {} frames",
+                    "{name}: streaming {}{from} {} {kbps} kbit/s, {} frames",
                     r["format"].as_str().unwrap_or("?"),
                     r["encoder"].as_str().unwrap_or("?"),
                     r["frames"].as_u64().unwrap_or(0)
@@ -222,12 +226,27 @@ fn path(p: &Value) -> Check {
         }
         "no_signal" | "idle" => {
             Check::new(Mark::Warn, "path", format!("{name}: no signal: {detail}"))
-                .hint("check the cable and that the source is switched on")
+                .hint(signal_hint(detail))
         }
         "starting" => Check::new(Mark::Warn, "path", format!("{name}: starting")).pending(),
         state => Check::new(Mark::Fail, "path", format!("{name}: {state}: {detail}"))
             .hint(format!("journalctl -u r58 -b | grep {name}"))
             .critical(),
+    }
+}
+
+/// What a technician does about each way an input has no signal.
+fn signal_hint(detail: &str) -> &'static str {
+    if detail.contains("no HDMI-RX device") {
+        "the HDMI-RX driver is not loaded: dmesg | grep -i hdmirx"
+    } else if detail.starts_with("opening ") {
+        "the node in the path's config is missing or busy: fuser -v /dev/video*"
+    } else if detail.contains("no lock") {
+        "a cable but no stable picture: try another cable or set the source to 1080p60"
+    } else if detail.starts_with("invalid signal") || detail.contains("range") {
+        "the source sends a mode r58 cannot use: set it to 1080p or 720p"
+    } else {
+        "check the cable and that the source is switched on"
     }
 }
 
@@ -414,5 +433,34 @@ mod tests {
         assert_eq!(waiting.detail, "guest1: waiting for a WHIP publisher");
         let live = super::path(&p("streaming", "", "H264+Opus"));
         assert_eq!(live.detail, "guest1: publisher sending H264+Opus");
+    }
+
+    #[test]
+    fn an_hdmi_input_says_its_signal_and_what_to_do_without_one() {
+        let p = |state: &str, detail: &str, signal: &str| {
+            json!({"name": "cam1", "r58": {"source": "hdmi", "state": state, "detail": detail,
+                   "signal": signal, "format": "1280x720@30", "encoder": "mpph264enc",
+                   "bitrate": 4000000, "frames": 900}})
+        };
+        let live = super::path(&p("streaming", "", "1920x1080@60"));
+        assert_eq!(
+            live.detail,
+            "cam1: streaming 1280x720@30 from 1920x1080@60 mpph264enc 4000 kbit/s, 900 frames"
+        );
+        for (detail, hint) in [
+            ("no cable", "check the cable"),
+            ("cable in, no lock", "try another cable"),
+            ("invalid signal 720x240@60", "set it to 1080p"),
+            ("no HDMI-RX device", "driver is not loaded"),
+            ("opening /dev/video0: Permission denied", "fuser"),
+        ] {
+            let c = super::path(&p("no_signal", detail, detail));
+            assert_eq!(c.mark, super::Mark::Warn, "{detail}");
+            assert!(
+                c.hint.as_deref().unwrap_or("").contains(hint),
+                "{detail}: {:?}",
+                c.hint
+            );
+        }
     }
 }

@@ -5,6 +5,8 @@
 //! answer truthfully without talking to the pipeline thread.
 
 pub mod encoder;
+mod hdmi;
+mod input;
 mod pipeline;
 pub mod signal;
 pub mod source;
@@ -70,6 +72,9 @@ pub struct PathStatus {
     pub format: String,
     /// Why the path is not streaming (no signal, last pipeline error).
     pub detail: Option<String>,
+    /// HDMI inputs: the incoming signal, "1920x1080@60" or why there is
+    /// none ("no cable"); `None` for other sources.
+    pub signal: Option<String>,
     #[serde(skip)]
     pub since: Instant,
 }
@@ -86,6 +91,7 @@ impl PathStatus {
             keyframes_forced: 0,
             format,
             detail: None,
+            signal: None,
             since: Instant::now(),
         }
     }
@@ -224,6 +230,10 @@ pub fn start(
                 }
                 let (tx, rx) = std::sync::mpsc::channel();
                 handle.control = Some(tx);
+                let input = (p.source == Source::Hdmi).then(|| {
+                    let p = p.clone();
+                    Box::new(move || hdmi::open(&p, &source::Sysfs::default())) as input::OpenInput
+                });
                 let sup = pipeline::Supervisor {
                     name: name.clone(),
                     cfg: p.clone(),
@@ -231,6 +241,7 @@ pub fn start(
                     status,
                     control: rx,
                     frames: frames.clone(),
+                    input,
                 };
                 std::thread::Builder::new()
                     .name(format!("media-{name}"))

@@ -3,7 +3,8 @@
 //!
 //! A pipeline error, or 15 s without a frame while the source is present,
 //! tears the pipeline down and starts it again after a capped backoff,
-//! forever. Other paths are untouched: each has its own thread.
+//! forever. Other paths are untouched: each has its own thread. HDMI paths
+//! are driven by their input's signal instead (`input.rs`).
 
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
@@ -13,6 +14,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
+use super::signal::Action;
 use super::{AccessUnit, Control, Encoder, MediaEvent, PathState, PathStatus, source};
 use crate::backoff::Backoff;
 use crate::config::PathConfig;
@@ -29,15 +31,22 @@ pub struct Supervisor {
     pub status: Arc<Mutex<PathStatus>>,
     pub control: Receiver<Control>,
     pub frames: tokio::sync::mpsc::Sender<MediaEvent>,
+    /// HDMI paths: opens the path's receiver, whose signal drives capture.
+    pub input: Option<super::input::OpenInput>,
 }
 
-enum Ended {
+pub(super) enum Ended {
     Stopped,
     Failed(String),
+    /// The input's signal changed or went away (HDMI paths).
+    Signal(Action),
 }
 
 impl Supervisor {
-    pub fn run(self) {
+    pub fn run(mut self) {
+        if let Some(open) = self.input.take() {
+            return self.run_input(open);
+        }
         let devices = source::Sysfs::default();
         let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
         loop {
@@ -55,38 +64,48 @@ impl Supervisor {
                     continue;
                 }
             };
-            let desc = format!(
-                "{src} ! queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream \
-                 ! videoconvert ! {} ! h264parse config-interval=-1 \
-                 ! video/x-h264,stream-format=byte-stream,alignment=au \
-                 ! appsink name=sink sync=false max-buffers=30 drop=true",
-                self.encoder.launch_fragment(&self.cfg)
-            );
             self.set(PathState::Starting, None);
             let started = Instant::now();
-            match self.run_once(&desc) {
-                Ended::Stopped => return,
+            match self.run_once(&self.describe(&src), &mut || None) {
                 Ended::Failed(why) => {
-                    log::warn!("{}: pipeline failed: {why}", self.name);
-                    if started.elapsed() > Duration::from_secs(60) {
-                        backoff.reset();
-                    }
-                    let delay = backoff.next_delay();
-                    {
-                        let mut st = self.status.lock().unwrap();
-                        st.restarts += 1;
-                        st.set(PathState::Error, Some(why));
-                    }
-                    log::info!("{}: restarting in {} s", self.name, delay.as_secs());
-                    if self.wait(delay) {
+                    if self.failed(why, started, &mut backoff) {
                         return;
                     }
                 }
+                _ => return,
             }
         }
     }
 
-    fn set(&self, state: PathState, detail: Option<String>) {
+    /// The whole pipeline behind a source fragment.
+    pub(super) fn describe(&self, src: &str) -> String {
+        format!(
+            "{src} ! queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream \
+             ! videoconvert ! {} ! h264parse config-interval=-1 \
+             ! video/x-h264,stream-format=byte-stream,alignment=au \
+             ! appsink name=sink sync=false max-buffers=30 drop=true",
+            self.encoder.launch_fragment(&self.cfg)
+        )
+    }
+
+    /// A pipeline failed: count it, show it, wait out the backoff. Returns
+    /// true when told to stop meanwhile.
+    pub(super) fn failed(&self, why: String, started: Instant, backoff: &mut Backoff) -> bool {
+        log::warn!("{}: pipeline failed: {why}", self.name);
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        {
+            let mut st = self.status.lock().unwrap();
+            st.restarts += 1;
+            st.set(PathState::Error, Some(why));
+        }
+        log::info!("{}: restarting in {} s", self.name, delay.as_secs());
+        self.wait(delay)
+    }
+
+    pub(super) fn set(&self, state: PathState, detail: Option<String>) {
         let mut st = self.status.lock().unwrap();
         if st.state != state {
             log::info!(
@@ -103,7 +122,7 @@ impl Supervisor {
     }
 
     /// Sleep, but wake for Stop. Returns true when told to stop.
-    fn wait(&self, d: Duration) -> bool {
+    pub(super) fn wait(&self, d: Duration) -> bool {
         let until = Instant::now() + d;
         loop {
             let left = until.saturating_duration_since(Instant::now());
@@ -119,19 +138,21 @@ impl Supervisor {
         }
     }
 
-    fn run_once(&self, desc: &str) -> Ended {
+    /// Build, run until it ends, tear down. `check` is asked on every turn
+    /// whether the input's signal ends this run.
+    pub(super) fn run_once(&self, desc: &str, check: &mut dyn FnMut() -> Option<Action>) -> Ended {
         let pipeline = match gst::parse::launch(desc) {
             Ok(p) => p
                 .downcast::<gst::Pipeline>()
                 .expect("launch of a chain yields a pipeline"),
             Err(e) => return Ended::Failed(format!("building pipeline: {e}")),
         };
-        let ended = self.drive(&pipeline);
+        let ended = self.drive(&pipeline, check);
         let _ = pipeline.set_state(gst::State::Null);
         ended
     }
 
-    fn drive(&self, pipeline: &gst::Pipeline) -> Ended {
+    fn drive(&self, pipeline: &gst::Pipeline, check: &mut dyn FnMut() -> Option<Action>) -> Ended {
         let sink = pipeline
             .by_name("sink")
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
@@ -187,6 +208,9 @@ impl Supervisor {
                     Ok(Control::Stop) | Err(TryRecvError::Disconnected) => return Ended::Stopped,
                     Err(TryRecvError::Empty) => break,
                 }
+            }
+            if let Some(a) = check() {
+                return Ended::Signal(a);
             }
             let n = self.status.lock().unwrap().frames;
             if n != last_count {

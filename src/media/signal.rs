@@ -12,10 +12,6 @@
 //! - While live, the signal is re-checked read-only every `LIVE_CHECK`, so
 //!   an unplug is seen within 10 s even if its event is lost; without a
 //!   signal, probes back off from 1 s to `MAX_RETRY` and go on forever.
-//!
-//! Not yet driven by the real `stream_hdmirx` node (its ioctls come next);
-//! until then only the tests use it.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::{Duration, Instant};
 
@@ -29,12 +25,17 @@ pub const MAX_RETRY: Duration = Duration::from_secs(8);
 pub struct Timings {
     pub width: u32,
     pub height: u32,
-    /// Frames per 1000 s (59940 for 59.94 Hz), as DV timings give it.
+    /// Frames per 1000 s (59940 for 59.94 Hz), as DV timings give it;
+    /// 0 when the receiver does not say.
     pub millihertz: u32,
 }
 
 impl std::fmt::Display for Timings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.millihertz == 0 {
+            // A bridge's subdev reports no frame rate.
+            return write!(f, "{}x{}", self.width, self.height);
+        }
         let hz = self.millihertz as f64 / 1000.0;
         write!(
             f,
@@ -67,11 +68,26 @@ pub enum Event {
     FiveVolt(bool),
 }
 
-/// The narrow interface to the real HDMI receiver.
-pub trait Receiver {
+/// How the pipeline reads an input once `Receiver::prepare` set it up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capture {
+    /// The gst-launch source element: `v4l2src device=/dev/video60 …`.
+    pub element: String,
+    pub width: u32,
+    pub height: u32,
+    /// GStreamer's name for the node's pixel format ("NV16"), when known.
+    pub format: Option<&'static str>,
+}
+
+/// The narrow interface to a real HDMI receiver (or bridge).
+pub trait Receiver: Send {
+    /// What is on the input now. Read-only: safe while capture runs.
     fn query(&mut self) -> Probe;
     /// Events since the last call (never blocks).
     fn events(&mut self) -> Vec<Event>;
+    /// Set the node up for capture at `t`. Called only while no pipeline
+    /// reads the node: setting a format on a streaming node crashed the box.
+    fn prepare(&mut self, t: Timings) -> Result<Capture, String>;
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -108,7 +124,17 @@ impl Signal {
         }
     }
 
+    /// The signal in a few words, for status: "1920x1080@60", "no cable".
+    pub fn describe(&self) -> String {
+        match &self.state {
+            State::Unknown => "checking".into(),
+            State::NoSignal(why) => why.clone(),
+            State::Live(t) => t.to_string(),
+        }
+    }
+
     /// When to probe next.
+    #[cfg(test)]
     pub fn poll_timeout(&self) -> Instant {
         self.next_probe
     }
@@ -160,7 +186,7 @@ fn valid(t: Timings) -> Result<(), String> {
     if (t.width, t.height) == (640, 480) {
         return Err("no signal (receiver reports 640x480)".into());
     }
-    if t.width < 720 || t.height < 480 || t.millihertz == 0 {
+    if t.width < 720 || t.height < 480 {
         return Err(format!("invalid signal {t}"));
     }
     Ok(())
@@ -194,6 +220,9 @@ mod tests {
                 self.pending.extend(ev);
             }
             std::mem::take(&mut self.pending)
+        }
+        fn prepare(&mut self, _: Timings) -> Result<Capture, String> {
+            unreachable!("the signal machine itself never prepares capture")
         }
     }
 

@@ -70,22 +70,18 @@ pub fn launch_fragment(
              timeoverlay halignment=left valignment=bottom"
         )),
         Source::Test => Ok(format!("videotestsrc is-live=true pattern=ball ! {raw}")),
-        Source::V4l2 | Source::Hdmi => {
-            let dev = if p.source == Source::Hdmi {
-                devs.find_by_name(HDMIRX_NAME)
-                    .ok_or_else(|| NoSource("no HDMI-RX device".into()))?
-            } else {
-                let d = PathBuf::from(p.device.as_deref().unwrap_or_default());
-                if !devs.exists(&d) {
-                    return Err(NoSource(format!("{} not present", d.display())));
-                }
-                d
-            };
+        Source::V4l2 => {
+            let d = PathBuf::from(p.device.as_deref().unwrap_or_default());
+            if !devs.exists(&d) {
+                return Err(NoSource(format!("{} not present", d.display())));
+            }
             Ok(format!(
                 "v4l2src device={} io-mode=mmap ! videorate ! videoscale ! videoconvert ! {raw}",
-                dev.display()
+                d.display()
             ))
         }
+        // Driven by its receiver's signal instead (`input.rs`).
+        Source::Hdmi => Err(NoSource("an HDMI input starts from its signal".into())),
         Source::Publisher => Err(NoSource("waiting for a WHIP publisher".into())),
     }
 }
@@ -112,32 +108,13 @@ mod tests {
     }
 
     #[test]
-    fn hdmi_found_by_v4l2_name() {
+    fn hdmi_node_found_by_v4l2_name() {
         let (s, root) = fake_sysfs(&[("video0", "rkcif-mipi-lvds"), ("video60", "stream_hdmirx")]);
-        let p = PathConfig {
-            source: Source::Hdmi,
-            ..PathConfig::default()
-        };
-        let f = launch_fragment(&p, &s, true).unwrap();
-        assert!(f.starts_with("v4l2src device=/dev/video60 "), "{f}");
-        assert!(
-            !f.contains("v4l2src device=/dev/video60 io-mode=mmap ! video/x-raw"),
-            "no caps on the source: {f}"
-        );
-        std::fs::remove_dir_all(root).unwrap();
-    }
-
-    #[test]
-    fn hdmi_missing_is_no_signal_not_a_crash() {
-        let (s, root) = fake_sysfs(&[("video0", "uvcvideo")]);
-        let p = PathConfig {
-            source: Source::Hdmi,
-            ..PathConfig::default()
-        };
         assert_eq!(
-            launch_fragment(&p, &s, true),
-            Err(NoSource("no HDMI-RX device".into()))
+            s.find_by_name(HDMIRX_NAME),
+            Some(PathBuf::from("/dev/video60"))
         );
+        assert_eq!(s.find_by_name("uvcvideo"), None);
         std::fs::remove_dir_all(root).unwrap();
     }
 
