@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::client;
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::error::{Context, Result};
 
 /// Keys whose values never leave the box.
@@ -85,7 +85,7 @@ fn collect(config_file: &Path, stage: &Path) -> Result<Vec<String>> {
         .map(|l| format!("{l}\n"))
         .collect::<String>();
     files.push(("versions.txt", versions));
-    files.push(("v4l2.txt", v4l2_facts()));
+    files.push(("v4l2.txt", v4l2_facts(&cfg)));
     files.push(("board.txt", board_facts()));
     let mut names = Vec::new();
     for (name, text) in files {
@@ -134,8 +134,26 @@ fn run(cmd: &str, args: &[&str]) -> String {
     }
 }
 
-fn v4l2_facts() -> String {
+fn v4l2_facts(cfg: &Config) -> String {
     let mut out = String::new();
+    let devs = crate::media::source::Sysfs::default();
+    for (name, p) in cfg.paths.iter().filter(|(_, p)| p.source == Source::Hdmi) {
+        out += &crate::media::hdmi::inspect(name, p, &devs);
+    }
+    // What the drivers said about the inputs (locks, resets, bridges).
+    out += &run("dmesg", &[])
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            ["hdmirx", "lt6911", "rkcif"].iter().any(|k| l.contains(k))
+        })
+        .rev()
+        .take(80)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
     if let Ok(rd) = std::fs::read_dir("/sys/class/video4linux") {
         let mut nodes: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         nodes.sort();

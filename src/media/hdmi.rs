@@ -35,13 +35,47 @@ pub fn open(p: &PathConfig, devs: &dyn VideoDevices) -> Result<Box<dyn Receiver>
             .find_by_name(HDMIRX_NAME)
             .ok_or_else(|| "no HDMI-RX device".to_string())?,
     };
-    let edid = match &p.edid {
-        Some(f) => {
-            Some(std::fs::read(f).map_err(|e| format!("reading EDID {}: {e}", f.display()))?)
-        }
-        None => None,
+    Ok(Box::new(HdmiRx::open(&dev, p.edid.as_deref())?))
+}
+
+/// Read-only facts about a path's input, for the support bundle. Never
+/// loads an EDID or sets a format: either would disturb a live input.
+pub fn inspect(name: &str, p: &PathConfig, devs: &dyn VideoDevices) -> String {
+    let fmt = |f: std::io::Result<v4l2::Format>| match f {
+        Ok(f) => format!("{}x{} {}", f.width, f.height, v4l2::fourcc(f.code)),
+        Err(e) => e.to_string(),
     };
-    Ok(Box::new(HdmiRx::open(&dev, edid.as_deref())?))
+    let node_path = match (&p.device, &p.subdev) {
+        (Some(d), _) => PathBuf::from(d),
+        (None, _) => match devs.find_by_name(HDMIRX_NAME) {
+            Some(d) => d,
+            None => return format!("{name}: no {HDMIRX_NAME} node\n"),
+        },
+    };
+    let mut out = format!("{name}: node {}", node_path.display());
+    if let Some(sd) = &p.subdev {
+        let pad = Node::open(Path::new(sd)).and_then(|n| n.subdev_format(0));
+        // A media-bus code, not a fourcc: shown as a number.
+        let pad = match pad {
+            Ok(f) => format!("{}x{} code {:#06x}", f.width, f.height, f.code),
+            Err(e) => e.to_string(),
+        };
+        out += &format!("\n  subdev {sd} pad 0: {pad}");
+    }
+    match Node::open(&node_path) {
+        Ok(n) => {
+            if p.subdev.is_none() {
+                let t = match n.query_dv_timings() {
+                    Ok(t) => format!("{}x{} {} mHz", t.width(), t.height(), t.millihertz()),
+                    Err(e) => e.to_string(),
+                };
+                out += &format!("\n  dv timings: {t}");
+            }
+            out += &format!("\n  capture format: {}", fmt(n.capture_format()));
+        }
+        Err(e) => out += &format!("\n  {e}"),
+    }
+    out + "\n"
 }
 
 fn opened(path: &Path) -> Result<Node, String> {
@@ -83,14 +117,22 @@ pub struct HdmiRx {
 }
 
 impl HdmiRx {
-    pub fn open(dev: &Path, edid: Option<&[u8]>) -> Result<HdmiRx, String> {
+    pub fn open(dev: &Path, edid: Option<&Path>) -> Result<HdmiRx, String> {
         let node = opened(dev)?;
-        if let Some(e) = edid {
+        if let Some(file) = edid {
             // The BSP driver has a default EDID, mainline none: say so loudly
             // but keep going, the source may still accept the default.
-            match node.set_edid(e) {
-                Ok(()) => log::info!("{}: EDID loaded ({} bytes)", dev.display(), e.len()),
-                Err(err) => log::error!("{}: loading the EDID: {err}", dev.display()),
+            match std::fs::read(file).and_then(|e| node.set_edid(&e).map(|()| e.len())) {
+                Ok(n) => log::info!(
+                    "{}: EDID {} loaded ({n} bytes)",
+                    dev.display(),
+                    file.display()
+                ),
+                Err(e) => log::error!(
+                    "{}: loading the EDID {}: {e}",
+                    dev.display(),
+                    file.display()
+                ),
             }
         }
         subscribe(&node, v4l2::EVENT_SOURCE_CHANGE, 0);
@@ -285,13 +327,6 @@ mod tests {
         p.device = Some("/dev/video-r58-none".into());
         let e = open(&p, &empty).err().unwrap();
         assert!(e.starts_with("opening /dev/video-r58-none: "), "{e}");
-        p.edid = Some("/nonexistent-r58/edid.bin".into());
-        let e = open(&p, &empty).err().unwrap();
-        assert!(
-            e.starts_with("reading EDID /nonexistent-r58/edid.bin: "),
-            "{e}"
-        );
-        p.edid = None;
         p.subdev = Some("/dev/v4l-subdev-r58-none".into());
         p.pixel_format = Some("UYVY8".into());
         assert_eq!(
@@ -301,5 +336,12 @@ mod tests {
         p.pixel_format = None;
         let e = open(&p, &empty).err().unwrap();
         assert!(e.starts_with("opening /dev/v4l-subdev-r58-none: "), "{e}");
+        // The bundle's read-only look says the same without failing.
+        p.device = Some("/dev/video-r58-none".into());
+        let facts = inspect("cam0", &p, &empty);
+        assert!(facts.starts_with("cam0: node /dev/video-r58-none\n  subdev /dev/v4l-subdev-r58-none pad 0: No such file"), "{facts}");
+        p.subdev = None;
+        p.device = None;
+        assert_eq!(inspect("cam1", &p, &empty), "cam1: no stream_hdmirx node\n");
     }
 }

@@ -5,7 +5,7 @@
 //! answer truthfully without talking to the pipeline thread.
 
 pub mod encoder;
-mod hdmi;
+pub mod hdmi;
 mod input;
 mod pipeline;
 pub mod signal;
