@@ -228,12 +228,26 @@ fn path(p: &Value) -> Check {
             Check::new(Mark::Warn, "path", format!("{name}: no signal: {detail}"))
                 .hint(signal_hint(detail))
         }
+        // Pipelines time out their first frame (15 s) and retry, so a path
+        // starting for longer is held in the driver: a slow or stuck device.
+        "starting" if r["sinceSeconds"].as_u64().unwrap_or(0) > SLOW_START => Check::new(
+            Mark::Warn,
+            "path",
+            format!(
+                "{name}: starting for {}: the device is slow or stuck",
+                crate::status::duration(r["sinceSeconds"].as_u64().unwrap_or(0))
+            ),
+        )
+        .hint("dmesg | tail -20; fuser -v /dev/video*"),
         "starting" => Check::new(Mark::Warn, "path", format!("{name}: starting")).pending(),
         state => Check::new(Mark::Fail, "path", format!("{name}: {state}: {detail}"))
             .hint(format!("journalctl -u r58 -b | grep {name}"))
             .critical(),
     }
 }
+
+/// Seconds a path may be starting before the doctor calls it stuck.
+const SLOW_START: u64 = 30;
 
 /// What a technician does about each way an input has no signal.
 fn signal_hint(detail: &str) -> &'static str {
@@ -447,6 +461,13 @@ mod tests {
             live.detail,
             "cam1: streaming 1280x720@30 from 1920x1080@60 mpph264enc 4000 kbit/s, 900 frames"
         );
+        let mut slow = p("starting", "signal 1920x1080@60", "1920x1080@60");
+        slow["r58"]["sinceSeconds"] = json!(95);
+        let c = super::path(&slow);
+        assert_eq!(c.detail, "cam1: starting for 1m35s: the device is slow or stuck");
+        assert!(!c.pending, "a stuck device must not hold the boot check forever");
+        slow["r58"]["sinceSeconds"] = json!(3);
+        assert!(super::path(&slow).pending);
         for (detail, hint) in [
             ("no cable", "check the cable"),
             ("cable in, no lock", "try another cable"),
