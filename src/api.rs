@@ -312,6 +312,7 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
             "keyframesForced": s.keyframes_forced,
             "format": s.format,
             "signal": s.signal,
+            "fps": (s.fps * 10.0).round() / 10.0,
             "sinceSeconds": s.since.elapsed().as_secs(),
         },
     })

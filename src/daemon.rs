@@ -129,7 +129,15 @@ async fn health_loop(
         .await;
         let engine_ok = matches!(traffic, Ok(Some(_)));
         let traffic = traffic.ok().flatten().unwrap_or_default();
-        let statuses: Vec<_> = paths.iter().map(|p| p.status()).collect();
+        let now = Instant::now();
+        let statuses: Vec<_> = paths
+            .iter()
+            .map(|p| {
+                let mut st = p.status.lock().expect("path status lock");
+                st.measure_fps(now);
+                st.clone()
+            })
+            .collect();
         let samples: Vec<health::PathSample> = paths
             .iter()
             .zip(&statuses)

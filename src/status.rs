@@ -53,8 +53,8 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
     ));
     out.push_str("\n\n");
     out.push_str(&format!(
-        "{:<10} {:<6} {:<12} {:<9} {:<12} {:<10} {:>6} {:>7}\n",
-        "PATH", "SOURCE", "SIGNAL", "STATE", "OUTPUT", "ENCODER", "KBIT/S", "VIEWERS"
+        "{:<10} {:<6} {:<12} {:<9} {:<9} {:>3} {:<10} {:>6} {:>5}\n",
+        "PATH", "SOURCE", "SIGNAL", "STATE", "OUTPUT", "FPS", "ENCODER", "KBIT/S", "VIEW"
     ));
     let empty = vec![];
     let items = items.as_array().unwrap_or(&empty);
@@ -77,13 +77,20 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
             "publisher" => "whip",
             s => s,
         };
+        // Measured, not configured: what viewers actually get.
+        let fps = match r["fps"].as_f64() {
+            Some(f) if f > 0.0 => format!("{:.0}", f),
+            _ => "-".into(),
+        };
+        let output = r["format"].as_str().unwrap_or("-");
         out.push_str(&format!(
-            "{:<10} {:<6} {:<12} {:<9} {:<12} {:<10} {:>6} {:>7}\n",
+            "{:<10} {:<6} {:<12} {:<9} {:<9} {:>3} {:<10} {:>6} {:>5}\n",
             clip(name, 10),
             clip(source, 6),
             clip(&signal, 12),
             clip(r["state"].as_str().unwrap_or("?"), 9),
-            clip(r["format"].as_str().unwrap_or("-"), 12),
+            clip(output.split('@').next().unwrap_or(output), 9),
+            fps,
             clip(r["encoder"].as_str().unwrap_or("-"), 10),
             kbps,
             it["readers"].as_array().map(|a| a.len()).unwrap_or(0)
@@ -271,7 +278,7 @@ mod tests {
         let items = json!([
             {"name": "cam0", "source": {"id": "hdmi"}, "readers": [{"id": "a"}, {"id": "b"}],
              "r58": {"source": "hdmi", "state": "streaming", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 4000000,
-                     "signal": "1920x1080@59.94"}},
+                     "signal": "1920x1080@59.94", "fps": 29.8}},
             {"name": "speaker_program_long", "source": null, "readers": [],
              "r58": {"source": "hdmi", "state": "no_signal", "format": "1280x720@30", "encoder": "mpph264enc", "bitrate": 2000000,
                      "signal": "no HDMI-RX device",
@@ -285,10 +292,10 @@ mod tests {
 r58 0.1.0   up 2h03m   api 127.0.0.1:9997
 health healthy   watchdog systemd (30 s)
 
-PATH       SOURCE SIGNAL       STATE     OUTPUT       ENCODER    KBIT/S VIEWERS
-cam0       hdmi   1920x1080@60 streaming 1280x720@30  mpph264enc   4000       2
-speaker_p~ hdmi   none         no_signal 1280x720@30  mpph264enc   2000       0
-guest1     whip   -            idle                   -               -       0
+PATH       SOURCE SIGNAL       STATE     OUTPUT    FPS ENCODER    KBIT/S  VIEW
+cam0       hdmi   1920x1080@60 streaming 1280x720   30 mpph264enc   4000     2
+speaker_p~ hdmi   none         no_signal 1280x720    - mpph264enc   2000     0
+guest1     whip   -            idle                  - -               -     0
 
   speaker_program_long: no HDMI-RX device; checked /sys/class/video4linux for s~
   guest1: waiting for a WHIP publisher

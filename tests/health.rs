@@ -53,6 +53,19 @@ fn ready_status_watchdog_and_stopping() {
         last.contains("STATUS=cam0 streaming; cam1 no_signal"),
         "{last}"
     );
+    // The health tick measures what each path delivers: cam0 has a rate,
+    // cam1 (no signal) none.
+    let fps = |name: &str| {
+        let r = support::request(d.api, "GET", &format!("/v3/paths/get/{name}"), &[], b"").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        v["r58"]["fps"].as_f64().unwrap()
+    };
+    assert!(
+        poll(Duration::from_secs(10), || fps("cam0") > 5.0),
+        "cam0 fps {}",
+        fps("cam0")
+    );
+    assert_eq!(fps("cam1"), 0.0);
     d.stop();
     recv_until(&sock, Duration::from_secs(5), |m| m.contains("STOPPING=1"));
 }

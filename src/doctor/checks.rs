@@ -464,8 +464,14 @@ mod tests {
         let mut slow = p("starting", "signal 1920x1080@60", "1920x1080@60");
         slow["r58"]["sinceSeconds"] = json!(95);
         let c = super::path(&slow);
-        assert_eq!(c.detail, "cam1: starting for 1m35s: the device is slow or stuck");
-        assert!(!c.pending, "a stuck device must not hold the boot check forever");
+        assert_eq!(
+            c.detail,
+            "cam1: starting for 1m35s: the device is slow or stuck"
+        );
+        assert!(
+            !c.pending,
+            "a stuck device must not hold the boot check forever"
+        );
         slow["r58"]["sinceSeconds"] = json!(3);
         assert!(super::path(&slow).pending);
         for (detail, hint) in [

@@ -77,6 +77,11 @@ pub struct PathStatus {
     pub signal: Option<String>,
     #[serde(skip)]
     pub since: Instant,
+    /// Frames per second actually delivered, over the last few seconds.
+    pub fps: f32,
+    /// Where the fps window started: (when, frame count then).
+    #[serde(skip)]
+    rate_mark: (Instant, u64),
 }
 
 impl PathStatus {
@@ -93,7 +98,25 @@ impl PathStatus {
             detail: None,
             signal: None,
             since: Instant::now(),
+            fps: 0.0,
+            rate_mark: (Instant::now(), 0),
         }
+    }
+
+    /// Update `fps` from the frame count; called every few seconds (the
+    /// health tick), so the figure is what viewers got, not the config.
+    pub fn measure_fps(&mut self, now: Instant) {
+        let (then, count) = self.rate_mark;
+        let dt = now.saturating_duration_since(then).as_secs_f32();
+        if dt < 1.0 {
+            return;
+        }
+        self.fps = if self.state == PathState::Streaming {
+            (self.frames.saturating_sub(count)) as f32 / dt
+        } else {
+            0.0
+        };
+        self.rate_mark = (now, self.frames);
     }
 
     pub fn set(&mut self, state: PathState, detail: Option<String>) {
@@ -252,4 +275,29 @@ pub fn start(
         handles.push(handle);
     }
     Ok(handles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn fps_is_measured_over_the_window_and_zero_when_not_streaming() {
+        let t0 = Instant::now();
+        let mut st = PathStatus::new(Source::Test, "1280x720@30".into());
+        st.rate_mark = (t0, 0);
+        st.set(PathState::Streaming, None);
+        st.frames = 150;
+        st.measure_fps(t0 + Duration::from_millis(500));
+        assert_eq!(st.fps, 0.0, "under a second: keep the window open");
+        st.measure_fps(t0 + Duration::from_secs(5));
+        assert_eq!(st.fps, 30.0);
+        st.frames += 25;
+        st.measure_fps(t0 + Duration::from_secs(10));
+        assert_eq!(st.fps, 5.0, "a slowing source shows");
+        st.set(PathState::NoSignal, Some("no cable".into()));
+        st.measure_fps(t0 + Duration::from_secs(15));
+        assert_eq!(st.fps, 0.0);
+    }
 }
