@@ -150,6 +150,7 @@ async fn health_loop(
                     .find(|t| t.name == p.name)
                     .map(|t| t.readers.len())
                     .unwrap_or(0),
+                signal: st.signal.as_deref(),
             })
             .collect();
         let mut snap = monitor.observe(Instant::now(), engine_ok, &samples);
@@ -161,6 +162,13 @@ async fn health_loop(
                 .is_some_and(|t| !t.lock().expect("tunnel lock").connected);
             g.tick(snap.healthy, &states, tunnel_down);
             snap.watchdog = g.watchdog.clone();
+            if tunnel.is_some() {
+                snap.status += if tunnel_down {
+                    "; tunnel down"
+                } else {
+                    "; tunnel up"
+                };
+            }
         }
         if snap.healthy != was_healthy {
             if snap.healthy {

@@ -23,6 +23,8 @@ pub struct PathSample<'a> {
     pub state: &'a str,
     pub frames: u64,
     pub viewers: usize,
+    /// HDMI inputs: the mode, or why there is none.
+    pub signal: Option<&'a str>,
 }
 
 /// The verdict of one tick, shown in `/v3/info` and fed to the watchdog.
@@ -75,7 +77,12 @@ impl Monitor {
             } else if now.duration_since(seen.1) > WEDGED {
                 wedged.push(s.name.to_string());
             }
-            summary.push((s.name.to_string(), s.state, s.viewers));
+            let state = match (s.state, s.signal) {
+                ("streaming", Some(mode)) => format!("streaming {mode}"),
+                ("no_signal", Some(why)) => format!("no_signal ({why})"),
+                (state, _) => state.to_string(),
+            };
+            summary.push((s.name.to_string(), state, s.viewers));
         }
         let mut status = status_line(&summary);
         if !engine_ok {
@@ -138,7 +145,7 @@ pub fn watchdog_interval() -> Option<Duration> {
 }
 
 /// One-line summary for `STATUS=` (systemctl status shows it).
-pub fn status_line(paths: &[(String, &str, usize)]) -> String {
+pub fn status_line(paths: &[(String, String, usize)]) -> String {
     let parts: Vec<String> = paths
         .iter()
         .map(|(name, state, viewers)| match *viewers {
@@ -194,6 +201,7 @@ mod tests {
             state,
             frames,
             viewers: 0,
+            signal: None,
         }]
     }
 
@@ -241,10 +249,31 @@ mod tests {
     #[test]
     fn status_reads_like_a_sentence() {
         let s = status_line(&[
-            ("cam0".into(), "streaming", 2),
-            ("cam1".into(), "no_signal", 0),
+            ("cam0".into(), "streaming".into(), 2),
+            ("cam1".into(), "no_signal".into(), 0),
         ]);
         assert_eq!(s, "cam0 streaming 2 viewers; cam1 no_signal");
         assert_eq!(status_line(&[]), "no paths");
+        // HDMI inputs say their mode, or why they have none.
+        let mut m = Monitor::new(2, Instant::now());
+        let hdmi = |state, signal| PathSample {
+            name: "cam1",
+            state,
+            frames: 1,
+            viewers: 1,
+            signal: Some(signal),
+        };
+        let s = m.observe(
+            Instant::now(),
+            true,
+            &[
+                hdmi("streaming", "1920x1080@60"),
+                hdmi("no_signal", "no cable"),
+            ],
+        );
+        assert_eq!(
+            s.status,
+            "cam1 streaming 1920x1080@60 1 viewer; cam1 no_signal (no cable) 1 viewer"
+        );
     }
 }

@@ -8,19 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::Source;
+use crate::media::signal::tests::{P720, P1080};
 use crate::media::signal::{Event, Probe, Timings};
 use crate::media::{Control, PathState, PathStatus, encoder};
-
-const P1080: Timings = Timings {
-    width: 1920,
-    height: 1080,
-    millihertz: 60000,
-};
-const P720: Timings = Timings {
-    width: 1280,
-    height: 720,
-    millihertz: 50000,
-};
 
 /// What the test plugs in, and what the supervisor asked of the receiver.
 #[derive(Default)]

@@ -193,7 +193,7 @@ fn valid(t: Timings) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::VecDeque;
 
@@ -226,12 +226,13 @@ mod tests {
         }
     }
 
-    const P1080: Timings = Timings {
+    /// The modes, shared with the supervisor's tests.
+    pub(crate) const P1080: Timings = Timings {
         width: 1920,
         height: 1080,
         millihertz: 60000,
     };
-    const P720: Timings = Timings {
+    pub(crate) const P720: Timings = Timings {
         width: 1280,
         height: 720,
         millihertz: 50000,
