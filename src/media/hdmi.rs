@@ -109,7 +109,10 @@ fn translate(raw: Vec<v4l2::RawEvent>) -> Vec<Event> {
         .collect()
 }
 
-/// The RK3588's HDMI receiver node.
+/// The RK3588's HDMI receiver node. Its fd stays open for queries and
+/// events while `v4l2src` streams from the same node: one streamer and
+/// read-only queries beside it is what the fleet's `v4l2-ctl` health checks
+/// did for months (two *streaming* opens of video60 crashed the box).
 pub struct HdmiRx {
     node: Node,
     /// The last timings queried, handed back by `prepare`.
