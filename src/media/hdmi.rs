@@ -203,11 +203,12 @@ impl Receiver for Bridge {
     fn query(&mut self) -> Probe {
         match self.subdev.subdev_format(0) {
             Ok(f) if f.width == 0 || f.height == 0 => Probe::NoLink,
-            // The subdev has no frame rate; the status shows WxH only.
+            // A driver without a frame interval leaves the rate unknown
+            // (the status then shows WxH only).
             Ok(f) => Probe::Timings(Timings {
                 width: f.width,
                 height: f.height,
-                millihertz: 0,
+                millihertz: self.subdev.subdev_millihertz(0).unwrap_or(0),
             }),
             Err(e) => errno_probe(&e, "reading the bridge's format"),
         }
