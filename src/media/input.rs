@@ -46,8 +46,10 @@ impl Supervisor {
                 signal.step(rx.as_mut(), Instant::now());
                 let said = signal.describe();
                 self.show_signal(&said);
-                if let State::NoSignal(_) = signal.state {
-                    self.set(PathState::NoSignal, Some(said));
+                match signal.state {
+                    State::NoSignal(_) => self.set(PathState::NoSignal, Some(said)),
+                    State::Live(_) => continue,
+                    State::Unknown => {}
                 }
                 if self.wait(TURN) {
                     return;
@@ -86,10 +88,7 @@ impl Supervisor {
                 Ended::Signal(Action::Start(new)) => {
                     log::info!("{}: signal changed to {new}; restarting capture", self.name)
                 }
-                Ended::Signal(Action::Stop(why)) => {
-                    log::info!("{}: signal lost ({why}); capture stopped", self.name);
-                    self.set(PathState::NoSignal, Some(why));
-                }
+                Ended::Signal(Action::Stop(why)) => self.set(PathState::NoSignal, Some(why)),
                 Ended::Failed(why) => {
                     if self.failed(why, started, &mut backoff) {
                         return;
@@ -106,7 +105,7 @@ impl Supervisor {
     fn show_signal(&self, now: &str) {
         let mut st = self.status.lock().unwrap();
         if st.signal.as_deref() != Some(now) {
-            log::info!("{}: signal {now}", self.name);
+            log::info!("{}: input: {now}", self.name);
             st.signal = Some(now.to_string());
         }
     }
