@@ -28,7 +28,7 @@ fn main() {
     println!();
     if d.path_info("guest1")["ready"] != true {
         println!("publisher never became ready (is Chromium installed? run `make bench`)");
-        support::terminate(&mut publisher);
+        let _ = support::terminate(&mut publisher);
         return;
     }
     let ttff = browser::time_to_first_frame(&d.base(), "guest1", 10, None);
@@ -54,7 +54,7 @@ fn main() {
             frames / n as u64
         );
     }
-    support::terminate(&mut publisher);
+    let _ = support::terminate(&mut publisher);
 }
 
 fn publish(d: &Daemon, secs: u32) -> Child {

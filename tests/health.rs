@@ -66,7 +66,9 @@ fn ready_status_watchdog_and_stopping() {
         fps("cam0")
     );
     assert_eq!(fps("cam1"), 0.0);
-    d.stop();
+    // A clean stop, well within systemd's 10 s, with a pipeline running.
+    let ended = d.stop().expect("r58 still running 5 s after SIGTERM");
+    assert!(ended.success(), "{ended}");
     recv_until(&sock, Duration::from_secs(5), |m| m.contains("STOPPING=1"));
 }
 
@@ -118,7 +120,7 @@ fn status_led_follows_the_paths_and_a_bad_watchdog_never_stops_video() {
         "{}",
         d.log()
     );
-    d.stop();
+    let _ = d.stop();
     assert_eq!(read("brightness"), "0", "off when r58 is not running");
     assert_eq!(read("trigger"), "none");
     std::fs::remove_dir_all(root).unwrap();

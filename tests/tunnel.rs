@@ -230,7 +230,7 @@ fn tls_mux_proxy_carries_data_both_ways() {
     assert!(d.api_json("/v3/tunnel")["rttMs"].as_f64().is_some());
     assert_eq!(frps.seen.lock().unwrap().tls, [true]);
     let log = d.log();
-    d.stop();
+    let _ = d.stop();
     wait_for("CloseProxy", Duration::from_secs(2), || {
         frps.seen.lock().unwrap().closed_proxies == ["echo"]
     });

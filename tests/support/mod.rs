@@ -235,30 +235,34 @@ impl Daemon {
     }
 
     /// Stop it (`terminate`) and remove the scratch directory.
-    pub fn stop(&mut self) {
-        terminate(&mut self.child);
+    /// SIGTERM; the exit status when it ended by itself (see `terminate`).
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let ended = terminate(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
+        ended
     }
 }
 
 /// SIGTERM by PID, so a process shuts down as in production; SIGKILL if it
-/// is still there after 5 s.
-pub fn terminate(child: &mut std::process::Child) {
+/// is still there after 5 s (half of systemd's `TimeoutStopSec=10s`).
+/// Returns the exit status if it ended by itself.
+pub fn terminate(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(5) {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
     let _ = child.wait();
+    None
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 
