@@ -268,6 +268,9 @@ fn check(file: PathBuf) -> Result<()> {
             p.gop,
             p.encoder
         );
+        if p.source == crate::config::Source::Hdmi {
+            println!("       input {}", input_line(p));
+        }
     }
     if let Some(d) = &cfg.watchdog.device {
         println!(
@@ -306,4 +309,27 @@ fn check(file: PathBuf) -> Result<()> {
         Err(e) => return Err(Error::new(format!("[tunnel]: {e}"))),
     }
     Ok(())
+}
+
+/// Where an HDMI path's picture comes from, for `config check`.
+fn input_line(p: &crate::config::PathConfig) -> String {
+    let node = p.device.as_deref().unwrap_or("stream_hdmirx (by name)");
+    match (&p.subdev, &p.edid) {
+        (Some(sd), _) => format!(
+            "LT6911 bridge: {node}, signal from {sd}, {}",
+            p.pixel_format
+                .as_deref()
+                .unwrap_or(crate::media::hdmi::BRIDGE_FORMAT)
+        ),
+        (None, Some(e)) => format!(
+            "{node}, EDID {}{}",
+            e.display(),
+            if e.exists() {
+                ""
+            } else {
+                " (not on this host)"
+            }
+        ),
+        (None, None) => format!("{node}, the driver's own EDID"),
+    }
 }

@@ -28,6 +28,11 @@ fn default_device_config_checks_and_captures_hdmi() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("path cam0") && out.contains("hdmi"), "{out}");
+    // cam0 loads the EDID from where the install puts it (see the layout test).
+    assert!(
+        out.contains("input stream_hdmirx (by name), EDID /usr/share/r58/edid/r58-1080p60.bin"),
+        "{out}"
+    );
 }
 
 #[test]
