@@ -153,7 +153,7 @@ async fn health_loop(
                 signal: st.signal.as_deref(),
             })
             .collect();
-        let mut snap = monitor.observe(Instant::now(), engine_ok, &samples);
+        let mut snap = monitor.observe(now, engine_ok, &samples);
         {
             let mut g = glue.lock().expect("board lock");
             let states: Vec<&str> = samples.iter().map(|s| s.state).collect();

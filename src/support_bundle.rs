@@ -140,20 +140,19 @@ fn v4l2_facts(cfg: &Config) -> String {
     for (name, p) in cfg.paths.iter().filter(|(_, p)| p.source == Source::Hdmi) {
         out += &crate::media::hdmi::inspect(name, p, &devs);
     }
-    // What the drivers said about the inputs (locks, resets, bridges).
-    out += &run("dmesg", &[])
+    // The drivers' last words about the inputs (locks, resets, bridges).
+    let dmesg = run("dmesg", &[]);
+    let lines: Vec<&str> = dmesg
         .lines()
         .filter(|l| {
             let l = l.to_ascii_lowercase();
             ["hdmirx", "lt6911", "rkcif"].iter().any(|k| l.contains(k))
         })
-        .rev()
-        .take(80)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .map(|l| format!("{l}\n"))
-        .collect::<String>();
+        .collect();
+    for l in &lines[lines.len().saturating_sub(80)..] {
+        out += l;
+        out.push('\n');
+    }
     if let Ok(rd) = std::fs::read_dir("/sys/class/video4linux") {
         let mut nodes: Vec<_> = rd.flatten().map(|e| e.path()).collect();
         nodes.sort();

@@ -283,7 +283,7 @@ impl Node {
     }
 }
 
-/// A fourcc as text ("NV16"), or as GStreamer names the raw format.
+/// A fourcc as text ("NV16"); unprintable bytes as `?`.
 pub fn fourcc(code: u32) -> String {
     code.to_le_bytes()
         .iter()
@@ -297,6 +297,7 @@ pub fn fourcc(code: u32) -> String {
         .collect()
 }
 
+/// The fourcc for "UYVY" and the like; `None` unless four printable bytes.
 pub fn fourcc_code(text: &str) -> Option<u32> {
     let b = text.as_bytes();
     (b.len() == 4 && b.iter().all(u8::is_ascii_graphic))

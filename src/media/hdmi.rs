@@ -21,21 +21,24 @@ pub const BRIDGE_FORMAT: &str = "UYVY";
 
 /// Open the receiver a path's config names; the error says what is missing.
 pub fn open(p: &PathConfig, devs: &dyn VideoDevices) -> Result<Box<dyn Receiver>, String> {
-    if let Some(subdev) = &p.subdev {
-        let node = PathBuf::from(p.device.as_deref().unwrap_or_default());
-        return Ok(Box::new(Bridge::open(
+    let node = node_of(p, devs).ok_or_else(|| "no HDMI-RX device".to_string())?;
+    Ok(match &p.subdev {
+        Some(subdev) => Box::new(Bridge::open(
             node,
             Path::new(subdev),
             p.pixel_format.as_deref().unwrap_or(BRIDGE_FORMAT),
-        )?));
+        )?),
+        None => Box::new(HdmiRx::open(&node, p.edid.as_deref())?),
+    })
+}
+
+/// The capture node: the path's `device` (a bridge always has one), else
+/// the RK3588 receiver found by its V4L2 name.
+fn node_of(p: &PathConfig, devs: &dyn VideoDevices) -> Option<PathBuf> {
+    match &p.device {
+        Some(d) => Some(PathBuf::from(d)),
+        None => devs.find_by_name(HDMIRX_NAME),
     }
-    let dev = match &p.device {
-        Some(d) => PathBuf::from(d),
-        None => devs
-            .find_by_name(HDMIRX_NAME)
-            .ok_or_else(|| "no HDMI-RX device".to_string())?,
-    };
-    Ok(Box::new(HdmiRx::open(&dev, p.edid.as_deref())?))
 }
 
 /// Read-only facts about a path's input, for the support bundle. Never
@@ -45,12 +48,8 @@ pub fn inspect(name: &str, p: &PathConfig, devs: &dyn VideoDevices) -> String {
         Ok(f) => format!("{}x{} {}", f.width, f.height, v4l2::fourcc(f.code)),
         Err(e) => e.to_string(),
     };
-    let node_path = match (&p.device, &p.subdev) {
-        (Some(d), _) => PathBuf::from(d),
-        (None, _) => match devs.find_by_name(HDMIRX_NAME) {
-            Some(d) => d,
-            None => return format!("{name}: no {HDMIRX_NAME} node\n"),
-        },
+    let Some(node_path) = node_of(p, devs) else {
+        return format!("{name}: no {HDMIRX_NAME} node\n");
     };
     let mut out = format!("{name}: node {}", node_path.display());
     if let Some(sd) = &p.subdev {

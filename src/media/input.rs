@@ -76,8 +76,12 @@ impl Supervisor {
                             return None;
                         }
                         next = now + TURN;
+                        // While live, every change is an action: only then
+                        // is there something new to show.
                         let a = signal.step(rx.as_mut(), now);
-                        self.show_signal(&signal.describe());
+                        if a.is_some() {
+                            self.show_signal(&signal.describe());
+                        }
                         a
                     })
                 }
@@ -85,9 +89,8 @@ impl Supervisor {
             };
             match ended {
                 Ended::Stopped => return,
-                Ended::Signal(Action::Start(new)) => {
-                    log::info!("{}: signal changed to {new}; restarting capture", self.name)
-                }
+                // Logged by show_signal; the loop prepares the new mode.
+                Ended::Signal(Action::Start(_)) => {}
                 Ended::Signal(Action::Stop(why)) => self.set(PathState::NoSignal, Some(why)),
                 Ended::Failed(why) => {
                     if self.failed(why, started, &mut backoff) {
