@@ -123,8 +123,6 @@ UNITDIR    ?= /usr/lib/systemd/system
 UDEVDIR    ?= /usr/lib/udev/rules.d
 DATADIR    ?= /usr/share
 SYSCONFDIR ?= /etc
-# RAUC=0 leaves /etc/rauc/system.conf to a rauc-conf package (Yocto).
-RAUC       ?= 1
 install: install-board
 	@test -f $(BIN) || { echo "no $(BIN): run make release (or make cross and BIN=$(CROSS_BIN))"; exit 1; }
 	install -D -m 0755 $(BIN) $(DESTDIR)/usr/bin/r58
@@ -135,7 +133,6 @@ install-board:
 	  "$(DESTDIR)$(UNITDIR)/serial-getty@ttyFIQ0.service.d/r58-baud.conf"
 	install -D -m 0644 board/udev/90-r58-hdmirx.rules $(DESTDIR)$(UDEVDIR)/90-r58-hdmirx.rules
 	install -D -m 0644 board/edid/r58-1080p60.bin $(DESTDIR)$(DATADIR)/r58/edid/r58-1080p60.bin
-	$(if $(filter 1,$(RAUC)),install -D -m 0644 board/rauc/system.conf $(DESTDIR)$(SYSCONFDIR)/rauc/system.conf)
 	@# Never overwrite a technician's config on a live system.
 	@if [ -n "$(DESTDIR)" ] || [ ! -e $(SYSCONFDIR)/r58/r58.toml ]; then \
 	  install -D -m 0644 board/r58.toml $(DESTDIR)$(SYSCONFDIR)/r58/r58.toml; \

@@ -1,7 +1,9 @@
 //! meta-r58, checked offline: the generated crates list matches Cargo.lock,
 //! the recipe matches the crate (version, license checksum, units, pinned
-//! source), and the image, wks, RAUC system.conf and bundle agree on slot
-//! names and the compatible string. `make lint-layer` runs oelint-adv.
+//! source), and the A/B layout's files agree (scripts/ablayout.py, which is
+//! shown to catch a disagreement). `make lint-layer` runs oelint-adv;
+//! `make boot-test` runs the boot script in U-Boot; `.ci/run` parses the
+//! layer with bitbake against the real upstream layers.
 
 use std::path::Path;
 use std::process::Command;
@@ -109,11 +111,14 @@ fn recipe_matches_the_crate() {
     for unit in var(&bb, "SYSTEMD_SERVICE:${PN}").split_whitespace() {
         assert!(repo().join("board/systemd").join(unit).is_file(), "{unit}");
     }
-    assert!(bb.contains("RRECOMMENDS:${PN} = \"${R58_HW_ENCODER}"));
-    assert_eq!(
-        var(&read("meta-r58/conf/machine/r58x.conf"), "R58_HW_ENCODER"),
-        "gstreamer1.0-rockchip"
-    );
+    assert!(bb.contains("RRECOMMENDS:${PN} = \"gstreamer1.0-plugins-ugly-x264"));
+    // The R58 gets the MPP plugin, and x264 for real, through the packagegroup.
+    let group = read("meta-r58/recipes-core/packagegroups/packagegroup-r58.bb");
+    assert!(group.contains("R58_HW_ENCODER:rk3588 = \"gstreamer1.0-rockchip\""));
+    assert!(group.contains(" gstreamer1.0-plugins-ugly-x264 ${R58_HW_ENCODER}\""));
+    // The source is the repository that holds the layer, not a made-up URL.
+    assert!(bb.contains("R58_GIT_URL ??= \"git://${R58_REPO_DIR};protocol=file\""));
+    assert!(read("meta-r58/conf/layer.conf").contains("R58_REPO_DIR := "));
 }
 
 #[test]
@@ -148,39 +153,68 @@ fn the_pinned_source_has_this_lock_file_and_install_target() {
     assert!(String::from_utf8_lossy(&at("Makefile")).contains("\ninstall-board:"));
 }
 
+fn ablayout(layer: &Path) -> std::process::Output {
+    Command::new("python3")
+        .arg(repo().join("meta-r58/scripts/ablayout.py"))
+        .arg(layer)
+        .output()
+        .unwrap()
+}
+
+/// A copy of the layer's files that ablayout reads, with one edit.
+fn edited_layer(name: &str, file: &str, from: &str, to: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("r58-ablayout-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = Command::new("cp")
+        .arg("-r")
+        .arg(repo().join("meta-r58"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    dir
+}
+
 #[test]
-fn image_wks_rauc_and_bundle_agree() {
+fn the_ab_layout_agrees_and_the_check_catches_each_kind_of_drift() {
+    let o = ablayout(&repo().join("meta-r58"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cases = [
+        ("env", "recipes-bsp/u-boot/files/fw_env.config", "0x8000", "0x4000", "fw_env.config"),
+        ("slot", "dynamic-layers/rauc/recipes-core/rauc/files/system.conf", "by-partlabel/rootfs_b", "by-partlabel/rootfs_c", "rootfs_c"),
+        ("script", "recipes-bsp/r58-boot/files/boot.cmd", "setenv r58_label rootfs_b", "setenv r58_label rootfsB", "boot script"),
+        ("bundle", "dynamic-layers/rauc/recipes-core/bundles/r58-bundle_1.0.bb", "[fstype] = \"ext4\"", "[fstype] = \"squashfs\"", "IMAGE_FSTYPES"),
+        ("offset", "files/wic/r58-ab.wks.in", "--offset 4064K", "--offset 4096K", "CONFIG_ENV_OFFSET"),
+        ("uboot", "files/wic/r58-ab.wks.in", "--part-name loader2 --offset 8M", "--part-name loader2 --offset 9M", "u-boot.itb"),
+    ];
+    for (name, file, from, to, said) in cases {
+        let dir = edited_layer(name, file, from, to);
+        let o = ablayout(&dir);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(said), "{name}: {err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn the_image_has_what_the_box_needs() {
     let layer = read("meta-r58/conf/layer.conf");
     assert!(layer.contains("LAYERSERIES_COMPAT_r58 = \"wrynose\""));
-    let system = read("board/rauc/system.conf");
-    // The layer's copy is the board file itself.
-    assert_eq!(
-        read("meta-r58/dynamic-layers/rauc/recipes-core/rauc/files/system.conf"),
-        system
-    );
-    let machine = read("meta-r58/conf/machine/r58x.conf");
-    let wks_name = var(&machine, "WKS_FILE");
-    let wks = read(&format!("meta-r58/files/wic/{wks_name}"));
-    for slot in system
-        .lines()
-        .filter_map(|l| l.strip_prefix("device=/dev/disk/by-partlabel/"))
-    {
-        assert!(
-            wks.contains(&format!("--part-name {slot} ")),
-            "system.conf slot {slot} has no partition in {wks_name}"
-        );
-    }
-    assert!(system.contains("data-directory=/data/") && wks.contains("part /data "));
-    let compatible = system
-        .lines()
-        .find_map(|l| l.strip_prefix("compatible="))
-        .unwrap();
-    let bundle = read("meta-r58/dynamic-layers/rauc/recipes-core/bundles/r58-bundle_1.0.bb");
-    assert_eq!(var(&bundle, "RAUC_BUNDLE_COMPATIBLE"), compatible);
-    assert_eq!(var(&bundle, "RAUC_SLOT_rootfs"), "r58-image");
-    assert!(read("meta-r58/recipes-core/images/r58-image.bb").contains("packagegroup-r58"));
-    assert!(
-        read("meta-r58/recipes-core/packagegroups/packagegroup-r58.bb")
-            .contains("RDEPENDS:${PN} = \"r58 ")
-    );
+    assert!(layer.contains("LAYERDEPENDS_r58 = \"core\""));
+    let image = read("meta-r58/recipes-core/images/r58-image.bb");
+    assert!(image.contains("packagegroup-r58"));
+    assert!(image.contains("bbfatal \"r58-image: no way in for the technician"));
+    assert!(image.contains("virtual/bootloader:do_deploy virtual/kernel:do_deploy r58-bootscript:do_deploy"));
+    let distro = read("meta-r58/conf/distro/r58.conf");
+    assert!(distro.contains("DISTRO_FEATURES_OPTED_OUT += \"x11 wayland opengl vulkan"));
+    // A real file in the layer (a symlink dangles in any copy of it).
+    let system = repo().join("meta-r58/dynamic-layers/rauc/recipes-core/rauc/files/system.conf");
+    assert!(std::fs::symlink_metadata(system).unwrap().file_type().is_file());
+    let dts = read("meta-r58/recipes-kernel/linux/files/rk3588-r58x.dts");
+    assert!(dts.contains("&wdt {\n\tstatus = \"okay\";"));
 }

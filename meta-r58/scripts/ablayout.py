@@ -26,7 +26,7 @@ BOOT_CMD = "recipes-bsp/r58-boot/files/boot.cmd"
 SYSTEM_CONF = "dynamic-layers/rauc/recipes-core/rauc/files/system.conf"
 BUNDLE = "dynamic-layers/rauc/recipes-core/bundles/r58-bundle_1.0.bb"
 MACHINE = "conf/machine/r58x.conf"
-DATA_MOUNT = "recipes-core/r58-ab/files/data.mount"
+DATA_MOUNT = "recipes-core/r58-system/files/data.mount"
 
 UNITS = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 

@@ -11,10 +11,14 @@ LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=7;endline=7;md5=86b31c7756a1a796
 
 DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 
-# A release pin. To build the tree this layer sits in, see the README
-# ("Building an R58 image": externalsrc).
-SRC_URI = "git://github.com/r58/r58.git;protocol=https;branch=main"
-SRCREV = "dae64200e4ff415fe94713232dd1791f26909ccc"
+# r58 builds from the repository this layer lives in (R58_REPO_DIR, set by
+# layer.conf), at a pinned commit whose Cargo.lock r58-crates.inc was made
+# from ('make lint-layer' checks that). A fleet build may point
+# R58_GIT_URL at a hosted copy of the same repository in local.conf; a
+# working tree is built with externalsrc (README).
+R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
+SRC_URI = "${R58_GIT_URL};branch=main"
+SRCREV = "e35e1aadf593c48abfafb338ed30ca7f4813c6db"
 
 require ${BPN}-crates.inc
 
@@ -33,22 +37,19 @@ do_install:append() {
     oe_runmake -C ${S} install-board DESTDIR=${D} \
         UNITDIR=${systemd_system_unitdir} \
         UDEVDIR=${nonarch_base_libdir}/udev/rules.d \
-        DATADIR=${datadir} SYSCONFDIR=${sysconfdir} RAUC=0
+        DATADIR=${datadir} SYSCONFDIR=${sysconfdir}
 }
 
 FILES:${PN} += "${systemd_system_unitdir} ${nonarch_base_libdir}/udev/rules.d"
 CONFFILES:${PN} = "${sysconfdir}/r58/r58.toml"
 
 # The elements r58's pipelines use: test pattern, v4l2src, videoconvert/
-# scale/rate, h264parse, appsink. x264 is the software fallback and needs
-# LICENSE_FLAGS_ACCEPTED = "commercial", so it is only recommended.
+# scale/rate, h264parse, appsink.
 RDEPENDS:${PN} = "gstreamer1.0-plugins-bad-videoparsersbad \
                   gstreamer1.0-plugins-base-app \
                   gstreamer1.0-plugins-base-videoconvertscale \
                   gstreamer1.0-plugins-base-videorate \
                   gstreamer1.0-plugins-base-videotestsrc \
                   gstreamer1.0-plugins-good-video4linux2"
-# R58_HW_ENCODER is set by machines with the MPP VPU (r58x.conf):
-# gstreamer1.0-rockchip is only provided by the Rockchip BSP layer.
-R58_HW_ENCODER ??= ""
-RRECOMMENDS:${PN} = "${R58_HW_ENCODER} gstreamer1.0-plugins-ugly-x264"
+# The software fallback; packagegroup-r58 adds the MPP plugin on the R58.
+RRECOMMENDS:${PN} = "gstreamer1.0-plugins-ugly-x264"
