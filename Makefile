@@ -14,8 +14,10 @@ PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 # Tests: a real browser, and node for playwright-core (only when missing:
 # an existing Node install often bundles its own npm, which Debian's clashes with);
 # namespaces, nftables, socat (the FRP stand-in) and coturn for the remote-path tests;
-# edid-decode checks board/'s EDID.
-PKGS_TEST := $(PKGS_RUN) chromium iproute2 nftables socat coturn systemd edid-decode openssl $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+# edid-decode checks board/'s EDID; QEMU, Debian's U-Boot for it, mkimage,
+# fw_setenv and mtools run the image's A/B boot script (make boot-test).
+PKGS_IMAGE := qemu-system-arm u-boot-qemu u-boot-tools libubootenv-tool mtools dosfstools fdisk
+PKGS_TEST := $(PKGS_RUN) $(PKGS_IMAGE) chromium iproute2 nftables socat coturn systemd edid-decode openssl $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
 
 # Cross build for the R58 (aarch64) on this Debian machine: multiarch arm64
 # GStreamer headers, the cross linker, qemu-user to run the tests.
@@ -34,7 +36,7 @@ export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64
 APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
 CROSS_BIN  := target/$(TARGET)/release/r58
 
-.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer clean
+.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
 
 # Install only what is missing, so a second run costs nothing.
 define apt_install_with
@@ -71,7 +73,7 @@ release: deps-run
 run: release
 	./target/release/r58 run $(if $(CONFIG),--config $(CONFIG))
 
-test: deps-test lint-layer
+test: deps-test lint-layer boot-test
 	$(CARGO) test --locked
 
 # Prints figures (time to first frame, CPU and RSS per viewer count, tunnel
@@ -143,14 +145,33 @@ crates-inc:
 	meta-r58/scripts/crates-inc
 
 # The Yocto layer, linted the way the Yocto project's own layers are
-# (oelint-adv from PyPI, in a venv under target/).
+# (oelint-adv from PyPI), its A/B files checked against each other, and its
+# kas file against kas's own schema (both tools in venvs under target/).
 OELINT := target/oelint/bin/oelint-adv
+KASPY  := target/kas/bin/python
 $(OELINT):
 	python3 -m venv target/oelint
 	target/oelint/bin/pip install -q oelint-adv==9.11.2
-lint-layer: $(OELINT)
+$(KASPY):
+	python3 -m venv target/kas
+	target/kas/bin/pip install -q kas==5.5
+lint-layer: $(OELINT) $(KASPY)
 	meta-r58/scripts/crates-inc --check
+	meta-r58/scripts/ablayout.py
+	$(KASPY) meta-r58/scripts/kas-check $(if $(wildcard $(YOCTO)/README.md),--stack $(YOCTO)/README.md)
 	meta-r58/scripts/lint
+
+# The image's A/B boot script, run in Debian's QEMU U-Boot (about 30 s).
+boot-test:
+	meta-r58/scripts/boot-test
+
+# meta-r58 parsed with bitbake against the real upstream layers, offline
+# (snapshots in ../shared/yocto; a user's clone has none, so this says so
+# and stops). Needs root: bitbake runs as nobody. About 3-4 min cold.
+YOCTO ?= ../shared/yocto
+layer-parse:
+	@if [ -f $(YOCTO)/layers.sh ]; then meta-r58/scripts/parse-check $(YOCTO); \
+	else echo "layer-parse: skipped, no $(YOCTO)/layers.sh (the upstream layer snapshots)"; fi
 
 size:
 	@test -f $(CROSS_BIN) || { echo "no $(CROSS_BIN): run make cross"; exit 1; }

@@ -114,8 +114,8 @@ fn recipe_matches_the_crate() {
     assert!(bb.contains("RRECOMMENDS:${PN} = \"gstreamer1.0-plugins-ugly-x264"));
     // The R58 gets the MPP plugin, and x264 for real, through the packagegroup.
     let group = read("meta-r58/recipes-core/packagegroups/packagegroup-r58.bb");
-    assert!(group.contains("R58_HW_ENCODER:rk3588 = \"gstreamer1.0-rockchip\""));
-    assert!(group.contains(" gstreamer1.0-plugins-ugly-x264 ${R58_HW_ENCODER}\""));
+    assert!(group.contains("RDEPENDS:${PN}:append:r58x = \" gstreamer1.0-rockchip\""));
+    assert!(group.contains("RDEPENDS:${PN} = \"gstreamer1.0-plugins-ugly-x264 r58 "));
     // The source is the repository that holds the layer, not a made-up URL.
     assert!(bb.contains("R58_GIT_URL ??= \"git://${R58_REPO_DIR};protocol=file\""));
     assert!(read("meta-r58/conf/layer.conf").contains("R58_REPO_DIR := "));

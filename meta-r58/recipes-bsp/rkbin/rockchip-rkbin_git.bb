@@ -9,13 +9,17 @@ CVE_PRODUCT = ""
 LICENSE = "Proprietary"
 LIC_FILES_CHKSUM = "file://LICENSE;md5=11e3673115959bf596feaaa6ea7ce9a5"
 
+PV = "2025.01+git"
+
 SRC_URI = "git://github.com/rockchip-linux/rkbin.git;protocol=https;branch=master"
 SRCREV = "f43a462e7a1429a9d407ae52b4745033034a6cf9"
-PV = "2025.01+git"
 
 COMPATIBLE_MACHINE = "rk3588"
 PACKAGE_ARCH = "${MACHINE_ARCH}"
 INHIBIT_DEFAULT_DEPS = "1"
+
+# Firmware for the boot ROM and EL3, staged for U-Boot only: no packages.
+inherit nopackages
 
 R58_RKBIN_DDR ??= ""
 R58_RKBIN_BL31 ??= ""
@@ -29,7 +33,3 @@ do_install() {
     install -D -m 0644 ${S}/bin/rk35/${R58_RKBIN_DDR} ${D}${datadir}/rkbin/ddr.bin
     install -D -m 0644 ${S}/bin/rk35/${R58_RKBIN_BL31} ${D}${datadir}/rkbin/bl31.elf
 }
-
-FILES:${PN} = "${datadir}/rkbin"
-# Firmware for the SoC's boot ROM and EL3, not for Linux.
-INSANE_SKIP:${PN} = "arch"

@@ -11,8 +11,9 @@ PACKAGE_ARCH = "${MACHINE_ARCH}"
 inherit packagegroup
 
 # The MPP plugin on machines with the RK3588's VPU; r58 falls back to x264.
-R58_HW_ENCODER = ""
-R58_HW_ENCODER:rk3588 = "gstreamer1.0-rockchip"
-
 # x264 is the encoder of last resort (the distro accepts its license flag).
-RDEPENDS:${PN} = "r58 r58-system v4l-utils gstreamer1.0-plugins-ugly-x264 ${R58_HW_ENCODER}"
+RDEPENDS:${PN} = "gstreamer1.0-plugins-ugly-x264 r58 r58-system"
+RDEPENDS:${PN}:append:r58x = " gstreamer1.0-rockchip"
+# v4l2-ctl for the technician, where meta-oe is in the build (it is not a
+# dependency of this layer).
+RRECOMMENDS:${PN} = "${@bb.utils.contains('BBFILE_COLLECTIONS', 'openembedded-layer', 'v4l-utils', '', d)}"

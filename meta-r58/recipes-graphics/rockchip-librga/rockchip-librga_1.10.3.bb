@@ -19,8 +19,7 @@ do_configure[noexec] = "1"
 do_compile[noexec] = "1"
 
 do_install() {
-    install -D -m 0755 ${S}/libs/Linux/gcc-aarch64/librga.so ${D}${libdir}/librga.so.2
-    ln -sf librga.so.2 ${D}${libdir}/librga.so
+    install -D -m 0755 ${S}/libs/Linux/gcc-aarch64/librga.so ${D}${libdir}/librga.so
     install -d ${D}${includedir}/rga
     install -m 0644 ${S}/include/*.h ${S}/include/*.hpp ${D}${includedir}/rga/
     install -d ${D}${libdir}/pkgconfig
@@ -28,5 +27,6 @@ do_install() {
         "${prefix}" "${libdir}" "${includedir}" "${PV}" > ${D}${libdir}/pkgconfig/librga.pc
 }
 
-# A vendor binary: already stripped, linked without our LDFLAGS.
-INSANE_SKIP:${PN} = "already-stripped ldflags dev-so"
+# The vendor library's SONAME is librga.so itself: it is the runtime file.
+FILES_SOLIBSDEV = ""
+FILES:${PN} += "${libdir}/librga.so"

@@ -10,6 +10,11 @@ CVE_PRODUCT = "linux_kernel"
 LICENSE = "GPL-2.0-only"
 LIC_FILES_CHKSUM = "file://COPYING;md5=6bc538ed5bd9a7fc9398086aedcd7e46"
 
+DEPENDS = "openssl-native"
+
+LINUX_VERSION = "6.1.43"
+PV = "${LINUX_VERSION}+git"
+
 # A commit of the rk-6.1-rkr5.1 line that carries
 # rk3588-blueberry-edge-v12{.dtsi,-linux.dts}; pinned by commit (nobranch),
 # since vendor branches are rebased.
@@ -18,14 +23,10 @@ SRC_URI = "git://github.com/armbian/linux-rockchip.git;protocol=https;nobranch=1
            file://r58.cfg \
            "
 SRCREV = "45b93eb8dd75e66712c0abb67fd70230c93601dc"
-LINUX_VERSION = "6.1.43"
-PV = "${LINUX_VERSION}+git"
-KERNEL_VERSION_SANITY_SKIP = "1"
 
 inherit kernel
 
 COMPATIBLE_MACHINE = "r58x"
-DEPENDS += "openssl-native"
 
 # The vendor defconfig, then r58.cfg on top (watchdog, HDMI-RX, what RAUC's
 # verity bundles and systemd need); kernel.bbclass runs olddefconfig after.

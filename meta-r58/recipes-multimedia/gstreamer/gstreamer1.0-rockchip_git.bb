@@ -10,19 +10,20 @@ LIC_FILES_CHKSUM = "file://COPYING;md5=4fbd65380cdd255951079008b364516c"
 
 DEPENDS = "gstreamer1.0 gstreamer1.0-plugins-base rockchip-mpp"
 
+PV = "1.14+git"
+
 # Rockchip's plugin lives on the gstreamer-rockchip branch of this mirror.
 SRC_URI = "git://github.com/JeffyCN/mirrors.git;protocol=https;branch=gstreamer-rockchip"
 SRCREV = "dc737f6e4cb27cb8c309049bb269e89b1509e8a5"
-PV = "1.14+git"
 
 inherit meson pkgconfig
-
-COMPATIBLE_MACHINE = "rk3588"
-PACKAGE_ARCH = "${MACHINE_ARCH}"
 
 # No X11 sink on a headless box; RGA for format conversion before MPP.
 PACKAGECONFIG ??= "rga"
 PACKAGECONFIG[rga] = "-Drga=enabled,-Drga=disabled,rockchip-librga"
+
+COMPATIBLE_MACHINE = "rk3588"
+PACKAGE_ARCH = "${MACHINE_ARCH}"
 EXTRA_OEMESON = "-Drockchipmpp=enabled -Drkximage=disabled"
 
 FILES:${PN} += "${libdir}/gstreamer-1.0/*.so"

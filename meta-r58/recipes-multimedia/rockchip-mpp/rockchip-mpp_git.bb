@@ -9,9 +9,10 @@ LICENSE = "Apache-2.0 & MIT"
 LIC_FILES_CHKSUM = "file://LICENSES/Apache-2.0;md5=7f43e699e0a26fae98c2938092f008d2 \
                     file://LICENSES/MIT;md5=e8f57dd048e186199433be2c41bd3d6d"
 
+PV = "1.0.5+git"
+
 SRC_URI = "git://github.com/rockchip-linux/mpp.git;protocol=https;branch=develop"
 SRCREV = "ee946af015c350c926a0fca2f02da8e429f8b079"
-PV = "1.0.5+git"
 
 inherit cmake pkgconfig
 

@@ -8,10 +8,10 @@ CVE_PRODUCT = ""
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
 
+DEPENDS = "u-boot-mkimage-native"
+
 SRC_URI = "file://boot.cmd"
 S = "${UNPACKDIR}"
-
-DEPENDS = "u-boot-mkimage-native"
 
 inherit deploy nopackages
 
