@@ -184,12 +184,48 @@ fn the_ab_layout_agrees_and_the_check_catches_each_kind_of_drift() {
     let o = ablayout(&repo().join("meta-r58"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let cases = [
-        ("env", "recipes-bsp/u-boot/files/fw_env.config", "0x8000", "0x4000", "fw_env.config"),
-        ("slot", "dynamic-layers/rauc/recipes-core/rauc/files/system.conf", "by-partlabel/rootfs_b", "by-partlabel/rootfs_c", "rootfs_c"),
-        ("script", "recipes-bsp/r58-boot/files/boot.cmd", "setenv r58_label rootfs_b", "setenv r58_label rootfsB", "boot script"),
-        ("bundle", "dynamic-layers/rauc/recipes-core/bundles/r58-bundle_1.0.bb", "[fstype] = \"ext4\"", "[fstype] = \"squashfs\"", "IMAGE_FSTYPES"),
-        ("offset", "files/wic/r58-ab.wks.in", "--offset 4064K", "--offset 4096K", "CONFIG_ENV_OFFSET"),
-        ("uboot", "files/wic/r58-ab.wks.in", "--part-name loader2 --offset 8M", "--part-name loader2 --offset 9M", "u-boot.itb"),
+        (
+            "env",
+            "recipes-bsp/u-boot/files/fw_env.config",
+            "0x8000",
+            "0x4000",
+            "fw_env.config",
+        ),
+        (
+            "slot",
+            "dynamic-layers/rauc/recipes-core/rauc/files/system.conf",
+            "by-partlabel/rootfs_b",
+            "by-partlabel/rootfs_c",
+            "rootfs_c",
+        ),
+        (
+            "script",
+            "recipes-bsp/r58-boot/files/boot.cmd",
+            "setenv r58_label rootfs_b",
+            "setenv r58_label rootfsB",
+            "boot script",
+        ),
+        (
+            "bundle",
+            "dynamic-layers/rauc/recipes-core/bundles/r58-bundle_1.0.bb",
+            "[fstype] = \"ext4\"",
+            "[fstype] = \"squashfs\"",
+            "IMAGE_FSTYPES",
+        ),
+        (
+            "offset",
+            "files/wic/r58-ab.wks.in",
+            "--offset 4064K",
+            "--offset 4096K",
+            "CONFIG_ENV_OFFSET",
+        ),
+        (
+            "uboot",
+            "files/wic/r58-ab.wks.in",
+            "--part-name loader2 --offset 8M",
+            "--part-name loader2 --offset 9M",
+            "u-boot.itb",
+        ),
     ];
     for (name, file, from, to, said) in cases {
         let dir = edited_layer(name, file, from, to);
@@ -209,12 +245,19 @@ fn the_image_has_what_the_box_needs() {
     let image = read("meta-r58/recipes-core/images/r58-image.bb");
     assert!(image.contains("packagegroup-r58"));
     assert!(image.contains("bbfatal \"r58-image: no way in for the technician"));
-    assert!(image.contains("virtual/bootloader:do_deploy virtual/kernel:do_deploy r58-bootscript:do_deploy"));
+    assert!(image.contains(
+        "virtual/bootloader:do_deploy virtual/kernel:do_deploy r58-bootscript:do_deploy"
+    ));
     let distro = read("meta-r58/conf/distro/r58.conf");
     assert!(distro.contains("DISTRO_FEATURES_OPTED_OUT += \"x11 wayland opengl vulkan"));
     // A real file in the layer (a symlink dangles in any copy of it).
     let system = repo().join("meta-r58/dynamic-layers/rauc/recipes-core/rauc/files/system.conf");
-    assert!(std::fs::symlink_metadata(system).unwrap().file_type().is_file());
+    assert!(
+        std::fs::symlink_metadata(system)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
     let dts = read("meta-r58/recipes-kernel/linux/files/rk3588-r58x.dts");
     assert!(dts.contains("&wdt {\n\tstatus = \"okay\";"));
 }
