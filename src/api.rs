@@ -138,6 +138,7 @@ async fn network_json(st: &State) -> Value {
         "tcpPort": n.tcp_port,
         "hosts": n.hosts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         "public": n.public.iter().map(|p| json!({"ip": p.ip.to_string(), "udpPort": p.udp_port, "tcpPort": p.tcp_port})).collect::<Vec<_>>(),
+        "unresolved": n.unresolved.iter().map(|u| json!({"host": u.host, "error": u.error})).collect::<Vec<_>>(),
         "viewers": n.viewers,
         "publishers": n.publishers,
     })

@@ -229,8 +229,6 @@ fn check(file: PathBuf) -> Result<()> {
     }
     let cfg = Config::load(&file)?;
     let w = &cfg.webrtc;
-    let public = crate::webrtc::public_hosts(w, w.udp_port, w.tcp_port)
-        .map_err(|e| Error::new(format!("{}: {e}", file.display())))?;
     println!("{}: ok", file.display());
     println!(
         "  whep  http://{}   api http://{}",
@@ -241,20 +239,22 @@ fn check(file: PathBuf) -> Result<()> {
         p => format!("tcp/{p}"),
     };
     println!("  media udp/{} {tcp}", w.udp_port);
-    for (h, p) in w.additional_hosts.iter().zip(&public) {
-        let port = |n: u16| {
-            if n == 0 {
-                "-".to_string()
-            } else {
-                n.to_string()
-            }
+    for h in &w.additional_hosts {
+        let port = |n: Option<u16>, local: u16| match n.unwrap_or(local) {
+            0 => "-".to_string(),
+            n => n.to_string(),
         };
+        // A name that does not resolve is not a config error: r58 starts
+        // anyway and keeps trying (the box may boot before DNS works).
+        let ip = crate::webrtc::resolve_now(&h.host).map_or_else(
+            |e| format!("does not resolve now ({e})"),
+            |ip| ip.to_string(),
+        );
         println!(
-            "  public {} = {} udp {} tcp {}",
+            "  public {} = {ip} udp {} tcp {}",
             h.host,
-            p.ip,
-            port(p.udp_port),
-            port(p.tcp_port)
+            port(h.udp_port, w.udp_port),
+            port(h.tcp_port, w.tcp_port)
         );
     }
     for (name, p) in &cfg.paths {

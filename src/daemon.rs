@@ -36,7 +36,14 @@ async fn serve(mut cfg: Config) -> Result<()> {
         health: health.clone(),
         tunnel: tunnel.as_ref().map(|(status, _)| status.clone()),
     });
-    http::serve(cfg.api.listen, "api", api_state.clone(), api::handle).await?;
+    http::serve(
+        cfg.api.listen,
+        "api",
+        http::Limits::api(),
+        api_state.clone(),
+        api::handle,
+    )
+    .await?;
     crate::board::bring_up(
         std::path::Path::new("/"),
         media::element_installed("mpph264enc"),
@@ -56,12 +63,13 @@ async fn serve(mut cfg: Config) -> Result<()> {
         notifier.as_ref().map(|_| health::watchdog_interval()),
     )));
     let listen = cfg.http.listen;
+    let limits = http::Limits::public(cfg.webrtc.forwarders.clone());
     let first_path = cfg.paths.keys().next().cloned();
     let whep_state = Arc::new(whep::State {
         cfg,
         engine: engine.clone(),
     });
-    http::serve(listen, "whep", whep_state, whep::handle).await?;
+    http::serve(listen, "whep", limits, whep_state, whep::handle).await?;
     if let Some(p) = first_path {
         let host = if listen.ip().is_unspecified() {
             "127.0.0.1".to_string()
@@ -77,7 +85,7 @@ async fn serve(mut cfg: Config) -> Result<()> {
     tokio::spawn(health_loop(
         notifier.clone(),
         paths.clone(),
-        engine,
+        engine.clone(),
         health,
         glue.clone(),
         tunnel.as_ref().map(|(status, _)| status.clone()),
@@ -88,6 +96,18 @@ async fn serve(mut cfg: Config) -> Result<()> {
     if let Some(n) = &notifier {
         n.send("STOPPING=1");
     }
+    // Viewers and publishers first, so their pages leave "connected" at
+    // once instead of after ICE's ~16 s (then a raw fetch error).
+    match tokio::time::timeout(
+        Duration::from_secs(1),
+        engine.ask(|reply| Cmd::Shutdown { reply }),
+    )
+    .await
+    {
+        Ok(Some(n)) if n > 0 => log::info!("told {n} WebRTC session(s) goodbye"),
+        Ok(_) => {}
+        Err(_) => log::warn!("the WebRTC engine did not answer the shutdown in 1 s"),
+    }
     glue.lock().expect("board lock").stop();
     let _ = stop_tx.send(true);
     if let Some((_, task)) = tunnel {
@@ -97,8 +117,10 @@ async fn serve(mut cfg: Config) -> Result<()> {
     for p in &paths {
         p.send(Control::Stop);
     }
-    // Give pipelines a moment to reach NULL so devices are released cleanly.
+    // Give pipelines a moment to reach NULL so devices are released cleanly
+    // (and ICE-TCP writers to flush the goodbyes).
     tokio::time::sleep(Duration::from_millis(300)).await;
+    log::info!("stopped");
     Ok(())
 }
 

@@ -1,26 +1,140 @@
 //! Small HTTP/1.1 plumbing shared by the WHEP server and the API: serving a
-//! listener with hyper, building responses, CORS origin patterns.
+//! listener with hyper (with the limits an internet-facing port needs),
+//! building responses, CORS origin patterns.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::error::{Context, Result};
 
 pub type Resp = Response<Full<Bytes>>;
 
-/// Bind `addr` and serve every connection with `handle` on its own task.
+/// A request's headers must arrive within this (slow-loris clients hold
+/// a connection, and a file descriptor, for as long as they like otherwise).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// And its body within this.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections a listener keeps open at once, and how many one
+/// source may hold. Sources in `shared` are forwarders (the tunnel, a
+/// VPS): many clients behind one address, so they may use all but
+/// `reserve`, which stays for everyone else (the LAN, the technician).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max: usize,
+    pub per_source: usize,
+    pub reserve: usize,
+    pub shared: Vec<crate::config::Cidr>,
+}
+
+impl Limits {
+    /// The WHEP/WHIP port, forwarded to the internet by default.
+    pub fn public(shared: Vec<crate::config::Cidr>) -> Limits {
+        Limits {
+            max: 512,
+            per_source: 32,
+            reserve: 64,
+            shared,
+        }
+    }
+
+    /// The API port.
+    pub fn api() -> Limits {
+        Limits {
+            max: 64,
+            per_source: 16,
+            reserve: 8,
+            shared: vec![],
+        }
+    }
+}
+
+/// Counts open connections per source against `Limits`. No I/O: `admit`
+/// says yes or no, the caller `release`s what it was given.
+#[derive(Debug)]
+pub struct Gate {
+    limits: Limits,
+    open: usize,
+    by_source: HashMap<IpAddr, usize>,
+}
+
+impl Gate {
+    pub fn new(limits: Limits) -> Gate {
+        Gate {
+            limits,
+            open: 0,
+            by_source: HashMap::new(),
+        }
+    }
+
+    pub fn admit(&mut self, ip: IpAddr) -> bool {
+        let l = &self.limits;
+        let held = self.by_source.get(&ip).copied().unwrap_or(0);
+        let (cap_source, cap_all) = if l.shared.iter().any(|c| c.contains(ip)) {
+            (l.max - l.reserve, l.max - l.reserve)
+        } else {
+            (l.per_source, l.max)
+        };
+        if held >= cap_source || self.open >= cap_all {
+            return false;
+        }
+        self.open += 1;
+        *self.by_source.entry(ip).or_default() += 1;
+        true
+    }
+
+    pub fn release(&mut self, ip: IpAddr) {
+        self.open = self.open.saturating_sub(1);
+        if let Some(n) = self.by_source.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_source.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Logs a repeated complaint once a minute with how often it happened.
+struct Quiet {
+    last: Option<Instant>,
+    skipped: u64,
+}
+
+impl Quiet {
+    fn say(&mut self, what: &str, text: std::fmt::Arguments) {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now - t < Duration::from_secs(60)) {
+            self.skipped += 1;
+            return;
+        }
+        let more = std::mem::take(&mut self.skipped);
+        let more = if more > 0 {
+            format!(" ({more} more in the last minute)")
+        } else {
+            String::new()
+        };
+        log::warn!("{what}: {text}{more}");
+        self.last = Some(now);
+    }
+}
+
+/// Bind `addr` and serve every connection with `handle` on its own task,
+/// within `limits` and the header timeout.
 pub async fn serve<S, F>(
     addr: SocketAddr,
     what: &'static str,
+    limits: Limits,
     state: Arc<S>,
     handle: fn(Arc<S>, Request<Incoming>, SocketAddr) -> F,
 ) -> Result<tokio::task::JoinHandle<()>>
@@ -35,26 +149,49 @@ where
         "{what}: listening on http://{}",
         listener.local_addr().context("local address")?
     );
+    let gate = Arc::new(Mutex::new(Gate::new(limits)));
     Ok(tokio::spawn(async move {
+        let mut accept_errors = Quiet {
+            last: None,
+            skipped: 0,
+        };
+        let mut refusals = Quiet {
+            last: None,
+            skipped: 0,
+        };
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
-                    log::warn!("{what}: accept: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    // Out of file descriptors: wait for some to close.
+                    accept_errors.say(what, format_args!("accept: {e}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
+            let ip = peer.ip();
+            if !gate.lock().expect("gate").admit(ip) {
+                refusals.say(
+                    what,
+                    format_args!("too many connections, closing one from {ip}"),
+                );
+                drop(stream);
+                continue;
+            }
             let _ = stream.set_nodelay(true);
             let state = state.clone();
+            let gate = gate.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let fut = handle(state.clone(), req, peer);
                     async move { Ok::<_, Infallible>(fut.await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(stream), svc)
                     .await;
+                gate.lock().expect("gate").release(ip);
             });
         }
     }))
@@ -100,7 +237,14 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Re
             format!("body larger than {} KiB", limit / 1024),
         ));
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), limit).collect());
+    let Ok(read) = read.await else {
+        return Err(text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("body not received within {} s", BODY_TIMEOUT.as_secs()),
+        ));
+    };
+    match read {
         Ok(b) => Ok(b.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(text(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -135,6 +279,41 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_source_cannot_take_every_connection_and_forwarders_leave_a_reserve() {
+        let tunnel: crate::config::Cidr = "127.0.0.58".parse().unwrap();
+        let mut g = Gate::new(Limits {
+            max: 10,
+            per_source: 3,
+            reserve: 4,
+            shared: vec![tunnel],
+        });
+        let a: IpAddr = "203.0.113.1".parse().unwrap();
+        let t: IpAddr = "127.0.0.58".parse().unwrap();
+        assert!((0..3).all(|_| g.admit(a)));
+        assert!(!g.admit(a), "per-source cap");
+        // The forwarder may fill up to max - reserve in all.
+        assert!((0..3).all(|_| g.admit(t)));
+        assert!(!g.admit(t), "the reserve stays for direct clients");
+        let lan: Vec<IpAddr> = (2..6)
+            .map(|i| format!("192.168.1.{i}").parse().unwrap())
+            .collect();
+        assert!(
+            lan.iter().all(|ip| g.admit(*ip)),
+            "direct clients use the reserve"
+        );
+        assert!(
+            !g.admit("192.168.1.9".parse().unwrap()),
+            "and then it is full"
+        );
+        g.release(a);
+        assert!(g.admit(a), "a released slot is free again");
+        for _ in 0..3 {
+            g.release(t);
+        }
+        assert!(!g.by_source.contains_key(&t));
+    }
 
     fn pats() -> Vec<String> {
         [

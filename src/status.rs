@@ -171,6 +171,15 @@ fn webrtc(w: &Value) -> String {
         out.push_str(&clip(&line, WIDTH));
         out.push('\n');
     }
+    for u in w["unresolved"].as_array().into_iter().flatten() {
+        let line = format!(
+            "  public {} does not resolve: {}",
+            u["host"].as_str().unwrap_or("?"),
+            u["error"].as_str().unwrap_or("?")
+        );
+        out.push_str(&clip(&line, WIDTH));
+        out.push('\n');
+    }
     out
 }
 

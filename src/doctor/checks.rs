@@ -302,6 +302,26 @@ fn ice(f: &Facts) -> Vec<Check> {
             .hint("viewers outside the LAN may fail to connect; check DNS and the name"),
         );
     }
+    // The running daemon knows which public names (the tunnel's server
+    // among them) it cannot resolve.
+    let live = f
+        .info
+        .as_ref()
+        .ok()
+        .map(|i| &i["r58"]["webrtc"]["unresolved"]);
+    for u in live.and_then(|v| v.as_array()).into_iter().flatten() {
+        out.push(
+            Check::new(
+                Mark::Warn,
+                "ice",
+                format!(
+                    "public address {} does not resolve",
+                    u["host"].as_str().unwrap_or("?")
+                ),
+            )
+            .hint("LAN viewers are served; remote ones get no public candidate until DNS works (r58 retries)"),
+        );
+    }
     if out.is_empty() {
         let tcp = match w.tcp_port {
             0 => "off".to_string(),

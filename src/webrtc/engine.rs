@@ -57,6 +57,10 @@ pub struct Engine {
     pub(super) next_id: u64,
     pub(super) latency: Latency,
     fan_ids: Vec<u64>,
+    /// Public names that do not resolve, for `r58 status` and the doctor.
+    unresolved: Vec<super::Unresolved>,
+    /// Set by `Cmd::Shutdown`: offers are refused from then on.
+    stopping: bool,
 }
 
 enum Wake {
@@ -112,6 +116,8 @@ impl Engine {
             next_id: 1,
             latency: Latency::default(),
             fan_ids: Vec::new(),
+            unresolved: Vec::new(),
+            stopping: false,
         }
     }
 
@@ -175,7 +181,20 @@ impl Engine {
                 publish,
                 reply,
             } => {
-                let _ = reply.send(self.offer(&path, &sdp, client, publish, now));
+                let answer = if self.stopping {
+                    Err(super::OfferError::NotReady("r58 is stopping".into()))
+                } else {
+                    self.offer(&path, &sdp, client, publish, now)
+                };
+                let _ = reply.send(answer);
+            }
+            Cmd::Shutdown { reply } => {
+                self.stopping = true;
+                let ids: Vec<u64> = self.sessions.keys().copied().collect();
+                for &id in &ids {
+                    self.close(id);
+                }
+                let _ = reply.send(ids.len());
             }
             Cmd::Delete {
                 path,
@@ -238,9 +257,14 @@ impl Engine {
                         a.hosts.clone()
                     },
                     public: a.public.clone(),
+                    unresolved: self.unresolved.clone(),
                     viewers: self.sessions.len() - publishers,
                     publishers,
                 });
+            }
+            Cmd::Public { hosts, unresolved } => {
+                self.adv.public = hosts;
+                self.unresolved = unresolved;
             }
             Cmd::Sessions { reply } => {
                 let mut v: Vec<SessionInfo> = self.sessions.values().map(Session::info).collect();

@@ -12,23 +12,25 @@ mod clock;
 mod engine;
 pub mod ice_servers;
 mod net;
+mod public;
 mod publish;
 mod relay;
 pub mod session;
 mod tcp;
 mod transport;
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Config, WebRtc};
-use crate::error::{Context, Error, Result};
+use crate::config::Config;
+use crate::error::{Context, Result};
 use crate::media::{MediaEvent, PathHandle};
 pub use candidates::{Advertise, PublicHost};
 pub use net::interface_addrs;
+pub use public::{Unresolved, resolve_now};
 pub use session::OfferError;
 
 pub struct Answer {
@@ -60,6 +62,8 @@ pub struct Network {
     pub hosts: Vec<IpAddr>,
     /// Addresses that forward to the box (additional hosts, the tunnel).
     pub public: Vec<PublicHost>,
+    /// Configured public names that do not resolve (yet).
+    pub unresolved: Vec<Unresolved>,
     pub viewers: usize,
     pub publishers: usize,
 }
@@ -131,6 +135,16 @@ pub enum Cmd {
     Network {
         reply: oneshot::Sender<Network>,
     },
+    /// The daemon is stopping: say goodbye to every session (RTCP BYE,
+    /// DTLS close_notify) and take no new ones; replies how many ended.
+    Shutdown {
+        reply: oneshot::Sender<usize>,
+    },
+    /// The public addresses changed (a name resolved, or stopped to).
+    Public {
+        hosts: Vec<PublicHost>,
+        unresolved: Vec<Unresolved>,
+    },
 }
 
 #[derive(Clone)]
@@ -172,10 +186,12 @@ pub fn start(
         tokio::spawn(tcp::listen(l, tcp_tx));
         port
     };
+    // Names resolve in the background: start-up never waits for DNS.
+    let names = public::Names::new(w, udp_port, tcp_port, std::time::Instant::now());
     let adv = Advertise {
         hosts: w.hosts.clone(),
         interfaces: w.interfaces.clone(),
-        public: public_hosts(w, udp_port, tcp_port)?,
+        public: names.hosts(),
         udp_port,
         tcp_port,
         policy: w.candidate_policy,
@@ -198,6 +214,9 @@ pub fn start(
         );
     }
     let (tx, rx) = mpsc::channel(64);
+    if names.next_due().is_some() {
+        tokio::spawn(public::resolve_forever(names, tx.downgrade()));
+    }
     let engine = engine::Engine::new(cfg, paths, udp, adv, cert);
     tokio::spawn(engine.run(rx, frames, tcp_rx));
     Ok(EngineHandle(tx))
@@ -207,42 +226,12 @@ fn port_text(p: u16) -> String {
     if p == 0 { "off".into() } else { p.to_string() }
 }
 
-/// Resolve `additional_hosts` once, at start-up. A literal address is used
-/// as it is; a name that does not resolve stops the daemon with the name.
-pub fn public_hosts(w: &WebRtc, udp_port: u16, tcp_port: u16) -> Result<Vec<PublicHost>> {
-    w.additional_hosts
-        .iter()
-        .map(|h| {
-            let ip = match h.host.parse::<IpAddr>() {
-                Ok(ip) => ip,
-                Err(_) => (h.host.as_str(), 0)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.find(|a| a.is_ipv4()))
-                    .map(|a| a.ip())
-                    .ok_or_else(|| {
-                        Error::new(format!(
-                            "webrtc.additional_hosts: cannot resolve \"{}\" to an IPv4 address",
-                            h.host
-                        ))
-                    })?,
-            };
-            Ok(PublicHost {
-                ip,
-                udp_port: h.udp_port.unwrap_or(udp_port),
-                tcp_port: h.tcp_port.unwrap_or(tcp_port),
-            })
-        })
-        .collect()
-}
-
-/// 128 random bits as hex, for unguessable session URLs.
+/// 128 random bits as hex, for unguessable session URLs. From aws-lc-rs's
+/// RNG, which needs no file descriptor (a box out of them must still
+/// answer, not panic).
 pub fn random_hex() -> String {
-    use std::io::Read;
     let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .expect("reading /dev/urandom");
+    aws_lc_rs::rand::fill(&mut b).expect("the system RNG failed");
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

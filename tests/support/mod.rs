@@ -299,7 +299,50 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<HttpResponse> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    exchange(
+        TcpStream::connect(("127.0.0.1", port))?,
+        port,
+        method,
+        path,
+        headers,
+        body,
+    )
+}
+
+/// Like `request`, from a chosen loopback source address (127.0.0.2, …),
+/// so a test can be a different client than the one flooding the port.
+pub fn request_from(
+    src: std::net::Ipv4Addr,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let stream = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4()?;
+        s.bind((src, 0).into())?;
+        let connect = s.connect(([127, 0, 0, 1], port).into());
+        tokio::time::timeout(Duration::from_secs(5), connect)
+            .await
+            .map_err(|_| std::io::Error::other("connect timed out"))??
+            .into_std()
+    })?;
+    stream.set_nonblocking(false)?;
+    exchange(stream, port, method, path, headers, body)
+}
+
+fn exchange(
+    mut s: TcpStream,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
