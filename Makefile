@@ -69,9 +69,11 @@ release: deps-run
 	$(CARGO) build --locked --release
 
 # Runs the daemon with the built-in defaults (cam0 = test pattern) unless
-# CONFIG=path/to/r58.toml is given. The log prints the viewer URL.
-run: release
-	./target/release/r58 run $(if $(CONFIG),--config $(CONFIG))
+# CONFIG=path/to/r58.toml is given. The log prints the viewer URL. Built
+# with the `fast` profile (no fat LTO): the shipped binary is `make cross`.
+run: deps-run
+	$(CARGO) build --locked --profile fast
+	./target/fast/r58 run $(if $(CONFIG),--config $(CONFIG))
 
 test: deps-test lint-layer boot-test
 	$(CARGO) test --locked

@@ -2,7 +2,7 @@
 //! exists there, so the fleet's frontends keep working. r58-only facts live
 //! under an `r58` key in each item.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
@@ -23,6 +23,32 @@ pub struct State {
     /// The health loop's latest verdict (also what feeds the watchdog).
     pub health: Arc<std::sync::Mutex<crate::health::Snapshot>>,
     pub tunnel: Option<crate::tunnel::Shared>,
+    pub access: Access,
+}
+
+/// Who may use the API: the box itself (its loopback) always; anyone else
+/// only with `[api] token`. Requests through the tunnel (127.0.0.58) or a
+/// configured forwarder (a stock frpc on 127.0.0.1) come from the internet.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub token: Option<crate::config::auth::Secret>,
+    pub forwarders: Vec<crate::config::Cidr>,
+}
+
+impl Access {
+    pub fn check(&self, peer: IpAddr, authorization: Option<&str>) -> Result<(), &'static str> {
+        let forwarded = peer == IpAddr::from(crate::tunnel::TUNNEL_SOURCE)
+            || self.forwarders.iter().any(|c| c.contains(peer));
+        if peer.is_loopback() && !forwarded {
+            return Ok(());
+        }
+        match &self.token {
+            None => Err("the API answers other hosts only when [api] token is set"),
+            Some(t) if crate::config::auth::bearer_matches(authorization, t) => Ok(()),
+            Some(_) if authorization.is_none() => Err("no token (Authorization: Bearer …)"),
+            Some(_) => Err("a wrong token"),
+        }
+    }
 }
 
 pub struct Media {
@@ -53,7 +79,19 @@ fn tunnel_json(st: &State) -> Value {
     }
 }
 
-pub async fn handle(st: Arc<State>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let auth = req.headers().get(hyper::header::AUTHORIZATION);
+    if let Err(why) = st
+        .access
+        .check(peer.ip(), auth.and_then(|v| v.to_str().ok()))
+    {
+        let mut r = text(StatusCode::UNAUTHORIZED, format!("api: {why}"));
+        r.headers_mut().insert(
+            hyper::header::WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
     let path = req.uri().path().to_string();
     if let Some(name) = path.strip_prefix("/v3/r58/bitrate/") {
         if req.method() != Method::POST {
@@ -355,6 +393,51 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
+mod access_tests {
+    use super::*;
+    use crate::config::auth::Secret;
+
+    #[test]
+    fn the_box_itself_needs_no_token_the_tunnel_and_the_lan_do() {
+        let open = Access {
+            token: None,
+            forwarders: vec!["127.0.0.1".parse().unwrap()],
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(open.check(ip("127.0.0.2"), None).is_ok());
+        assert!(open.check(ip("::1"), None).is_ok());
+        assert!(
+            open.check(ip("127.0.0.58"), None).is_err(),
+            "the tunnel is the internet"
+        );
+        assert!(
+            open.check(ip("127.0.0.1"), None).is_err(),
+            "a stock frpc forwards from here"
+        );
+        assert!(open.check(ip("192.168.1.5"), None).is_err());
+        let locked = Access {
+            token: Some(Secret("api-token-123".into())),
+            forwarders: vec![],
+        };
+        assert!(
+            locked
+                .check(ip("192.168.1.5"), Some("Bearer api-token-123"))
+                .is_ok()
+        );
+        assert_eq!(
+            locked.check(ip("192.168.1.5"), Some("Bearer nope")),
+            Err("a wrong token")
+        );
+        assert!(
+            locked
+                .check(ip("127.0.0.58"), None)
+                .unwrap_err()
+                .starts_with("no token")
+        );
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -381,6 +464,10 @@ mod tests {
             started: SystemTime::now(),
             health: Default::default(),
             tunnel: None,
+            access: Access {
+                token: None,
+                forwarders: vec![],
+            },
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()

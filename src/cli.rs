@@ -28,7 +28,29 @@ commands:
   config import FILE      print an r58.toml made from a mediamtx.yml; the
                           keys it could not map are listed on stderr
   version                 print the version
+
+`r58 COMMAND --help` shows one command. RUST_LOG sets the log level of `run`
+(error, warn, info (default), debug, trace; per module: r58::tunnel=debug).
 ";
+
+/// The lines of USAGE about one command.
+fn usage_of(cmd: &str) -> String {
+    let mut out = String::from("usage:\n");
+    let mut inside = false;
+    for line in USAGE.lines().skip(3) {
+        if line.is_empty() {
+            break;
+        }
+        let starts = line.starts_with(&format!("  {cmd}"));
+        let continued = line.starts_with("        ");
+        inside = starts || (inside && continued);
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
 
 pub enum Usage {
     Help,
@@ -37,6 +59,20 @@ pub enum Usage {
 
 pub fn main(args: Vec<String>) -> i32 {
     let args: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.as_slice() {
+        [] => {
+            eprint!("{USAGE}");
+            return 2;
+        }
+        [cmd, rest @ ..] if rest.iter().any(|a| *a == "--help" || *a == "-h") => {
+            let text = usage_of(cmd);
+            if text.lines().count() > 1 {
+                print!("{text}");
+                return 0;
+            }
+        }
+        _ => {}
+    }
     if let ["doctor", rest @ ..] = args.as_slice() {
         return match doctor_args(rest) {
             Ok((file, o)) => crate::doctor::run(&file, &o),
@@ -77,6 +113,14 @@ fn dispatch(args: &[&str]) -> Result<Result<()>, Usage> {
         ["run", rest @ ..] => {
             let file = match rest {
                 [] => PathBuf::from(config::DEFAULT_PATH),
+                // A file asked for by name must exist; only the default
+                // may be missing (then the built-in defaults run).
+                ["--config", f] | ["-c", f] if !std::path::Path::new(f).exists() => {
+                    return Ok(Err(Error::new(format!(
+                        "{f}: no such file (without --config, r58 runs on {} or built-in defaults)",
+                        config::DEFAULT_PATH
+                    ))));
+                }
                 ["--config", f] | ["-c", f] => PathBuf::from(f),
                 _ => {
                     return Err(Usage::Bad(format!(

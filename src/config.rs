@@ -13,6 +13,8 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 pub mod auth;
+mod explain;
+use explain::explain;
 pub mod board;
 pub mod frpc;
 pub mod import;
@@ -52,6 +54,10 @@ pub struct Http {
 #[serde(default, deny_unknown_fields)]
 pub struct Api {
     pub listen: SocketAddr,
+    /// Bearer token for requests that do not come from this box's own
+    /// loopback (the LAN, the tunnel). Without one, only the box itself
+    /// may use the API.
+    pub token: Option<auth::Secret>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -128,6 +134,7 @@ impl Default for Api {
     fn default() -> Self {
         Api {
             listen: "127.0.0.1:9997".parse().unwrap(),
+            token: None,
         }
     }
 }
@@ -188,7 +195,12 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config> {
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_at(text, s.start)).unwrap_or(1);
-            Error::new(format!("{line}: {}", e.message().trim()))
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim());
+            Error::new(format!("{line}: {}", explain(e.message().trim(), key)))
         })?;
         // A file that names no paths keeps the default test path; one that
         // names some gets exactly those.
@@ -303,12 +315,44 @@ impl Config {
         if self.webrtc.udp_port == 0 {
             return Err(fail("webrtc", "udp_port", "udp_port must not be 0".into()));
         }
-        for (key, t) in [
-            ("publish_token", &self.auth.publish_token),
-            ("read_token", &self.auth.read_token),
+        for (sec, key, t) in [
+            ("auth", "publish_token", &self.auth.publish_token),
+            ("auth", "read_token", &self.auth.read_token),
+            ("api", "token", &self.api.token),
         ] {
             if let Some(Err(e)) = t.as_ref().map(auth::check_token) {
-                return Err(fail("auth", key, format!("{key} {e}")));
+                return Err(fail(sec, key, format!("{key} {e}")));
+            }
+        }
+        // One port, one server: the second would fail to bind at start.
+        let (http, api) = (self.http.listen, self.api.listen);
+        if http.port() != 0
+            && http.port() == api.port()
+            && (http.ip() == api.ip() || http.ip().is_unspecified() || api.ip().is_unspecified())
+        {
+            let sec = if has_table(text, "api") {
+                "api"
+            } else {
+                "http"
+            };
+            return Err(fail(
+                sec,
+                "listen",
+                format!(
+                    "http.listen {http} and api.listen {api} share a port; give each its own \
+                     (defaults 0.0.0.0:8889 and 127.0.0.1:9997)"
+                ),
+            ));
+        }
+        for (what, port) in [("http.listen", http.port()), ("api.listen", api.port())] {
+            if port != 0 && (port == self.webrtc.tcp_port) {
+                return Err(fail(
+                    "webrtc",
+                    "tcp_port",
+                    format!(
+                        "webrtc.tcp_port {port} is {what}'s port; ICE-TCP needs its own (default 8190)"
+                    ),
+                ));
             }
         }
         for o in &self.http.allow_origins {

@@ -35,6 +35,10 @@ async fn serve(mut cfg: Config) -> Result<()> {
         started: SystemTime::now(),
         health: health.clone(),
         tunnel: tunnel.as_ref().map(|(status, _)| status.clone()),
+        access: api::Access {
+            token: cfg.api.token.clone(),
+            forwarders: cfg.webrtc.forwarders.clone(),
+        },
     });
     http::serve(
         cfg.api.listen,

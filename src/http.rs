@@ -105,6 +105,32 @@ impl Gate {
     }
 }
 
+/// Whether to log a refusal: once per client and status every 10 s, so a
+/// script retrying in a loop cannot flood the log (or the serial console).
+#[derive(Debug, Default)]
+pub struct LogLimit {
+    seen: HashMap<(IpAddr, u16), Instant>,
+}
+
+impl LogLimit {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    pub fn allow(&mut self, ip: IpAddr, status: StatusCode, now: Instant) -> bool {
+        if self.seen.len() > 4096 {
+            self.seen
+                .retain(|_, t| now.duration_since(*t) < Self::EVERY);
+        }
+        let key = (ip, status.as_u16());
+        match self.seen.get(&key) {
+            Some(t) if now.duration_since(*t) < Self::EVERY => false,
+            _ => {
+                self.seen.insert(key, now);
+                true
+            }
+        }
+    }
+}
+
 /// Logs a repeated complaint once a minute with how often it happened.
 struct Quiet {
     last: Option<Instant>,
@@ -144,7 +170,7 @@ where
 {
     let listener = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("binding {what} on {addr}"))?;
+        .map_err(|e| crate::error::Error::new(bind_error(what, addr, &e)))?;
     log::info!(
         "{what}: listening on http://{}",
         listener.local_addr().context("local address")?
@@ -195,6 +221,18 @@ where
             });
         }
     }))
+}
+
+/// Why a port could not be bound, with what to do when it is taken.
+pub fn bind_error(what: &str, addr: SocketAddr, e: &std::io::Error) -> String {
+    let mut msg = format!("binding {what} on {addr}: {e}");
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        msg.push_str(&format!(
+            "; is another r58 running? (systemctl status r58; ss -lntup | grep :{})",
+            addr.port()
+        ));
+    }
+    msg
 }
 
 pub fn text(status: StatusCode, body: impl Into<String>) -> Resp {
@@ -279,6 +317,19 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_logged_once_per_client_and_status_every_10_s() {
+        let mut l = LogLimit::default();
+        let t0 = Instant::now();
+        let a: IpAddr = "203.0.113.1".parse().unwrap();
+        let b: IpAddr = "203.0.113.2".parse().unwrap();
+        assert!(l.allow(a, StatusCode::UNAUTHORIZED, t0));
+        assert!(!l.allow(a, StatusCode::UNAUTHORIZED, t0 + Duration::from_secs(9)));
+        assert!(l.allow(a, StatusCode::NOT_ACCEPTABLE, t0), "another reason");
+        assert!(l.allow(b, StatusCode::UNAUTHORIZED, t0), "another client");
+        assert!(l.allow(a, StatusCode::UNAUTHORIZED, t0 + Duration::from_secs(10)));
+    }
 
     #[test]
     fn one_source_cannot_take_every_connection_and_forwarders_leave_a_reserve() {

@@ -58,6 +58,28 @@ fn route(path: &str) -> Route<'_> {
     }
 }
 
+/// A refused offer: the reason goes to the client, and to the log once per
+/// client and status every 10 s (never a token: reasons do not carry one).
+fn refuse(client: SocketAddr, right: Right, status: StatusCode, why: impl Into<String>) -> Resp {
+    static SEEN: std::sync::LazyLock<std::sync::Mutex<crate::http::LogLimit>> =
+        std::sync::LazyLock::new(Default::default);
+    let why = why.into();
+    let now = std::time::Instant::now();
+    if SEEN
+        .lock()
+        .expect("log limit")
+        .allow(client.ip(), status, now)
+    {
+        log::info!(
+            "{}: refused {} from {}: {why}",
+            right.as_str(),
+            status.as_u16(),
+            client.ip()
+        );
+    }
+    text(status, why)
+}
+
 /// 401 unless the request carries the token `right` on `path` needs.
 fn authorize(
     st: &State,
@@ -79,13 +101,9 @@ fn authorize(
     } else {
         "no token"
     };
-    log::info!(
-        "{}: refused {} of '{path}' from {}: {what}",
-        right.as_str(),
-        right.as_str(),
-        peer.ip()
-    );
-    let mut r = text(
+    let mut r = refuse(
+        peer,
+        right,
         StatusCode::UNAUTHORIZED,
         format!(
             "{} '{path}' needs a token (Authorization: Bearer ...); this request had {what}",
@@ -302,21 +320,25 @@ async fn offer(
             add_links(&mut r, &st.cfg.webrtc.ice_servers);
             r
         }
-        Err(OfferError::BadSdp(why)) => text(StatusCode::BAD_REQUEST, why),
-        Err(OfferError::Codec(why)) => text(StatusCode::NOT_ACCEPTABLE, why),
-        Err(OfferError::Conflict(why)) => text(StatusCode::CONFLICT, why),
-        Err(OfferError::NoPath) => text(
+        Err(OfferError::BadSdp(why)) => refuse(client, right, StatusCode::BAD_REQUEST, why),
+        Err(OfferError::Codec(why)) => refuse(client, right, StatusCode::NOT_ACCEPTABLE, why),
+        Err(OfferError::Conflict(why)) => refuse(client, right, StatusCode::CONFLICT, why),
+        Err(OfferError::NoPath) => refuse(
+            client,
+            right,
             StatusCode::NOT_FOUND,
             format!("path '{path}' is not configured"),
         ),
         Err(OfferError::NotReady(why)) => {
-            let mut r = text(StatusCode::SERVICE_UNAVAILABLE, why);
+            let mut r = refuse(client, right, StatusCode::SERVICE_UNAVAILABLE, why);
             r.headers_mut()
                 .insert("retry-after", HeaderValue::from_static("2"));
             r
         }
         Err(OfferError::Full(n)) => {
-            let mut r = text(
+            let mut r = refuse(
+                client,
+                right,
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("path '{path}' already has {n} viewers (max_viewers)"),
             );

@@ -210,3 +210,58 @@ fn stopping_r58_tells_a_watching_browser_at_once() {
     assert!(log.trim_end().ends_with("stopped"), "{log}");
     d.stop();
 }
+
+/// The fleet forwards the API port to the VPS; through the tunnel anyone
+/// could read sessions and client addresses or change bitrates.
+#[test]
+fn the_api_answers_the_box_itself_and_others_only_with_its_token() {
+    let tunnel = Ipv4Addr::new(127, 0, 0, 58); // where tunnel traffic comes from
+    let open = Daemon::start_with(Setup {
+        paths: "[paths.cam0]\nsource = \"publisher\"\n".into(),
+        ..Setup::default()
+    });
+    assert_eq!(
+        open.api_request("GET", "/v3/paths/list").unwrap().status,
+        200
+    );
+    let r = request_from(tunnel, open.api, "GET", "/v3/webrtcsessions/list", &[], b"").unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert!(
+        r.text().contains("only when [api] token is set"),
+        "{}",
+        r.text()
+    );
+    drop(open);
+
+    let locked = Daemon::start_with(Setup {
+        paths: "[paths.cam0]\nsource = \"publisher\"\n".into(),
+        api: "token = \"api-secret-42\"".into(),
+        ..Setup::default()
+    });
+    let get = |auth: &[(&str, &str)]| {
+        request_from(tunnel, locked.api, "GET", "/v3/paths/list", auth, b"").unwrap()
+    };
+    assert_eq!(get(&[]).status, 401);
+    assert!(
+        get(&[("Authorization", "Bearer wrong-token")])
+            .text()
+            .contains("a wrong token")
+    );
+    assert_eq!(
+        get(&[("Authorization", "Bearer api-secret-42")]).status,
+        200
+    );
+    // r58 status on the box needs no token.
+    let out = support::r58_command()
+        .args(["status", "--config"])
+        .arg(locked.dir.join("r58.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!locked.log().contains("api-secret-42"));
+}

@@ -212,6 +212,18 @@ fn bad_input_gets_a_clear_status_and_line() {
     assert_eq!(r.status, 404);
     let r = request(d.http, "GET", "/cam0/whep", &[], b"").unwrap();
     assert_eq!(r.status, 405);
+    // Refused offers are logged with the reason and the client, once per
+    // client and status every 10 s: three 400s above, one line.
+    let log = d.log();
+    assert_eq!(
+        log.matches("read: refused 400 from 127.0.0.1").count(),
+        1,
+        "{log}"
+    );
+    assert!(
+        log.contains("read: refused 503 from 127.0.0.1: path 'hdmi0' is not ready"),
+        "{log}"
+    );
 }
 
 #[test]

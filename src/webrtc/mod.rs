@@ -172,16 +172,23 @@ pub fn start(
         .context("creating the DTLS certificate")?;
     provider.install_process_default();
     let w = &cfg.webrtc;
-    let udp = net::bind_udp(w.udp_port)
-        .with_context(|| format!("binding WebRTC UDP port {}", w.udp_port))?;
+    let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
+    let udp = net::bind_udp(w.udp_port).map_err(|e| {
+        crate::error::Error::new(crate::http::bind_error("WebRTC UDP", any(w.udp_port), &e))
+    })?;
     let udp_port = udp.local_addr().context("reading UDP port")?.port();
     let (tcp_tx, tcp_rx) = mpsc::channel(1024);
     let tcp_port = if w.tcp_port == 0 {
         log::info!("webrtc: ICE-TCP disabled (tcp_port = 0)");
         0
     } else {
-        let l = tcp::bind(w.tcp_port)
-            .with_context(|| format!("binding WebRTC ICE-TCP port {}", w.tcp_port))?;
+        let l = tcp::bind(w.tcp_port).map_err(|e| {
+            crate::error::Error::new(crate::http::bind_error(
+                "WebRTC ICE-TCP",
+                any(w.tcp_port),
+                &e,
+            ))
+        })?;
         let port = l.local_addr().context("reading TCP port")?.port();
         tokio::spawn(tcp::listen(l, tcp_tx));
         port

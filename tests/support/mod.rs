@@ -31,6 +31,8 @@ pub struct Daemon {
 pub struct Setup {
     pub paths: String,
     pub webrtc: String,
+    /// Extra `[api]` lines (a token).
+    pub api: String,
     pub env: Vec<(String, String)>,
     pub netns: Option<String>,
     /// Run without the ICE-TCP listener (`tcp_port = 0`).
@@ -117,9 +119,10 @@ impl Daemon {
         };
         let cfg = format!(
             "[http]\nlisten = \"{http_host}:{http}\"\nallow_origins = [\"http://localhost:*\", \"https://*.example.no\"]\n\
-             [api]\nlisten = \"127.0.0.1:{api}\"\n\
+             [api]\nlisten = \"127.0.0.1:{api}\"\n{}\n\
              [webrtc]\nudp_port = {udp}\ntcp_port = {tcp}\n{}\n\
              {}",
+            setup.api,
             if setup.webrtc.is_empty() {
                 "ice_servers = [{ urls = \"stun:stun.example.net:3478\" }]"
             } else {
