@@ -36,7 +36,7 @@ export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64
 APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
 CROSS_BIN  := target/$(TARGET)/release/r58
 
-.PHONY: run test bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
+.PHONY: fuzz run test bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
 
 # Install only what is missing, so a second run costs nothing.
 define apt_install_with
@@ -162,6 +162,26 @@ lint-layer: $(OELINT) $(KASPY)
 	meta-r58/scripts/ablayout.py
 	$(KASPY) meta-r58/scripts/kas-check $(if $(wildcard $(YOCTO)/README.md),--stack $(YOCTO)/README.md)
 	meta-r58/scripts/lint
+
+# Every fuzz target (fuzz/fuzz_targets, entry points in src/fuzz.rs) for
+# FUZZ_SECS each on nightly with cargo-fuzz, from the committed seeds in
+# fuzz/corpus (new inputs go to target/fuzz-corpus, not the repository).
+# Fails on any crash; prints runs and coverage per target. `cargo test`
+# replays the committed corpus on stable.
+FUZZ_SECS ?= 45
+FUZZ_TARGETS = $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+fuzz: deps-run
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && cargo +nightly fuzz build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p target/fuzz-corpus/$$t; \
+	  (cd fuzz && cargo +nightly fuzz run $$t ../target/fuzz-corpus/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECS) -print_final_stats=1 2>&1) > target/fuzz-$$t.log \
+	    || { tail -40 target/fuzz-$$t.log; echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t)"; exit 1; }; \
+	  printf '%-14s %s\n' $$t "$$(grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' target/fuzz-$$t.log | tail -1) \
+	    $$(grep -oE 'cov: [0-9]+ ft: [0-9]+' target/fuzz-$$t.log | tail -1)"; \
+	done
 
 # The image's A/B boot script, run in Debian's QEMU U-Boot (about 30 s).
 boot-test:

@@ -1,51 +1,7 @@
-//! r58: one binary that puts the R58's cameras in front of people.
-//! See ARCHITECTURE in the README for how a frame travels.
-
-mod api;
-mod backoff;
-mod board;
-mod cli;
-mod client;
-mod config;
-mod daemon;
-mod doctor;
-mod error;
-mod h264;
-mod health;
-mod http;
-mod hub;
-mod media;
-mod recent;
-mod status;
-mod support_bundle;
-mod tunnel;
-mod wallclock;
-mod webrtc;
-mod whep;
-
-use std::io::Write;
+//! r58: one binary that puts the R58's cameras in front of people
+//! (everything lives in the library, `src/lib.rs`).
 
 fn main() {
-    init_logging();
-    std::process::exit(cli::main(std::env::args().collect()));
-}
-
-/// One line per event. Under systemd the journal adds the time itself.
-fn init_logging() {
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let logger = env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("info,str0m=warn,is=warn,dimpl=warn"),
-    )
-    .format(move |buf, rec| {
-        if journald {
-            writeln!(buf, "{:<5} {}", rec.level(), rec.args())
-        } else {
-            let t = buf.timestamp_millis().to_string();
-            // 2026-11-24T10:07:16.123Z -> 10:07:16.123
-            let short = t.get(11..23).unwrap_or(&t);
-            writeln!(buf, "{short} {:<5} {}", rec.level(), rec.args())
-        }
-    })
-    .build();
-    recent::install(logger);
+    r58::init_logging();
+    std::process::exit(r58::cli::main(std::env::args().collect()));
 }

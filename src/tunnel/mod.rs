@@ -10,22 +10,22 @@
 //! (the reconnecting session loop).
 
 mod client;
-mod codec;
+pub mod codec;
 mod control;
-mod crypto;
-mod md5;
-mod msg;
-mod mux;
-mod snappy;
+pub mod crypto;
+pub mod md5;
+pub mod msg;
+pub mod mux;
+pub mod snappy;
 pub mod status;
 mod tls;
 mod transport;
-mod udp;
-#[cfg(test)]
+pub mod udp;
+#[doc(hidden)]
 pub mod vectors;
 mod wire;
 mod work;
-mod yamux;
+pub mod yamux;
 
 pub use client::{Shared, spawn};
 pub use tls::mode as tls_mode;

@@ -11,12 +11,12 @@ mod candidates;
 mod clock;
 mod engine;
 pub mod ice_servers;
-mod net;
+pub(crate) mod net;
 mod public;
 mod publish;
 mod relay;
 pub mod session;
-mod tcp;
+pub(crate) mod tcp;
 mod transport;
 
 use std::net::{IpAddr, SocketAddr};
