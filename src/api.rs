@@ -111,22 +111,20 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
                 &json!({"itemCount": items.len(), "pageCount": 1, "items": items}),
             )
         }
-        "/v3/info" => json(
-            StatusCode::OK,
-            &json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "started": rfc3339(st.started),
-                "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
-                "r58": {
-                    "health": &*st.health.lock().expect("health lock"),
-                    "tunnel": tunnel_json(&st),
-                    "process": process_json(),
-                    "relay": relay_json(&st).await,
-                    "webrtc": network_json(&st).await,
-                    "errors": crate::recent::entries(),
-                },
-            }),
-        ),
+        "/v3/info" => json(StatusCode::OK, &info_json(&st).await),
+        "/metrics" => {
+            let body = crate::metrics::render(
+                &path_items(&st).await,
+                &session_items(&st).await,
+                &info_json(&st).await,
+            );
+            let mut r = text(StatusCode::OK, body);
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
         "/v3/tunnel" => json(StatusCode::OK, &tunnel_json(&st)),
         "/v3/webrtcsessions/list" => {
             let items = session_items(&st).await;
@@ -164,6 +162,23 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
             &json!({"status": "error", "error": format!("no route {path}")}),
         ),
     }
+}
+
+/// `/v3/info`: version, uptime and r58's facts (also what `/metrics` reads).
+async fn info_json(st: &State) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "started": rfc3339(st.started),
+        "uptimeSeconds": st.started.elapsed().map(|d| d.as_secs()).unwrap_or(0),
+        "r58": {
+            "health": &*st.health.lock().expect("health lock"),
+            "tunnel": tunnel_json(st),
+            "process": process_json(),
+            "relay": relay_json(st).await,
+            "webrtc": network_json(st).await,
+            "errors": crate::recent::entries(),
+        },
+    })
 }
 
 /// Ports, advertised addresses and session counts, for `r58 status`.

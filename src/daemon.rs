@@ -147,6 +147,7 @@ async fn health_loop(
         .fold(Duration::from_secs(5), Duration::min);
     let mut monitor = health::Monitor::new(paths.len(), Instant::now());
     let mut was_healthy = true;
+    let mut pings = 0u64;
     loop {
         let traffic = tokio::time::timeout(
             Duration::from_secs(1),
@@ -208,9 +209,11 @@ async fn health_loop(
             let mut msg = format!("STATUS={}", snap.status);
             if snap.healthy && watchdog.is_some() {
                 msg.push_str("\nWATCHDOG=1");
+                pings += 1;
             }
             n.send(&msg);
         }
+        snap.watchdog_pings = pings;
         *shared.lock().expect("health lock") = snap;
         tokio::time::sleep(tick).await;
     }

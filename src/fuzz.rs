@@ -35,7 +35,10 @@ pub fn whep_offer(data: &[u8]) {
     static CERT: OnceLock<str0m::config::DtlsCert> = OnceLock::new();
     let cert = CERT.get_or_init(|| {
         let p = str0m::crypto::from_feature_flags();
-        let cert = p.dtls_provider.generate_certificate().expect("DTLS certificate");
+        let cert = p
+            .dtls_provider
+            .generate_certificate()
+            .expect("DTLS certificate");
         p.install_process_default();
         cert
     });
@@ -108,10 +111,7 @@ pub fn aes_cfb(data: &[u8]) {
 
 /// UDPPacket messages on a udp proxy's work connection.
 pub fn udp_packet(data: &[u8]) {
-    let mut r = udp::Relay::new(
-        codec::Codec::new(false, false, &[0; 16]),
-        Instant::now(),
-    );
+    let mut r = udp::Relay::new(codec::Codec::new(false, false, &[0; 16]), Instant::now());
     let _ = r.inbound(data.to_vec(), Instant::now());
 }
 

@@ -39,6 +39,9 @@ pub struct Snapshot {
     pub status: String,
     /// Who keeps the watchdog: "systemd (30 s)", "/dev/watchdog0 (32 s)", "off".
     pub watchdog: String,
+    /// `WATCHDOG=1` keep-alives sent to systemd so far.
+    #[serde(rename = "watchdogPings")]
+    pub watchdog_pings: u64,
 }
 
 impl Default for Snapshot {
@@ -50,6 +53,7 @@ impl Default for Snapshot {
             wedged: Vec::new(),
             status: "starting".into(),
             watchdog: "off".into(),
+            watchdog_pings: 0,
         }
     }
 }
@@ -98,6 +102,7 @@ impl Monitor {
             wedged,
             status,
             watchdog: "off".into(),
+            watchdog_pings: 0,
         }
     }
 }

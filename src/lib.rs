@@ -17,6 +17,7 @@ mod health;
 mod http;
 mod hub;
 mod media;
+mod metrics;
 mod recent;
 mod status;
 mod support_bundle;

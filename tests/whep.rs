@@ -70,6 +70,27 @@ fn viewer_receives_frames_and_delete_ends_the_session() {
         d.api_json(&format!("/v3/webrtcsessions/get/{id}"))["id"],
         id
     );
+    // The same facts for Prometheus, under MediaMTX's names.
+    let m = d.api_request("GET", "/metrics").unwrap();
+    assert_eq!(m.status, 200);
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let m = m.text();
+    for line in [
+        "paths{name=\"cam0\",state=\"ready\"} 1",
+        "paths_readers{name=\"cam0\",readerType=\"webRTCSession\",state=\"ready\"} 1",
+        "r58_sessions{state=\"read\",transport=\"udp\"} 1",
+        "r58_engine_responding 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "no {line:?} in\n{m}");
+    }
+    assert!(
+        m.contains(&format!("webrtc_sessions{{id=\"{id}\",path=\"cam0\"")),
+        "{m}"
+    );
 
     let r = request(d.http, "DELETE", &v.location, &[], b"").unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
