@@ -170,7 +170,7 @@ async fn health_loop(
             .zip(&statuses)
             .map(|(p, st)| health::PathSample {
                 name: &p.name,
-                state: st.state.as_str(),
+                state: st.state,
                 frames: st.frames,
                 viewers: traffic
                     .iter()
@@ -183,7 +183,7 @@ async fn health_loop(
         let mut snap = monitor.observe(now, engine_ok, &samples);
         {
             let mut g = glue.lock().expect("board lock");
-            let states: Vec<&str> = samples.iter().map(|s| s.state).collect();
+            let states: Vec<_> = samples.iter().map(|s| s.state).collect();
             let tunnel_down = tunnel
                 .as_ref()
                 .is_some_and(|t| !t.lock().expect("tunnel lock").connected);

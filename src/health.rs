@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::vocab::PathState;
+
 /// A streaming path whose frame count has not moved for this long has a
 /// wedged pipeline thread (its own supervisor would have restarted it).
 pub const WEDGED: Duration = Duration::from_secs(20);
@@ -20,7 +22,7 @@ pub const WEDGED: Duration = Duration::from_secs(20);
 /// One path as the monitor sees it on a tick.
 pub struct PathSample<'a> {
     pub name: &'a str,
-    pub state: &'a str,
+    pub state: PathState,
     pub frames: u64,
     pub viewers: usize,
     /// HDMI inputs: the mode, or why there is none.
@@ -76,15 +78,15 @@ impl Monitor {
         let mut wedged = Vec::new();
         let mut summary = Vec::new();
         for (s, seen) in samples.iter().zip(self.progress.iter_mut()) {
-            if s.frames != seen.0 || s.state != "streaming" {
+            if s.frames != seen.0 || s.state != PathState::Streaming {
                 *seen = (s.frames, now);
             } else if now.duration_since(seen.1) > WEDGED {
                 wedged.push(s.name.to_string());
             }
             let state = match (s.state, s.signal) {
-                ("streaming", Some(mode)) => format!("streaming {mode}"),
-                ("no_signal", Some(why)) => format!("no_signal ({why})"),
-                (state, _) => state.to_string(),
+                (PathState::Streaming, Some(mode)) => format!("streaming {mode}"),
+                (PathState::NoSignal, Some(why)) => format!("no_signal ({why})"),
+                (state, _) => state.as_str().to_string(),
             };
             summary.push((s.name.to_string(), state, s.viewers));
         }
@@ -200,7 +202,7 @@ mod tests {
         assert!(Notifier::new("relative/path").is_none());
     }
 
-    fn sample(state: &'static str, frames: u64) -> [PathSample<'static>; 1] {
+    fn sample(state: PathState, frames: u64) -> [PathSample<'static>; 1] {
         [PathSample {
             name: "cam0",
             state,
@@ -214,13 +216,19 @@ mod tests {
     fn a_stalled_streaming_path_is_wedged_after_the_limit() {
         let t0 = Instant::now();
         let mut m = Monitor::new(1, t0);
-        assert!(m.observe(t0, true, &sample("streaming", 10)).healthy);
+        assert!(
+            m.observe(t0, true, &sample(PathState::Streaming, 10))
+                .healthy
+        );
         let later = t0 + WEDGED;
-        assert!(m.observe(later, true, &sample("streaming", 10)).healthy);
+        assert!(
+            m.observe(later, true, &sample(PathState::Streaming, 10))
+                .healthy
+        );
         let s = m.observe(
             later + Duration::from_secs(1),
             true,
-            &sample("streaming", 10),
+            &sample(PathState::Streaming, 10),
         );
         assert!(!s.healthy);
         assert_eq!(s.wedged, vec!["cam0"]);
@@ -229,7 +237,7 @@ mod tests {
         let s = m.observe(
             later + Duration::from_secs(2),
             true,
-            &sample("streaming", 11),
+            &sample(PathState::Streaming, 11),
         );
         assert!(s.healthy && s.wedged.is_empty());
     }
@@ -238,7 +246,7 @@ mod tests {
     fn no_signal_is_degraded_not_wedged() {
         let t0 = Instant::now();
         let mut m = Monitor::new(1, t0);
-        let s = m.observe(t0 + WEDGED * 5, true, &sample("no_signal", 0));
+        let s = m.observe(t0 + WEDGED * 5, true, &sample(PathState::NoSignal, 0));
         assert!(s.healthy, "a missing cable must not get the box rebooted");
         assert_eq!(s.status, "cam0 no_signal");
     }
@@ -246,7 +254,7 @@ mod tests {
     #[test]
     fn an_unresponsive_engine_is_unhealthy() {
         let t0 = Instant::now();
-        let s = Monitor::new(1, t0).observe(t0, false, &sample("streaming", 1));
+        let s = Monitor::new(1, t0).observe(t0, false, &sample(PathState::Streaming, 1));
         assert!(!s.healthy && !s.engine_ok);
         assert!(s.status.starts_with("webrtc engine not responding"));
     }
@@ -272,8 +280,8 @@ mod tests {
             Instant::now(),
             true,
             &[
-                hdmi("streaming", "1920x1080@60"),
-                hdmi("no_signal", "no cable"),
+                hdmi(PathState::Streaming, "1920x1080@60"),
+                hdmi(PathState::NoSignal, "no cable"),
             ],
         );
         assert_eq!(

@@ -22,6 +22,7 @@ mod recent;
 mod status;
 mod support_bundle;
 pub mod tunnel;
+mod vocab;
 mod wallclock;
 mod webrtc;
 mod whep;

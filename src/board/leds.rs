@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Result};
+use crate::vocab::PathState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pattern {
@@ -17,10 +18,10 @@ pub enum Pattern {
 }
 
 /// What the LED should show for these path states.
-pub fn pattern(path_states: &[&str], tunnel_down: bool) -> Pattern {
+pub fn pattern(path_states: &[PathState], tunnel_down: bool) -> Pattern {
     if tunnel_down {
         Pattern::FastBlink
-    } else if path_states.iter().all(|s| *s == "streaming") {
+    } else if path_states.iter().all(|s| *s == PathState::Streaming) {
         Pattern::Steady
     } else {
         Pattern::SlowBlink
@@ -102,13 +103,16 @@ mod tests {
 
     #[test]
     fn patterns_follow_paths_and_tunnel() {
-        assert_eq!(pattern(&["streaming", "streaming"], false), Pattern::Steady);
         assert_eq!(
-            pattern(&["streaming", "no_signal"], false),
+            pattern(&[PathState::Streaming, PathState::Streaming], false),
+            Pattern::Steady
+        );
+        assert_eq!(
+            pattern(&[PathState::Streaming, PathState::NoSignal], false),
             Pattern::SlowBlink
         );
-        assert_eq!(pattern(&["starting"], false), Pattern::SlowBlink);
-        assert_eq!(pattern(&["streaming"], true), Pattern::FastBlink);
+        assert_eq!(pattern(&[PathState::Starting], false), Pattern::SlowBlink);
+        assert_eq!(pattern(&[PathState::Streaming], true), Pattern::FastBlink);
     }
 
     #[test]

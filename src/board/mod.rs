@@ -69,7 +69,12 @@ impl Glue {
         self.feeder.as_ref().map(|f| f.timeout() / 3)
     }
 
-    pub fn tick(&mut self, healthy: bool, path_states: &[&str], tunnel_down: bool) {
+    pub fn tick(
+        &mut self,
+        healthy: bool,
+        path_states: &[crate::vocab::PathState],
+        tunnel_down: bool,
+    ) {
         if let Some(f) = &mut self.feeder {
             f.verdict(healthy);
         }
@@ -211,14 +216,14 @@ mod tests {
         cfg.leds.status = Some("work-led".into());
         cfg.leds.sysfs = r.clone();
         let mut g = Glue::start(&cfg, None);
-        g.tick(true, &["streaming"], false);
+        g.tick(true, &[crate::vocab::PathState::Streaming], false);
         assert_eq!(
             std::fs::read_to_string(led.join("brightness")).unwrap(),
             "1"
         );
         assert!(g.led.is_some());
         std::fs::remove_dir_all(&r).unwrap(); // like a read-only /sys
-        g.tick(true, &["no_signal"], false);
+        g.tick(true, &[crate::vocab::PathState::NoSignal], false);
         assert!(g.led.is_none(), "no warning every tick");
         assert_eq!(g.watchdog, "off");
     }

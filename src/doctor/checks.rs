@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::vocab::PathState;
 
 /// 2026-01-01T00:00:00Z. A clock before this is wrong (no RTC battery, no
 /// NTP yet), and TLS to the tunnel server will fail certificate checks.
@@ -196,9 +197,15 @@ fn path(p: &Value) -> Check {
     let name = p["name"].as_str().unwrap_or("?");
     let detail = r["detail"].as_str().unwrap_or("");
     let published = r["source"] == "publisher";
-    match r["state"].as_str().unwrap_or("?") {
+    let said = r["state"].as_str().unwrap_or("?");
+    let Ok(state) = said.parse::<PathState>() else {
+        return Check::new(Mark::Fail, "path", format!("{name}: {said}: {detail}"))
+            .hint("this r58 and its doctor disagree on path states: mixed versions?")
+            .critical();
+    };
+    match state {
         // A guest slot: fed by WHIP when someone publishes, idle otherwise.
-        "streaming" if published => Check::new(
+        PathState::Streaming if published => Check::new(
             Mark::Ok,
             "path",
             format!(
@@ -206,8 +213,8 @@ fn path(p: &Value) -> Check {
                 r["format"].as_str().unwrap_or("?")
             ),
         ),
-        "idle" if published => Check::new(Mark::Ok, "path", format!("{name}: {detail}")),
-        "streaming" => {
+        PathState::Idle if published => Check::new(Mark::Ok, "path", format!("{name}: {detail}")),
+        PathState::Streaming => {
             let kbps = r["bitrate"].as_u64().unwrap_or(0) / 1000;
             let from = r["signal"]
                 .as_str()
@@ -224,13 +231,13 @@ fn path(p: &Value) -> Check {
                 ),
             )
         }
-        "no_signal" | "idle" => {
+        PathState::NoSignal | PathState::Idle => {
             Check::new(Mark::Warn, "path", format!("{name}: no signal: {detail}"))
                 .hint(signal_hint(detail))
         }
         // Pipelines time out their first frame (15 s) and retry, so a path
         // starting for longer is held in the driver: a slow or stuck device.
-        "starting" if r["sinceSeconds"].as_u64().unwrap_or(0) > SLOW_START => Check::new(
+        PathState::Starting if r["sinceSeconds"].as_u64().unwrap_or(0) > SLOW_START => Check::new(
             Mark::Warn,
             "path",
             format!(
@@ -239,8 +246,10 @@ fn path(p: &Value) -> Check {
             ),
         )
         .hint("dmesg | tail -20; fuser -v /dev/video*"),
-        "starting" => Check::new(Mark::Warn, "path", format!("{name}: starting")).pending(),
-        state => Check::new(Mark::Fail, "path", format!("{name}: {state}: {detail}"))
+        PathState::Starting => {
+            Check::new(Mark::Warn, "path", format!("{name}: starting")).pending()
+        }
+        PathState::Error => Check::new(Mark::Fail, "path", format!("{name}: error: {detail}"))
             .hint(format!("journalctl -u r58 -b | grep {name}"))
             .critical(),
     }

@@ -35,27 +35,7 @@ pub struct MediaEvent {
     pub au: AccessUnit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PathState {
-    Idle,
-    NoSignal,
-    Starting,
-    Streaming,
-    Error,
-}
-
-impl PathState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PathState::Idle => "idle",
-            PathState::NoSignal => "no_signal",
-            PathState::Starting => "starting",
-            PathState::Streaming => "streaming",
-            PathState::Error => "error",
-        }
-    }
-}
+pub use crate::vocab::PathState;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PathStatus {

@@ -1,0 +1,64 @@
+//! Terms more than one part of r58 speaks: defined once here, so health,
+//! the LED, the doctor and the API cannot drift apart on a string.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a path is, as the API (`r58.state`), status, doctor, health and
+/// the LED see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathState {
+    Idle,
+    NoSignal,
+    Starting,
+    Streaming,
+    Error,
+}
+
+impl PathState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathState::Idle => "idle",
+            PathState::NoSignal => "no_signal",
+            PathState::Starting => "starting",
+            PathState::Streaming => "streaming",
+            PathState::Error => "error",
+        }
+    }
+}
+
+impl std::str::FromStr for PathState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            PathState::Idle,
+            PathState::NoSignal,
+            PathState::Starting,
+            PathState::Streaming,
+            PathState::Error,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| format!("unknown path state '{s}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_states_read_back_what_they_write() {
+        for p in [
+            PathState::Idle,
+            PathState::NoSignal,
+            PathState::Starting,
+            PathState::Streaming,
+            PathState::Error,
+        ] {
+            assert_eq!(p.as_str().parse::<PathState>(), Ok(p));
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        assert!("live".parse::<PathState>().is_err());
+    }
+}
