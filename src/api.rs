@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::http::{Resp, json, text};
 use crate::media::{PathHandle, PathState};
+use crate::vocab::route;
 use crate::webrtc::{Cmd, EngineHandle, PathTraffic};
 
 /// The API starts before media, so `media` is set later; until then the
@@ -93,7 +94,7 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
         return r;
     }
     let path = req.uri().path().to_string();
-    if let Some(name) = path.strip_prefix("/v3/r58/bitrate/") {
+    if let Some(name) = path.strip_prefix(route::BITRATE) {
         if req.method() != Method::POST {
             return text(StatusCode::METHOD_NOT_ALLOWED, "use POST with {\"bps\": N}");
         }
@@ -104,15 +105,15 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
         return text(StatusCode::METHOD_NOT_ALLOWED, "use GET");
     }
     match path.as_str() {
-        "/v3/paths/list" => {
+        route::PATHS => {
             let items = path_items(&st).await;
             json(
                 StatusCode::OK,
                 &json!({"itemCount": items.len(), "pageCount": 1, "items": items}),
             )
         }
-        "/v3/info" => json(StatusCode::OK, &info_json(&st).await),
-        "/metrics" => {
+        route::INFO => json(StatusCode::OK, &info_json(&st).await),
+        route::METRICS => {
             let body = crate::metrics::render(
                 &path_items(&st).await,
                 &session_items(&st).await,
@@ -125,16 +126,16 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
             );
             r
         }
-        "/v3/tunnel" => json(StatusCode::OK, &tunnel_json(&st)),
-        "/v3/webrtcsessions/list" => {
+        route::TUNNEL => json(StatusCode::OK, &tunnel_json(&st)),
+        route::SESSIONS => {
             let items = session_items(&st).await;
             json(
                 StatusCode::OK,
                 &json!({"itemCount": items.len(), "pageCount": 1, "items": items}),
             )
         }
-        p if p.starts_with("/v3/webrtcsessions/get/") => {
-            let id = &p["/v3/webrtcsessions/get/".len()..];
+        p if p.starts_with(route::SESSION) => {
+            let id = &p[route::SESSION.len()..];
             match session_items(&st).await.into_iter().find(|i| i["id"] == id) {
                 Some(item) => json(StatusCode::OK, &item),
                 None => json(
@@ -143,8 +144,8 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
                 ),
             }
         }
-        p if p.starts_with("/v3/paths/get/") => {
-            let name = &p["/v3/paths/get/".len()..];
+        p if p.starts_with(route::PATH) => {
+            let name = &p[route::PATH.len()..];
             match path_items(&st)
                 .await
                 .into_iter()

@@ -2,6 +2,7 @@
 //! read from the running daemon's API. `--json` gives the same facts to
 //! scripts. No colour, no box drawing: it must survive any terminal.
 
+use crate::vocab::route;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
@@ -19,8 +20,8 @@ pub fn run(cfg: &Config, as_json: bool) -> Result<()> {
             "r58 is not running (no answer from the API on {api}: {e})"
         ))
     };
-    let info = get_json(api, "/v3/info").map_err(down)?;
-    let paths = get_json(api, "/v3/paths/list").map_err(down)?;
+    let info = get_json(api, route::INFO).map_err(down)?;
+    let paths = get_json(api, route::PATHS).map_err(down)?;
     if as_json {
         println!("{}", json!({"info": info, "paths": paths["items"]}));
     } else {

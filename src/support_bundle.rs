@@ -4,6 +4,7 @@
 //! versions, V4L2 devices and board facts. Secrets are redacted from every
 //! file, not only the config, since logs and status may quote config lines.
 
+use crate::vocab::route;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -48,7 +49,7 @@ fn collect(config_file: &Path, stage: &Path) -> Result<Vec<String>> {
     files.push(("config.toml", config_text));
     let cfg = Config::load(config_file).unwrap_or_default();
     let api = client::loopback(cfg.api.listen);
-    let status = ["/v3/info", "/v3/paths/list", "/v3/webrtcsessions/list"]
+    let status = [route::INFO, route::PATHS, route::SESSIONS]
         .iter()
         .map(|p| {
             let v = client::get_json(api, p)

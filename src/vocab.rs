@@ -3,6 +3,22 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The API's routes, for the server (`api`) and its clients on the box
+/// (`status`, `doctor`, `support-bundle`).
+pub mod route {
+    pub const INFO: &str = "/v3/info";
+    pub const PATHS: &str = "/v3/paths/list";
+    /// Followed by a path name.
+    pub const PATH: &str = "/v3/paths/get/";
+    pub const SESSIONS: &str = "/v3/webrtcsessions/list";
+    /// Followed by a session id.
+    pub const SESSION: &str = "/v3/webrtcsessions/get/";
+    pub const TUNNEL: &str = "/v3/tunnel";
+    /// Followed by a path name; POST {"bps": N}.
+    pub const BITRATE: &str = "/v3/r58/bitrate/";
+    pub const METRICS: &str = "/metrics";
+}
+
 /// Where a path is, as the API (`r58.state`), status, doctor, health and
 /// the LED see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

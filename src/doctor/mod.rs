@@ -84,9 +84,9 @@ fn gather(file: &Path) -> Facts {
     let config = Config::load(file).map_err(|e| e.to_string());
     let cfg = config.as_ref().ok().cloned().unwrap_or_default();
     let api = client::loopback(cfg.api.listen);
-    let info = client::get_json(api, "/v3/info").map_err(|e| e.to_string());
+    let info = client::get_json(api, crate::vocab::route::INFO).map_err(|e| e.to_string());
     let paths = match &info {
-        Ok(_) => client::get_json(api, "/v3/paths/list")
+        Ok(_) => client::get_json(api, crate::vocab::route::PATHS)
             .ok()
             .and_then(|v| v["items"].as_array().cloned())
             .unwrap_or_default(),
