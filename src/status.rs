@@ -2,7 +2,6 @@
 //! read from the running daemon's API. `--json` gives the same facts to
 //! scripts. No colour, no box drawing: it must survive any terminal.
 
-use crate::vocab::route;
 use std::net::SocketAddr;
 
 use serde_json::{Value, json};
@@ -10,6 +9,7 @@ use serde_json::{Value, json};
 use crate::client::get_json;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::vocab::route;
 
 pub const WIDTH: usize = 80;
 

@@ -4,13 +4,13 @@
 //! versions, V4L2 devices and board facts. Secrets are redacted from every
 //! file, not only the config, since logs and status may quote config lines.
 
-use crate::vocab::route;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::client;
 use crate::config::{Config, Source};
 use crate::error::{Context, Result};
+use crate::vocab::route;
 
 /// Keys whose values never leave the box.
 const SECRET_KEYS: &[&str] = &[
