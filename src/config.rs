@@ -18,6 +18,7 @@ use explain::explain;
 pub mod board;
 pub mod frpc;
 pub mod import;
+pub mod secret;
 pub mod tunnel;
 pub mod webrtc;
 mod yaml;
@@ -534,7 +535,7 @@ enabled = true
         assert_eq!(c.paths.len(), 10);
         assert_eq!(c.paths["guest2"].source, Source::Publisher);
         assert!(c.paths["mixer_program"].override_publisher);
-        let tok = |p: &str| c.token(p, auth::Right::Publish).map(|t| t.0.as_str());
+        let tok = |p: &str| c.token(p, auth::Right::Publish).map(|t| t.expose());
         assert_eq!(tok("guest1"), Some("fleet-publish-1"));
         assert_eq!(tok("mixer_program"), Some("mixer-only-2"));
         assert_eq!(

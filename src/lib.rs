@@ -14,6 +14,7 @@ mod doctor;
 mod error;
 mod h264;
 mod health;
+mod hex;
 mod http;
 mod hub;
 mod media;

@@ -49,14 +49,15 @@ impl super::Config {
 
 /// A token goes into an HTTP header: printable ASCII, no spaces.
 pub fn check_token(t: &Secret) -> Result<(), String> {
-    if t.0.len() < 8 || !t.0.bytes().all(|b| b.is_ascii_graphic()) {
+    let t = t.expose();
+    if t.len() < 8 || !t.bytes().all(|b| b.is_ascii_graphic()) {
         return Err("must be at least 8 printable characters without spaces".into());
     }
     Ok(())
 }
 
-/// Does the request's `Authorization` header carry `want`? Once the lengths
-/// match, the comparison takes the same time wherever the bytes differ.
+/// Does the request's `Authorization` header carry `want`? Compared in
+/// constant time (aws-lc-rs), so timing does not tell how much matched.
 pub fn bearer_matches(header: Option<&str>, want: &Secret) -> bool {
     let Some(given) = header.and_then(|h| {
         let (scheme, rest) = h.trim().split_once(' ')?;
@@ -64,8 +65,8 @@ pub fn bearer_matches(header: Option<&str>, want: &Secret) -> bool {
     }) else {
         return false;
     };
-    let (a, b) = (given.as_bytes(), want.0.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), want.expose().as_bytes())
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -74,7 +75,7 @@ mod tests {
 
     #[test]
     fn bearer_must_match_exactly() {
-        let t = Secret("s3cret-token".into());
+        let t = Secret::new("s3cret-token");
         assert!(bearer_matches(Some("Bearer s3cret-token"), &t));
         assert!(bearer_matches(Some("bearer  s3cret-token "), &t));
         assert!(!bearer_matches(Some("Bearer s3cret-toke"), &t));
@@ -87,8 +88,8 @@ mod tests {
 
     #[test]
     fn tokens_must_fit_a_header() {
-        assert!(check_token(&Secret("short".into())).is_err());
-        assert!(check_token(&Secret("has a space".into())).is_err());
-        assert!(check_token(&Secret("good-token-1".into())).is_ok());
+        assert!(check_token(&Secret::new("short")).is_err());
+        assert!(check_token(&Secret::new("has a space")).is_err());
+        assert!(check_token(&Secret::new("good-token-1")).is_ok());
     }
 }

@@ -246,7 +246,7 @@ paths:
         assert_eq!(w.additional_hosts[0].tcp_port, Some(8190));
         assert_eq!(w.ice_servers.len(), 2);
         assert_eq!(w.ice_servers[0].urls, "stun:stun.l.google.com:19302");
-        assert_eq!(w.ice_servers[1].secret.as_ref().unwrap().0, "s3cret");
+        assert_eq!(w.ice_servers[1].secret.as_ref().unwrap().expose(), "s3cret");
         assert!(
             c.http
                 .allow_origins

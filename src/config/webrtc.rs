@@ -157,16 +157,7 @@ fn default_turn_ttl() -> u64 {
     24 * 3600
 }
 
-/// A string that is never printed: `Debug` shows a placeholder.
-#[derive(Clone, Deserialize, PartialEq)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<secret>")
-    }
-}
+pub use super::secret::Secret;
 
 impl Default for WebRtc {
     fn default() -> Self {

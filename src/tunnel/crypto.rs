@@ -126,10 +126,7 @@ impl Decryptor {
 
 #[cfg(test)]
 pub(crate) fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    crate::hex::decode(s).expect("hex in a test vector")
 }
 
 #[cfg(test)]

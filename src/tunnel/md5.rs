@@ -51,9 +51,7 @@ pub fn digest(data: &[u8]) -> [u8; 16] {
     out
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::hex::encode as hex;
 
 #[cfg(test)]
 mod tests {

@@ -23,10 +23,12 @@ pub fn link_values(servers: &[IceServer], now_unix: u64) -> Vec<String> {
         .iter()
         .map(|s| {
             let cred = match (&s.secret, &s.username, &s.credential) {
-                (Some(secret), _, _) => {
-                    Some(rest_credential(&secret.0, &s.user, now_unix + s.ttl_secs))
-                }
-                (None, Some(u), Some(c)) => Some((u.clone(), c.0.clone())),
+                (Some(secret), _, _) => Some(rest_credential(
+                    secret.expose(),
+                    &s.user,
+                    now_unix + s.ttl_secs,
+                )),
+                (None, Some(u), Some(c)) => Some((u.clone(), c.expose().to_string())),
                 _ => None,
             };
             let mut v = format!("<{}>; rel=\"ice-server\"", s.urls);
@@ -49,21 +51,8 @@ fn quote_safe(s: &str) -> String {
 
 /// Standard base64 with padding (RFC 4648 §4), what coturn compares.
 pub fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64ct::Encoding;
+    base64ct::Base64::encode_string(data)
 }
 
 #[cfg(test)]
@@ -100,7 +89,7 @@ mod tests {
             urls: "turn:10.0.0.1:3478?transport=udp".into(),
             username: None,
             credential: None,
-            secret: Some(Secret("s".into())),
+            secret: Some(Secret::new("s")),
             user: "box".into(),
             ttl_secs: 600,
         };
@@ -111,7 +100,7 @@ mod tests {
         };
         let fixed = IceServer {
             username: Some("u".into()),
-            credential: Some(Secret("p".into())),
+            credential: Some(Secret::new("p")),
             secret: None,
             ..turn.clone()
         };

@@ -239,7 +239,7 @@ fn port_text(p: u16) -> String {
 pub fn random_hex() -> String {
     let mut b = [0u8; 16];
     aws_lc_rs::rand::fill(&mut b).expect("the system RNG failed");
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::hex::encode(&b)
 }
 
 /// An SDP offer from a throwaway str0m client with one recvonly video
