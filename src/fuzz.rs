@@ -11,8 +11,11 @@ use crate::tunnel::{codec, crypto, msg, snappy, udp, yamux};
 use crate::webrtc::session::{Plan, Session, Ticket};
 use crate::webrtc::{net, tcp};
 
+/// A fuzz entry point: any bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its fuzz binary and corpus folder have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("whep_offer", whep_offer),
     ("ice_tcp", ice_tcp),
     ("stun_demux", stun_demux),

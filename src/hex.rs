@@ -16,7 +16,7 @@ pub fn encode(bytes: &[u8]) -> String {
 /// recorded vectors in tests; nothing reads hex from outside).
 #[cfg(test)]
 pub fn decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

@@ -192,11 +192,13 @@ fn disk(path: &str) -> Option<Disk> {
     if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
         return None;
     }
-    let unit = s.f_frsize as u64;
+    // statvfs's field widths differ between 32- and 64-bit targets.
+    #[allow(clippy::unnecessary_cast)]
+    let (unit, bavail, blocks) = (s.f_frsize as u64, s.f_bavail as u64, s.f_blocks as u64);
     Some(Disk {
         path: path.to_string(),
-        avail: s.f_bavail as u64 * unit,
-        total: s.f_blocks as u64 * unit,
+        avail: bavail * unit,
+        total: blocks * unit,
     })
 }
 

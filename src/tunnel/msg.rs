@@ -298,6 +298,9 @@ impl Decoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// The next whole message, if one is buffered. Not an `Iterator`: a
+    /// decode error is an answer of its own, not the end.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Message>, DecodeError> {
         if self.buf.len() < HEADER {
             return Ok(None);
