@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use crate::http::{Resp, json, text};
 use crate::media::{PathHandle, PathState};
+use crate::shapes::{
+    NetworkFacts, PathFacts, ProcessFacts, PublicFacts, RelayFacts, TunnelFacts, UnresolvedFacts,
+};
 use crate::vocab::route;
 use crate::webrtc::{Cmd, EngineHandle, PathTraffic};
 
@@ -68,16 +71,16 @@ impl State {
     }
 }
 
-/// `{"enabled": false}` without a tunnel, else its status.
+/// `{"enabled": false, …}` without a tunnel, else its status.
 fn tunnel_json(st: &State) -> Value {
-    match &st.tunnel {
-        None => json!({"enabled": false}),
-        Some(t) => {
-            let mut v = json!(&*t.lock().expect("tunnel lock"));
-            v["enabled"] = json!(true);
-            v
-        }
-    }
+    json!(TunnelFacts {
+        enabled: st.tunnel.is_some(),
+        status: st
+            .tunnel
+            .as_ref()
+            .map(|t| t.lock().expect("tunnel lock").clone())
+            .unwrap_or_default(),
+    })
 }
 
 pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
@@ -187,21 +190,40 @@ async fn network_json(st: &State) -> Value {
     let Some(n) = st.ask(|reply| Cmd::Network { reply }).await else {
         return Value::Null;
     };
-    json!({
-        "udpPort": n.udp_port,
-        "tcpPort": n.tcp_port,
-        "hosts": n.hosts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        "public": n.public.iter().map(|p| json!({"ip": p.ip.to_string(), "udpPort": p.udp_port, "tcpPort": p.tcp_port})).collect::<Vec<_>>(),
-        "unresolved": n.unresolved.iter().map(|u| json!({"host": u.host, "error": u.error})).collect::<Vec<_>>(),
-        "viewers": n.viewers,
-        "publishers": n.publishers,
+    json!(NetworkFacts {
+        udp_port: n.udp_port,
+        tcp_port: n.tcp_port,
+        hosts: n.hosts.iter().map(|a| a.to_string()).collect(),
+        public: n
+            .public
+            .iter()
+            .map(|p| PublicFacts {
+                ip: p.ip.to_string(),
+                udp_port: p.udp_port,
+                tcp_port: p.tcp_port,
+            })
+            .collect(),
+        unresolved: n
+            .unresolved
+            .iter()
+            .map(|u| UnresolvedFacts {
+                host: u.host.clone(),
+                error: u.error.clone(),
+            })
+            .collect(),
+        viewers: n.viewers,
+        publishers: n.publishers,
     })
 }
 
 /// WHIP → WHEP relay latency inside r58, for `make bench` and technicians.
 async fn relay_json(st: &State) -> Value {
     match st.ask(|reply| Cmd::RelayLatency { reply }).await.flatten() {
-        Some(l) => json!({"p50Us": l.p50_us, "p99Us": l.p99_us, "packets": l.packets}),
+        Some(l) => json!(RelayFacts {
+            p50_us: l.p50_us,
+            p99_us: l.p99_us,
+            packets: l.packets,
+        }),
         None => Value::Null,
     }
 }
@@ -216,10 +238,12 @@ fn process_json() -> serde_json::Value {
         .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
-    json!({
-        "tasks": tokio::runtime::Handle::current().metrics().num_alive_tasks(),
-        "openFds": fds,
-        "rssKiB": rss_pages * page / 1024,
+    json!(ProcessFacts {
+        tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        open_fds: fds,
+        rss_kib: rss_pages * page / 1024,
     })
 }
 
@@ -356,19 +380,19 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
         "inboundBytes": 0, "bytesReceived": 0,
         "outboundBytes": bytes, "bytesSent": bytes,
         "inboundFramesInError": 0,
-        "r58": {
-            "state": s.state.as_str(),
-            "detail": s.detail,
-            "encoder": s.encoder,
-            "frames": s.frames,
-            "restarts": s.restarts,
-            "source": s.source,
-            "bitrate": s.bitrate,
-            "keyframesForced": s.keyframes_forced,
-            "format": s.format,
-            "signal": s.signal,
-            "fps": (s.fps * 10.0).round() / 10.0,
-            "sinceSeconds": s.since.elapsed().as_secs(),
+        "r58": PathFacts {
+            state: s.state,
+            detail: s.detail.clone(),
+            encoder: s.encoder.map(String::from),
+            frames: s.frames,
+            restarts: s.restarts,
+            source: s.source.to_string(),
+            bitrate: s.bitrate,
+            keyframes_forced: s.keyframes_forced,
+            format: s.format.clone(),
+            signal: s.signal.clone(),
+            fps: (f64::from(s.fps) * 10.0).round() / 10.0,
+            since_seconds: s.since.elapsed().as_secs(),
         },
     })
 }

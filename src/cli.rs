@@ -333,7 +333,7 @@ fn check(file: PathBuf) -> Result<()> {
                 "  tunnel to {}:{} (tls {}, {})",
                 t.server_addr,
                 t.server_port,
-                crate::tunnel::tls_mode(&t),
+                crate::tunnel::tls_mode(&t).as_str(),
                 if t.tcp_mux { "mux" } else { "no mux" }
             );
             for p in &t.proxies {

@@ -20,6 +20,7 @@ mod hub;
 mod media;
 mod metrics;
 mod recent;
+mod shapes;
 mod status;
 mod support_bundle;
 pub mod tunnel;

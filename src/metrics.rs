@@ -8,6 +8,8 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
+use crate::shapes::{self, PathFacts, ProcessFacts, RelayFacts};
+
 /// One metric family: a HELP and TYPE line, then its samples.
 struct Family<'a> {
     out: &'a mut String,
@@ -57,6 +59,7 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
             "notReady"
         }
     };
+    let facts = |p: &Value| -> PathFacts { shapes::read(&p["r58"]) };
     let per_path =
         |out: &mut String, name: &str, kind: &str, help: &str, f: &dyn Fn(&Value) -> f64| {
             let mut fam = Family::new(out, name, kind, help);
@@ -109,28 +112,28 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "r58_path_fps",
         "gauge",
         "Frames per second each path's source delivers now.",
-        &|p| num(&p["r58"]["fps"]),
+        &|p| facts(p).fps,
     );
     per_path(
         &mut out,
         "r58_path_frames",
         "counter",
         "Frames each path has delivered.",
-        &|p| num(&p["r58"]["frames"]),
+        &|p| facts(p).frames as f64,
     );
     per_path(
         &mut out,
         "r58_path_restarts",
         "counter",
         "Pipeline (encoder) restarts per path.",
-        &|p| num(&p["r58"]["restarts"]),
+        &|p| facts(p).restarts as f64,
     );
     per_path(
         &mut out,
         "r58_path_bitrate",
         "gauge",
         "Each path's encoder bitrate, bit/s.",
-        &|p| num(&p["r58"]["bitrate"]),
+        &|p| f64::from(facts(p).bitrate),
     );
 
     let s_labels = |s: &Value| -> [(&'static str, String); 4] {
@@ -199,6 +202,8 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
     }
 
     let r = &info["r58"];
+    let process: ProcessFacts = shapes::read(&r["process"]);
+    let relay: RelayFacts = shapes::read(&r["relay"]);
     let mut one = |name: &str, kind: &str, help: &str, v: f64| {
         Family::new(&mut out, name, kind, help).sample(name, &[], v);
     };
@@ -224,13 +229,13 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "r58_relay_latency_p50_seconds",
         "gauge",
         "WHIP to WHEP relay latency inside r58, median.",
-        num(&r["relay"]["p50Us"]) / 1e6,
+        f64::from(relay.p50_us) / 1e6,
     );
     one(
         "r58_relay_latency_p99_seconds",
         "gauge",
         "WHIP to WHEP relay latency inside r58, 99th percentile.",
-        num(&r["relay"]["p99Us"]) / 1e6,
+        f64::from(relay.p99_us) / 1e6,
     );
     let t = &r["tunnel"];
     one(
@@ -255,13 +260,13 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "r58_process_open_fds",
         "gauge",
         "Open file descriptors.",
-        num(&r["process"]["openFds"]),
+        process.open_fds as f64,
     );
     one(
         "r58_process_resident_memory_bytes",
         "gauge",
         "Resident memory.",
-        num(&r["process"]["rssKiB"]) * 1024.0,
+        process.rss_kib as f64 * 1024.0,
     );
     one(
         "r58_uptime_seconds",

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::client::get_json;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::shapes::{self, NetworkFacts, PathFacts, TunnelFacts};
 use crate::vocab::route;
 
 pub const WIDTH: usize = 80;
@@ -61,42 +62,43 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
     let items = items.as_array().unwrap_or(&empty);
     let mut notes = Vec::new();
     for it in items {
-        let r = &it["r58"];
+        let r: PathFacts = shapes::read(&it["r58"]);
         let name = it["name"].as_str().unwrap_or("?");
-        let kbps = r["bitrate"]
-            .as_u64()
-            .filter(|b| *b > 0)
-            .map(|b| (b / 1000).to_string())
-            .unwrap_or("-".into());
+        let kbps = match r.bitrate {
+            0 => "-".to_string(),
+            b => (b / 1000).to_string(),
+        };
         // The mode when there is one; why there is none is in the notes.
-        let signal = match r["signal"].as_str() {
+        let signal = match r.signal.as_deref() {
             Some(s) if s.starts_with(|c: char| c.is_ascii_digit()) => short_mode(s),
             Some(_) => "none".into(),
             None => "-".into(),
         };
-        let source = match r["source"].as_str().unwrap_or("-") {
+        let source = match r.source.as_str() {
             "publisher" => "whip",
+            "" => "-",
             s => s,
         };
         // Measured, not configured: what viewers actually get.
-        let fps = match r["fps"].as_f64() {
-            Some(f) if f > 0.0 => format!("{:.0}", f),
-            _ => "-".into(),
+        let fps = if r.fps > 0.0 {
+            format!("{:.0}", r.fps)
+        } else {
+            "-".into()
         };
-        let output = r["format"].as_str().unwrap_or("-");
+        let output = r.format.as_str();
         out.push_str(&format!(
             "{:<10} {:<6} {:<12} {:<9} {:<9} {:>3} {:<10} {:>6} {:>5}\n",
             clip(name, 10),
             clip(source, 6),
             clip(&signal, 12),
-            clip(r["state"].as_str().unwrap_or("?"), 9),
+            clip(r.state.as_str(), 9),
             clip(output.split('@').next().unwrap_or(output), 9),
             fps,
-            clip(r["encoder"].as_str().unwrap_or("-"), 10),
+            clip(r.encoder.as_deref().unwrap_or("-"), 10),
             kbps,
             it["readers"].as_array().map(|a| a.len()).unwrap_or(0)
         ));
-        if let Some(d) = r["detail"].as_str() {
+        if let Some(d) = &r.detail {
             notes.push(clip(&format!("  {name}: {d}"), WIDTH));
         }
     }
@@ -111,9 +113,14 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         }
     }
     out.push('\n');
-    out.push_str(&webrtc(&info["r58"]["webrtc"]));
+    let w = &info["r58"]["webrtc"];
+    out.push_str(&if w.is_null() {
+        "webrtc starting\n".to_string()
+    } else {
+        webrtc(&shapes::read(w))
+    });
     out.push_str(&tunnel(
-        &info["r58"]["tunnel"],
+        &shapes::read(&info["r58"]["tunnel"]),
         crate::wallclock::unix_now(),
     ));
     out.push_str(&errors(&info["r58"]["errors"]));
@@ -132,52 +139,38 @@ fn short_mode(s: &str) -> String {
 }
 
 /// Where media flows: ports, the addresses clients are told, sessions.
-fn webrtc(w: &Value) -> String {
-    if w.is_null() {
-        return "webrtc starting\n".into();
-    }
-    let port = |v: &Value| match v.as_u64() {
-        Some(0) | None => "off".to_string(),
-        Some(p) => p.to_string(),
+fn webrtc(w: &NetworkFacts) -> String {
+    let port = |p: u16| match p {
+        0 => "off".to_string(),
+        p => p.to_string(),
     };
-    let n = |v: &Value| v.as_u64().unwrap_or(0);
-    let plural = |k: u64, one: &str| format!("{k} {one}{}", if k == 1 { "" } else { "s" });
+    let plural = |k: usize, one: &str| format!("{k} {one}{}", if k == 1 { "" } else { "s" });
     let mut out = format!(
         "webrtc udp {}   tcp {}   {}, {}\n",
-        port(&w["udpPort"]),
-        port(&w["tcpPort"]),
-        plural(n(&w["viewers"]), "viewer"),
-        plural(n(&w["publishers"]), "publisher"),
+        port(w.udp_port),
+        port(w.tcp_port),
+        plural(w.viewers, "viewer"),
+        plural(w.publishers, "publisher"),
     );
-    let hosts: Vec<&str> = w["hosts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h.as_str())
-        .collect();
-    let hosts = if hosts.is_empty() {
+    let hosts = if w.hosts.is_empty() {
         "none (no interface is up)".to_string()
     } else {
-        hosts.join(" ")
+        w.hosts.join(" ")
     };
     out.push_str(&clip(&format!("  hosts  {hosts}"), WIDTH));
     out.push('\n');
-    for p in w["public"].as_array().into_iter().flatten() {
+    for p in &w.public {
         let line = format!(
             "  public {} udp {} tcp {}",
-            p["ip"].as_str().unwrap_or("?"),
-            port(&p["udpPort"]),
-            port(&p["tcpPort"])
+            p.ip,
+            port(p.udp_port),
+            port(p.tcp_port)
         );
         out.push_str(&clip(&line, WIDTH));
         out.push('\n');
     }
-    for u in w["unresolved"].as_array().into_iter().flatten() {
-        let line = format!(
-            "  public {} does not resolve: {}",
-            u["host"].as_str().unwrap_or("?"),
-            u["error"].as_str().unwrap_or("?")
-        );
+    for u in &w.unresolved {
+        let line = format!("  public {} does not resolve: {}", u.host, u.error);
         out.push_str(&clip(&line, WIDTH));
         out.push('\n');
     }
@@ -208,16 +201,17 @@ fn errors(e: &Value) -> String {
 }
 
 /// The tunnel block: state, server, then one line per proxy.
-fn tunnel(t: &Value, now: u64) -> String {
-    if t["enabled"] != true {
+fn tunnel(t: &TunnelFacts, now: u64) -> String {
+    if !t.enabled {
         return "tunnel off\n".into();
     }
-    let since = duration(now.saturating_sub(t["since"].as_u64().unwrap_or(now)));
-    let rtt = t["rttMs"]
-        .as_f64()
+    let t = &t.status;
+    let since = duration(now.saturating_sub(t.since));
+    let rtt = t
+        .rtt_ms
         .map(|r| format!("   rtt {r:.0} ms"))
         .unwrap_or_default();
-    let state = if t["connected"] == true {
+    let state = if t.connected {
         format!("up {since}")
     } else {
         format!("DOWN {since}")
@@ -225,28 +219,28 @@ fn tunnel(t: &Value, now: u64) -> String {
     let mut out = clip(
         &format!(
             "tunnel {state}   {} (tls {}){rtt}",
-            t["server"].as_str().unwrap_or("?"),
-            t["tls"].as_str().unwrap_or("?")
+            t.server,
+            t.tls.as_str()
         ),
         WIDTH,
     );
     out.push('\n');
-    for p in t["proxies"].as_array().into_iter().flatten() {
-        let state = match p["error"].as_str() {
-            Some(e) => format!("{}: {e}", p["state"].as_str().unwrap_or("?")),
-            None => p["state"].as_str().unwrap_or("?").to_string(),
+    for p in &t.proxies {
+        let state = match &p.error {
+            Some(e) => format!("{}: {e}", p.state.as_str()),
+            None => p.state.as_str().to_string(),
         };
         let line = format!(
             "  {:<14} {:<4} {:<21} -> {:<5} {state}",
-            clip(p["name"].as_str().unwrap_or("?"), 14),
-            p["type"].as_str().unwrap_or("?"),
-            clip(p["local"].as_str().unwrap_or("?"), 21),
-            p["remotePort"].as_u64().unwrap_or(0),
+            clip(&p.name, 14),
+            p.kind.as_str(),
+            clip(&p.local, 21),
+            p.remote_port,
         );
         out.push_str(&clip(&line, WIDTH));
         out.push('\n');
     }
-    if let Some(e) = t["lastError"].as_str() {
+    if let Some(e) = &t.last_error {
         out.push_str(&clip(&format!("  last error: {e}"), WIDTH));
         out.push('\n');
     }
@@ -332,7 +326,7 @@ last warnings and errors (UTC)
                  "state": "running", "error": null},
                 {"name": "r58-ice-tcp", "type": "tcp", "local": "127.0.0.1:8190",
                  "remotePort": 18190, "state": "rejected", "error": "port already used"}]});
-        let screen = tunnel(&t, 1090);
+        let screen = tunnel(&shapes::read(&t), 1090);
         assert_eq!(
             screen,
             "\
@@ -343,7 +337,10 @@ tunnel DOWN 1m30s   vps.example.net:7000 (tls pinned)
 "
         );
         assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));
-        assert_eq!(tunnel(&json!({"enabled": false}), 0), "tunnel off\n");
+        assert_eq!(
+            tunnel(&shapes::read(&json!({"enabled": false})), 0),
+            "tunnel off\n"
+        );
     }
 
     #[test]

@@ -21,11 +21,13 @@ pub mod route {
 
 /// Where a path is, as the API (`r58.state`), status, doctor, health and
 /// the LED see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PathState {
     Idle,
     NoSignal,
+    /// Also what a client assumes when it cannot tell.
+    #[default]
     Starting,
     Streaming,
     Error,
@@ -76,5 +78,53 @@ mod tests {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
         assert!("live".parse::<PathState>().is_err());
+    }
+}
+
+/// How the tunnel checks frps's certificate (`/v3/tunnel` `tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    #[default]
+    Off,
+    /// TLS without checking who answers: the doctor warns.
+    Unverified,
+    Pinned,
+    Ca,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Off => "off",
+            TlsMode::Unverified => "unverified",
+            TlsMode::Pinned => "pinned",
+            TlsMode::Ca => "ca",
+        }
+    }
+}
+
+/// Where one forwarded port stands with frps (`/v3/tunnel` proxies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyState {
+    /// Not logged in.
+    #[default]
+    Offline,
+    /// Asked for, no answer yet.
+    Waiting,
+    Running,
+    /// frps said no (the reason is beside it).
+    Rejected,
+}
+
+impl ProxyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyState::Offline => "offline",
+            ProxyState::Waiting => "waiting",
+            ProxyState::Running => "running",
+            ProxyState::Rejected => "rejected",
+        }
     }
 }

@@ -12,9 +12,10 @@ use super::frpc;
 
 pub use super::secret::Secret;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyType {
+    #[default]
     Tcp,
     Udp,
 }

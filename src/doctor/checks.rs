@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use serde_json::Value;
 
 use crate::config::Config;
+use crate::shapes::{self, PathFacts};
 use crate::vocab::PathState;
 
 /// 2026-01-01T00:00:00Z. A clock before this is wrong (no RTC battery, no
@@ -193,41 +194,40 @@ fn daemon(f: &Facts) -> Vec<Check> {
 }
 
 fn path(p: &Value) -> Check {
-    let r = &p["r58"];
     let name = p["name"].as_str().unwrap_or("?");
-    let detail = r["detail"].as_str().unwrap_or("");
-    let published = r["source"] == "publisher";
-    let said = r["state"].as_str().unwrap_or("?");
-    let Ok(state) = said.parse::<PathState>() else {
-        return Check::new(Mark::Fail, "path", format!("{name}: {said}: {detail}"))
+    // A state this doctor does not know: the daemon is newer or older.
+    let said = p["r58"]["state"].as_str().unwrap_or("?");
+    if said.parse::<PathState>().is_err() {
+        return Check::new(Mark::Fail, "path", format!("{name}: {said}"))
             .hint("this r58 and its doctor disagree on path states: mixed versions?")
             .critical();
-    };
-    match state {
+    }
+    let r: PathFacts = shapes::read(&p["r58"]);
+    let detail = r.detail.as_deref().unwrap_or("");
+    let format = if r.format.is_empty() { "?" } else { &r.format };
+    let published = r.source == "publisher";
+    match r.state {
         // A guest slot: fed by WHIP when someone publishes, idle otherwise.
         PathState::Streaming if published => Check::new(
             Mark::Ok,
             "path",
-            format!(
-                "{name}: publisher sending {}",
-                r["format"].as_str().unwrap_or("?")
-            ),
+            format!("{name}: publisher sending {format}"),
         ),
         PathState::Idle if published => Check::new(Mark::Ok, "path", format!("{name}: {detail}")),
         PathState::Streaming => {
-            let kbps = r["bitrate"].as_u64().unwrap_or(0) / 1000;
-            let from = r["signal"]
-                .as_str()
+            let kbps = r.bitrate / 1000;
+            let from = r
+                .signal
+                .as_deref()
                 .map(|s| format!(" from {s}"))
                 .unwrap_or_default();
             Check::new(
                 Mark::Ok,
                 "path",
                 format!(
-                    "{name}: streaming {}{from} {} {kbps} kbit/s, {} frames",
-                    r["format"].as_str().unwrap_or("?"),
-                    r["encoder"].as_str().unwrap_or("?"),
-                    r["frames"].as_u64().unwrap_or(0)
+                    "{name}: streaming {format}{from} {} {kbps} kbit/s, {} frames",
+                    r.encoder.as_deref().unwrap_or("?"),
+                    r.frames
                 ),
             )
         }
@@ -237,12 +237,12 @@ fn path(p: &Value) -> Check {
         }
         // Pipelines time out their first frame (15 s) and retry, so a path
         // starting for longer is held in the driver: a slow or stuck device.
-        PathState::Starting if r["sinceSeconds"].as_u64().unwrap_or(0) > SLOW_START => Check::new(
+        PathState::Starting if r.since_seconds > SLOW_START => Check::new(
             Mark::Warn,
             "path",
             format!(
                 "{name}: starting for {}: the device is slow or stuck",
-                crate::status::duration(r["sinceSeconds"].as_u64().unwrap_or(0))
+                crate::status::duration(r.since_seconds)
             ),
         )
         .hint("dmesg | tail -20; fuser -v /dev/video*"),
@@ -313,20 +313,17 @@ fn ice(f: &Facts) -> Vec<Check> {
     }
     // The running daemon knows which public names (the tunnel's server
     // among them) it cannot resolve.
-    let live = f
+    let live: shapes::NetworkFacts = f
         .info
         .as_ref()
-        .ok()
-        .map(|i| &i["r58"]["webrtc"]["unresolved"]);
-    for u in live.and_then(|v| v.as_array()).into_iter().flatten() {
+        .map(|i| shapes::read(&i["r58"]["webrtc"]))
+        .unwrap_or_default();
+    for u in &live.unresolved {
         out.push(
             Check::new(
                 Mark::Warn,
                 "ice",
-                format!(
-                    "public address {} does not resolve",
-                    u["host"].as_str().unwrap_or("?")
-                ),
+                format!("public address {} does not resolve", u.host),
             )
             .hint("LAN viewers are served; remote ones get no public candidate until DNS works (r58 retries)"),
         );

@@ -4,6 +4,9 @@
 
 use super::checks::{Check, Facts, Mark};
 use crate::config::tunnel::ProxyType;
+use crate::shapes::{self, TunnelFacts};
+use crate::tunnel::status::Status;
+use crate::vocab::{ProxyState, TlsMode};
 
 pub fn checks(f: &Facts) -> Vec<Check> {
     let mut out = Vec::new();
@@ -11,29 +14,28 @@ pub fn checks(f: &Facts) -> Vec<Check> {
     let Ok(info) = &f.info else {
         return out; // the daemon check already says it is down
     };
-    let t = &info["r58"]["tunnel"];
-    if t["enabled"] != true {
+    let facts: TunnelFacts = shapes::read(&info["r58"]["tunnel"]);
+    if !facts.enabled {
         return out;
     }
-    let server = t["server"].as_str().unwrap_or("?");
-    if t["connected"] == true {
-        let since = f
-            .now_unix
-            .saturating_sub(t["since"].as_u64().unwrap_or(f.now_unix));
+    let t = &facts.status;
+    let server = t.server.as_str();
+    if t.connected {
+        let since = f.now_unix.saturating_sub(t.since);
         let mut detail = format!(
             "logged in to {server} for {}",
             crate::status::duration(since)
         );
-        if let Some(ms) = t["rttMs"].as_u64() {
-            detail += &format!(", ping {ms} ms");
+        if let Some(ms) = t.rtt_ms {
+            detail += &format!(", ping {ms:.0} ms");
         }
-        match t["reconnects"].as_u64().unwrap_or(0) {
+        match t.reconnects {
             0 => {}
             n => detail += &format!(", {n} reconnects"),
         }
         out.push(Check::new(Mark::Ok, "tunnel", detail));
     } else {
-        let why = t["lastError"].as_str().unwrap_or("connecting");
+        let why = t.last_error.as_deref().unwrap_or("connecting");
         out.push(
             Check::new(
                 Mark::Fail,
@@ -43,7 +45,7 @@ pub fn checks(f: &Facts) -> Vec<Check> {
             .hint(hint_for(why, server)),
         );
     }
-    if t["tls"] == "unverified" {
+    if t.tls == TlsMode::Unverified {
         out.push(
             Check::new(
                 Mark::Warn,
@@ -68,30 +70,32 @@ fn hint_for(why: &str, server: &str) -> String {
     }
 }
 
-fn proxies(t: &serde_json::Value) -> Vec<Check> {
-    if t["connected"] != true {
+fn proxies(t: &Status) -> Vec<Check> {
+    if !t.connected {
         return Vec::new(); // the tunnel line says why nothing is registered
     }
-    let list = t["proxies"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let mut out = Vec::new();
     let mut running = Vec::new();
-    for p in list {
-        let name = p["name"].as_str().unwrap_or("?");
-        let port = p["remotePort"].as_u64().unwrap_or(0);
-        match p["state"].as_str().unwrap_or("?") {
-            "running" => running.push(format!("{name} :{port}")),
-            "rejected" => out.push(
+    for p in &t.proxies {
+        let (name, port) = (&p.name, p.remote_port);
+        match p.state {
+            ProxyState::Running => running.push(format!("{name} :{port}")),
+            ProxyState::Rejected => out.push(
                 Check::new(
                     Mark::Fail,
                     "proxy",
                     format!(
                         "{name} (remote port {port}): {}",
-                        p["error"].as_str().unwrap_or("refused by frps")
+                        p.error.as_deref().unwrap_or("refused by frps")
                     ),
                 )
                 .hint("another client holds the port, or frps's allowPorts excludes it; retried every 30 s"),
             ),
-            state => out.push(Check::new(Mark::Warn, "proxy", format!("{name}: {state}"))),
+            state => out.push(Check::new(
+                Mark::Warn,
+                "proxy",
+                format!("{name}: {}", state.as_str()),
+            )),
         }
     }
     if !running.is_empty() {

@@ -3,31 +3,32 @@
 //! state. Served as `/v3/tunnel` and shown by `r58 status`. Never holds
 //! the token.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::control::{Control, ProxyPhase};
-use crate::config::tunnel::Settings;
+use crate::config::tunnel::{ProxyType, Settings};
+use crate::vocab::{ProxyState, TlsMode};
 use crate::wallclock::unix_now;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+/// Also what `status` and the doctor read back from `/v3/tunnel`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
 pub struct ProxyStatus {
     pub name: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ProxyType,
     pub local: String,
     pub remote_port: u16,
-    /// `waiting`, `running`, `rejected` (see `error`) or `offline`.
-    pub state: &'static str,
+    /// `rejected` comes with frps's reason in `error`.
+    pub state: ProxyState,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct Status {
     pub server: String,
-    /// `off`, `unverified`, `pinned` or `ca`.
-    pub tls: &'static str,
+    pub tls: TlsMode,
     pub connected: bool,
     /// Unix seconds of the last change between connected and not.
     pub since: u64,
@@ -52,10 +53,10 @@ impl Status {
                 .iter()
                 .map(|p| ProxyStatus {
                     name: p.name.clone(),
-                    kind: p.kind.as_str(),
+                    kind: p.kind,
                     local: format!("{}:{}", p.local_ip, p.local_port),
                     remote_port: p.remote_port,
-                    state: "offline",
+                    state: ProxyState::Offline,
                     error: None,
                 })
                 .collect(),
@@ -68,7 +69,7 @@ impl Status {
 
     pub fn connecting(&mut self) {
         for p in &mut self.proxies {
-            p.state = "offline";
+            p.state = ProxyState::Offline;
         }
     }
 
@@ -98,9 +99,9 @@ impl Status {
                 continue;
             };
             let (state, error) = match &st.phase {
-                ProxyPhase::Waiting => ("waiting", None),
-                ProxyPhase::Running { .. } => ("running", None),
-                ProxyPhase::Rejected { error, .. } => ("rejected", Some(error.clone())),
+                ProxyPhase::Waiting => (ProxyState::Waiting, None),
+                ProxyPhase::Running { .. } => (ProxyState::Running, None),
+                ProxyPhase::Rejected { error, .. } => (ProxyState::Rejected, Some(error.clone())),
             };
             if (state, &error) != (p.state, &p.error) {
                 match (&error, state) {
@@ -110,7 +111,7 @@ impl Status {
                         p.remote_port,
                         super::control::PROXY_RETRY.as_secs()
                     ),
-                    (None, "running") => log::info!(
+                    (None, ProxyState::Running) => log::info!(
                         "tunnel: proxy '{}' {} -> {}:{}",
                         p.name,
                         p.local,

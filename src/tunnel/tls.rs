@@ -75,15 +75,16 @@ impl ServerCertVerifier for Unchained {
 }
 
 /// How the server is checked, for status output.
-pub fn mode(s: &Settings) -> &'static str {
+pub fn mode(s: &Settings) -> crate::vocab::TlsMode {
+    use crate::vocab::TlsMode;
     if !s.tls.enable {
-        "off"
+        TlsMode::Off
     } else if s.tls.trusted_ca_file.is_some() {
-        "ca"
+        TlsMode::Ca
     } else if s.tls.cert_sha256.is_some() {
-        "pinned"
+        TlsMode::Pinned
     } else {
-        "unverified"
+        TlsMode::Unverified
     }
 }
 

@@ -1,0 +1,138 @@
+//! r58's own parts of the API's JSON, as types: `api` serializes them and
+//! `status`, `doctor` and `metrics` read them back, so a renamed field
+//! breaks the build instead of the technician's screen. MediaMTX-shaped
+//! envelopes (`items`, `readers`, …) stay where MediaMTX defines them.
+//! Every field has a default, so a screen still renders against an older
+//! daemon that lacks a newer field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::vocab::PathState;
+
+/// `r58` in each `/v3/paths/list` item.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PathFacts {
+    pub state: PathState,
+    /// Why it is not streaming, or the last error.
+    pub detail: Option<String>,
+    pub encoder: Option<String>,
+    pub frames: u64,
+    pub restarts: u64,
+    /// `test`, `hdmi`, `v4l2` or `publisher`.
+    pub source: String,
+    /// Encoder target, bit/s (0 for published paths).
+    pub bitrate: u32,
+    pub keyframes_forced: u64,
+    /// What viewers get: "1280x720@30", "H264+Opus".
+    pub format: String,
+    /// HDMI inputs: the mode, or why there is none.
+    pub signal: Option<String>,
+    /// Measured over the last seconds, one decimal.
+    pub fps: f64,
+    pub since_seconds: u64,
+}
+
+/// `r58.webrtc` in `/v3/info`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct NetworkFacts {
+    pub udp_port: u16,
+    /// 0: ICE-TCP off.
+    pub tcp_port: u16,
+    pub hosts: Vec<String>,
+    pub public: Vec<PublicFacts>,
+    /// Public names that do not resolve (yet).
+    pub unresolved: Vec<UnresolvedFacts>,
+    pub viewers: usize,
+    pub publishers: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PublicFacts {
+    pub ip: String,
+    /// 0: not forwarded.
+    pub udp_port: u16,
+    pub tcp_port: u16,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UnresolvedFacts {
+    pub host: String,
+    pub error: String,
+}
+
+/// `r58.process` in `/v3/info`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProcessFacts {
+    pub tasks: usize,
+    pub open_fds: usize,
+    #[serde(rename = "rssKiB")]
+    pub rss_kib: u64,
+}
+
+/// `r58.relay` in `/v3/info`: WHIP → WHEP latency inside r58.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RelayFacts {
+    pub p50_us: u32,
+    pub p99_us: u32,
+    pub packets: u64,
+}
+
+/// `/v3/tunnel` and `r58.tunnel` in `/v3/info`: the tunnel's own status,
+/// with whether one is configured at all.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TunnelFacts {
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub status: crate::tunnel::status::Status,
+}
+
+/// Read one of these from a JSON value; absent or unreadable is the default.
+pub fn read<T: serde::de::DeserializeOwned + Default>(v: &serde_json::Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_round_trip_under_the_api_names() {
+        let p = PathFacts {
+            state: PathState::Streaming,
+            encoder: Some("x264enc".into()),
+            keyframes_forced: 3,
+            since_seconds: 9,
+            format: "1280x720@30".into(),
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["state"], "streaming");
+        assert_eq!(v["keyframesForced"], 3);
+        assert_eq!(v["sinceSeconds"], 9);
+        assert_eq!(read::<PathFacts>(&v), p);
+        let proc_ = serde_json::to_value(ProcessFacts {
+            tasks: 1,
+            open_fds: 2,
+            rss_kib: 3,
+        })
+        .unwrap();
+        assert_eq!(
+            proc_,
+            serde_json::json!({"tasks": 1, "openFds": 2, "rssKiB": 3})
+        );
+        // Missing fields (an older daemon) read as defaults, not an error.
+        let n: NetworkFacts = read(&serde_json::json!({"udpPort": 8189}));
+        assert_eq!((n.udp_port, n.tcp_port, n.hosts.len()), (8189, 0, 0));
+        assert_eq!(
+            read::<PathFacts>(&serde_json::Value::Null),
+            PathFacts::default()
+        );
+    }
+}
