@@ -11,7 +11,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::vocab::PathState;
 
@@ -30,7 +30,9 @@ pub struct PathSample<'a> {
 }
 
 /// The verdict of one tick, shown in `/v3/info` and fed to the watchdog.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// Also what `status` and the doctor read back from `/v3/info`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Snapshot {
     /// False until the first tick: nothing has been judged yet.
     pub checked: bool,

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::shapes::{self, PathFacts, ProcessFacts, RelayFacts};
+use crate::shapes::{self, PathFacts, ProcessFacts, RelayFacts, TunnelFacts};
 
 /// One metric family: a HELP and TYPE line, then its samples.
 struct Family<'a> {
@@ -204,6 +204,7 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
     let r = &info["r58"];
     let process: ProcessFacts = shapes::read(&r["process"]);
     let relay: RelayFacts = shapes::read(&r["relay"]);
+    let health: crate::health::Snapshot = shapes::read(&r["health"]);
     let mut one = |name: &str, kind: &str, help: &str, v: f64| {
         Family::new(&mut out, name, kind, help).sample(name, &[], v);
     };
@@ -211,19 +212,19 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "r58_healthy",
         "gauge",
         "1 while the health check passes (it gates the watchdog).",
-        f64::from(r["health"]["healthy"] == true),
+        f64::from(health.healthy),
     );
     one(
         "r58_engine_responding",
         "gauge",
         "1 while the WebRTC engine answers within 1 s.",
-        f64::from(r["health"]["engineResponding"] == true),
+        f64::from(health.engine_ok),
     );
     one(
         "r58_watchdog_pings_total",
         "counter",
         "WATCHDOG=1 or /dev/watchdog keep-alives sent.",
-        num(&r["health"]["watchdogPings"]),
+        health.watchdog_pings as f64,
     );
     one(
         "r58_relay_latency_p50_seconds",
@@ -237,24 +238,25 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "WHIP to WHEP relay latency inside r58, 99th percentile.",
         f64::from(relay.p99_us) / 1e6,
     );
-    let t = &r["tunnel"];
+    let tunnel: TunnelFacts = shapes::read(&r["tunnel"]);
+    let t = &tunnel.status;
     one(
         "r58_tunnel_up",
         "gauge",
         "1 while logged in to frps.",
-        f64::from(t["connected"] == true),
+        f64::from(t.connected),
     );
     one(
         "r58_tunnel_rtt_seconds",
         "gauge",
         "Round trip of the tunnel's last Ping.",
-        num(&t["rttMs"]) / 1e3,
+        t.rtt_ms.unwrap_or(0.0) / 1e3,
     );
     one(
         "r58_tunnel_reconnects_total",
         "counter",
         "Tunnel sessions re-established.",
-        num(&t["reconnects"]),
+        t.reconnects as f64,
     );
     one(
         "r58_process_open_fds",

@@ -40,17 +40,14 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         info["version"].as_str().unwrap_or("?"),
         duration(up)
     ));
-    let h = &info["r58"]["health"];
-    let verdict = match (h["checked"].as_bool(), h["healthy"].as_bool()) {
-        (Some(true), Some(true)) => "healthy".to_string(),
-        (Some(true), _) => format!("UNHEALTHY: {}", h["status"].as_str().unwrap_or("?")),
+    let h: crate::health::Snapshot = shapes::read(&info["r58"]["health"]);
+    let verdict = match (h.checked, h.healthy) {
+        (true, true) => "healthy".to_string(),
+        (true, false) => format!("UNHEALTHY: {}", h.status),
         _ => "starting".to_string(),
     };
     out.push_str(&clip(
-        &format!(
-            "health {verdict}   watchdog {}",
-            h["watchdog"].as_str().unwrap_or("off")
-        ),
+        &format!("health {verdict}   watchdog {}", h.watchdog),
         WIDTH,
     ));
     out.push_str("\n\n");

@@ -153,12 +153,12 @@ fn daemon(f: &Facts) -> Vec<Check> {
             f.api
         ),
     )];
-    let h = &info["r58"]["health"];
-    let status = h["status"].as_str().unwrap_or("?");
+    let h: crate::health::Snapshot = shapes::read(&info["r58"]["health"]);
+    let status = h.status.as_str();
     out.push(
-        if h["checked"].as_bool() != Some(true) {
+        if !h.checked {
             Check::new(Mark::Warn, "health", "not judged yet (starting)").pending()
-        } else if h["healthy"].as_bool() == Some(true) {
+        } else if h.healthy {
             Check::new(Mark::Ok, "health", format!("healthy: {status}"))
         } else {
             Check::new(Mark::Fail, "health", status).hint(
