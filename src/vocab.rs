@@ -19,6 +19,23 @@ pub mod route {
     pub const METRICS: &str = "/metrics";
 }
 
+/// A WebRTC session as the API, the log and the `ID` header name it: 16
+/// hex digits of the engine's number for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl Serialize for SessionId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// Where a path is, as the API (`r58.state`), status, doctor, health and
 /// the LED see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -64,6 +81,13 @@ impl std::str::FromStr for PathState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_ids_are_sixteen_hex_digits_everywhere() {
+        let id = SessionId(0x2a);
+        assert_eq!(id.to_string(), "000000000000002a");
+        assert_eq!(serde_json::to_value(id).unwrap(), "000000000000002a");
+    }
 
     #[test]
     fn path_states_read_back_what_they_write() {

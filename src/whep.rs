@@ -315,7 +315,7 @@ async fn offer(
             );
             h.insert(
                 "id",
-                HeaderValue::from_str(&a.id).expect("hex is a valid header"),
+                HeaderValue::from_str(&a.id.to_string()).expect("hex is a valid header"),
             );
             add_links(&mut r, &st.cfg.webrtc.ice_servers);
             r

@@ -2,6 +2,7 @@
 //! ready, viewer limit, codecs), the candidates a client is told about, and
 //! taking a new session (viewer or publisher) into the engine's tables.
 
+use crate::vocab::SessionId;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -112,7 +113,7 @@ impl Engine {
         Answer {
             sdp,
             secret,
-            id: format!("{id:016x}"),
+            id: SessionId(id),
         }
     }
 }

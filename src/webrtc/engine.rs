@@ -2,6 +2,7 @@
 //! Each wake-up (command, frame, packet, timer) is handled to completion
 //! before the next, so the state needs no locks.
 
+use crate::vocab::SessionId;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -283,13 +284,13 @@ impl Engine {
                 readers: vec![],
                 bytes_sent: p.bytes_sent,
                 profile: p.profile,
-                publisher: p.publisher.map(|id| format!("{id:016x}")),
+                publisher: p.publisher.map(SessionId),
                 tracks: p.carried.as_ref().map(Carried::names).unwrap_or_default(),
             })
             .collect();
         for s in self.sessions.values().filter(|s| s.reading) {
             if let Some(t) = out.iter_mut().find(|t| t.name == s.path) {
-                t.readers.push(format!("{:016x}", s.id));
+                t.readers.push(SessionId(s.id));
             }
         }
         out

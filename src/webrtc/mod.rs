@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Config;
 use crate::error::{Context, Result};
 use crate::media::{MediaEvent, PathHandle};
+use crate::vocab::SessionId;
 pub use candidates::{Advertise, PublicHost};
 pub use net::interface_addrs;
 pub use public::{Unresolved, resolve_now};
@@ -36,18 +37,18 @@ pub use session::OfferError;
 pub struct Answer {
     pub sdp: String,
     pub secret: String,
-    pub id: String,
+    pub id: SessionId,
 }
 
 /// What one path looks like from the network side, for the API.
 #[derive(Debug, Clone)]
 pub struct PathTraffic {
     pub name: Arc<str>,
-    pub readers: Vec<String>,
+    pub readers: Vec<SessionId>,
     pub bytes_sent: u64,
     pub profile: Option<u32>,
     /// `publisher` paths: the WHIP session feeding it.
-    pub publisher: Option<String>,
+    pub publisher: Option<SessionId>,
     /// Codec names once media flows, e.g. ["H264", "Opus"].
     pub tracks: Vec<&'static str>,
 }
@@ -90,7 +91,7 @@ pub struct Pair {
 /// One session, for `/v3/webrtcsessions/list`.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
-    pub id: String,
+    pub id: SessionId,
     pub path: Arc<str>,
     pub created: SystemTime,
     /// The HTTP client that made the offer.

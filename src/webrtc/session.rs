@@ -3,6 +3,7 @@
 //! under its own sequence numbers; a publisher (WHIP) is the source of a
 //! path's relayed packets.
 
+use crate::vocab::SessionId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -425,7 +426,7 @@ impl Session {
 
     pub fn info(&self) -> SessionInfo {
         SessionInfo {
-            id: format!("{:016x}", self.id),
+            id: SessionId(self.id),
             path: self.path.clone(),
             created: self.created_at,
             client: self.client.unwrap_or_else(|| ([0, 0, 0, 0], 0).into()),
