@@ -110,7 +110,7 @@ cross: deps-cross
 # then the aarch64 release binary, under qemu, faces the host-built WHEP,
 # CLI, tunnel and real-Chromium tests (x264 720p30 keeps up even emulated).
 cross-test: cross deps-test
-	$(CARGO) test --locked --target $(TARGET) --bins
+	$(CARGO) test --locked --target $(TARGET) --lib --bins
 	R58_TEST_BIN=$(CURDIR)/$(CROSS_BIN) R58_TEST_RUNNER=qemu-aarch64-static \
 	  $(CARGO) test --locked --test whep --test cli --test browser --test tunnel --test whip \
 	  -- --skip faults:: --skip losses_on_both_legs
