@@ -39,12 +39,17 @@ pub struct Setup {
     pub no_ice_tcp: bool,
 }
 
-/// A TCP and a UDP port that are both free right now.
+/// A TCP and a UDP port that are both free right now, and not handed out
+/// before in this test process (the OS may offer a just-closed port again,
+/// and one daemon's HTTP, API and media ports must differ).
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let t = TcpListener::bind("127.0.0.1:0").unwrap();
         let p = t.local_addr().unwrap().port();
-        if UdpSocket::bind(("0.0.0.0", p)).is_ok() {
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&p) && UdpSocket::bind(("0.0.0.0", p)).is_ok() {
+            given.push(p);
             return p;
         }
     }
