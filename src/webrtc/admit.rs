@@ -2,7 +2,6 @@
 //! ready, viewer limit, codecs), the candidates a client is told about, and
 //! taking a new session (viewer or publisher) into the engine's tables.
 
-use crate::vocab::SessionId;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -14,6 +13,7 @@ use super::session::{OfferError, Plan, Session, Ticket};
 use super::{Answer, random_hex};
 use crate::config::Source;
 use crate::media::PathState;
+use crate::vocab::SessionId;
 
 impl Engine {
     /// A WHEP (`publish` false) or WHIP offer for `path`: the answer, or

@@ -9,6 +9,7 @@
 mod admit;
 mod candidates;
 mod clock;
+mod commands;
 mod engine;
 pub mod ice_servers;
 pub(crate) mod net;

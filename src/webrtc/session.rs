@@ -3,7 +3,6 @@
 //! under its own sequence numbers; a publisher (WHIP) is the source of a
 //! path's relayed packets.
 
-use crate::vocab::SessionId;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -19,6 +18,7 @@ use str0m::{Candidate, CandidateKind, Rtc};
 use super::relay::{self, Carried};
 use super::{Pair, SessionInfo};
 use crate::hub::{Frame, Track};
+use crate::vocab::SessionId;
 
 /// Why an offer was refused; the HTTP layer maps these to status codes.
 #[derive(Debug, PartialEq)]
