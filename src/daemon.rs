@@ -72,6 +72,7 @@ async fn serve(mut cfg: Config) -> Result<()> {
     let whep_state = Arc::new(whep::State {
         cfg,
         engine: engine.clone(),
+        refusals: Default::default(),
     });
     http::serve(listen, "whep", limits, whep_state, whep::handle).await?;
     if let Some(p) = first_path {

@@ -59,24 +59,25 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
             "notReady"
         }
     };
-    let facts = |p: &Value| -> PathFacts { shapes::read(&p["r58"]) };
-    let per_path =
-        |out: &mut String, name: &str, kind: &str, help: &str, f: &dyn Fn(&Value) -> f64| {
-            let mut fam = Family::new(out, name, kind, help);
-            for p in paths {
-                let labels = [
-                    ("name", p["name"].as_str().unwrap_or("")),
-                    ("state", path_state(p)),
-                ];
-                fam.sample(name, &labels, f(p));
-            }
-        };
+    // r58's facts of each path, read once for all the families below.
+    let facts: Vec<PathFacts> = paths.iter().map(|p| shapes::read(&p["r58"])).collect();
+    type Of<'a> = &'a dyn Fn(&Value, &PathFacts) -> f64;
+    let per_path = |out: &mut String, name: &str, kind: &str, help: &str, f: Of| {
+        let mut fam = Family::new(out, name, kind, help);
+        for (p, r) in paths.iter().zip(&facts) {
+            let labels = [
+                ("name", p["name"].as_str().unwrap_or("")),
+                ("state", path_state(p)),
+            ];
+            fam.sample(name, &labels, f(p, r));
+        }
+    };
     per_path(
         &mut out,
         "paths",
         "gauge",
         "Configured paths (1 each).",
-        &|_| 1.0,
+        &|_, _| 1.0,
     );
     {
         let mut fam = Family::new(&mut out, "paths_readers", "gauge", "Readers of each path.");
@@ -98,42 +99,42 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "paths_inbound_bytes",
         "counter",
         "Bytes received by each path.",
-        &|p| num(&p["inboundBytes"]),
+        &|p, _| num(&p["inboundBytes"]),
     );
     per_path(
         &mut out,
         "paths_outbound_bytes",
         "counter",
         "Bytes sent to each path's readers.",
-        &|p| num(&p["outboundBytes"]),
+        &|p, _| num(&p["outboundBytes"]),
     );
     per_path(
         &mut out,
         "r58_path_fps",
         "gauge",
         "Frames per second each path's source delivers now.",
-        &|p| facts(p).fps,
+        &|_, r| r.fps,
     );
     per_path(
         &mut out,
         "r58_path_frames",
         "counter",
         "Frames each path has delivered.",
-        &|p| facts(p).frames as f64,
+        &|_, r| r.frames as f64,
     );
     per_path(
         &mut out,
         "r58_path_restarts",
         "counter",
         "Pipeline (encoder) restarts per path.",
-        &|p| facts(p).restarts as f64,
+        &|_, r| r.restarts as f64,
     );
     per_path(
         &mut out,
         "r58_path_bitrate",
         "gauge",
         "Each path's encoder bitrate, bit/s.",
-        &|p| f64::from(facts(p).bitrate),
+        &|_, r| f64::from(r.bitrate),
     );
 
     let s_labels = |s: &Value| -> [(&'static str, String); 4] {

@@ -26,6 +26,8 @@ const PAGE_SCRIPT: &str = include_str!("../www/r58.js");
 pub struct State {
     pub cfg: Config,
     pub engine: EngineHandle,
+    /// Which refusals were logged lately (once per client and status).
+    pub refusals: std::sync::Mutex<crate::http::LogLimit>,
 }
 
 /// What a URL asks for, after MediaMTX's layout.
@@ -60,12 +62,17 @@ fn route(path: &str) -> Route<'_> {
 
 /// A refused offer: the reason goes to the client, and to the log once per
 /// client and status every 10 s (never a token: reasons do not carry one).
-fn refuse(client: SocketAddr, right: Right, status: StatusCode, why: impl Into<String>) -> Resp {
-    static SEEN: std::sync::LazyLock<std::sync::Mutex<crate::http::LogLimit>> =
-        std::sync::LazyLock::new(Default::default);
+fn refuse(
+    st: &State,
+    client: SocketAddr,
+    right: Right,
+    status: StatusCode,
+    why: impl Into<String>,
+) -> Resp {
     let why = why.into();
     let now = std::time::Instant::now();
-    if SEEN
+    if st
+        .refusals
         .lock()
         .expect("log limit")
         .allow(client.ip(), status, now)
@@ -102,6 +109,7 @@ fn authorize(
         "no token"
     };
     let mut r = refuse(
+        st,
         peer,
         right,
         StatusCode::UNAUTHORIZED,
@@ -320,23 +328,25 @@ async fn offer(
             add_links(&mut r, &st.cfg.webrtc.ice_servers);
             r
         }
-        Err(OfferError::BadSdp(why)) => refuse(client, right, StatusCode::BAD_REQUEST, why),
-        Err(OfferError::Codec(why)) => refuse(client, right, StatusCode::NOT_ACCEPTABLE, why),
-        Err(OfferError::Conflict(why)) => refuse(client, right, StatusCode::CONFLICT, why),
+        Err(OfferError::BadSdp(why)) => refuse(st, client, right, StatusCode::BAD_REQUEST, why),
+        Err(OfferError::Codec(why)) => refuse(st, client, right, StatusCode::NOT_ACCEPTABLE, why),
+        Err(OfferError::Conflict(why)) => refuse(st, client, right, StatusCode::CONFLICT, why),
         Err(OfferError::NoPath) => refuse(
+            st,
             client,
             right,
             StatusCode::NOT_FOUND,
             format!("path '{path}' is not configured"),
         ),
         Err(OfferError::NotReady(why)) => {
-            let mut r = refuse(client, right, StatusCode::SERVICE_UNAVAILABLE, why);
+            let mut r = refuse(st, client, right, StatusCode::SERVICE_UNAVAILABLE, why);
             r.headers_mut()
                 .insert("retry-after", HeaderValue::from_static("2"));
             r
         }
         Err(OfferError::Full(n)) => {
             let mut r = refuse(
+                st,
                 client,
                 right,
                 StatusCode::SERVICE_UNAVAILABLE,

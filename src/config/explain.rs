@@ -2,8 +2,6 @@
 //! needs them: what shape the value should have, with the unit where the
 //! key has one.
 
-/// serde's words for a bad value, said the way a technician needs them:
-/// what shape the value should have, with the unit where the key has one.
 pub(super) fn explain(msg: &str, key: Option<&str>) -> String {
     let k = key.map(|k| format!("{k}: ")).unwrap_or_default();
     let unit = match key {
@@ -30,20 +28,15 @@ pub(super) fn explain(msg: &str, key: Option<&str>) -> String {
     }
 }
 
-/// "invalid value: integer `-5`, expected u32" → "got -5".
+/// What serde saw: "invalid value: integer `-5`, expected u32" → "got -5";
+/// "invalid type: string \"4M\", expected u32" → "got string \"4M\"".
 fn got(msg: &str) -> String {
-    let value = msg
-        .split('`')
-        .nth(1)
-        .or_else(|| {
-            msg.split('"')
-                .nth(1)
-                .map(|_| msg.split(',').next().unwrap_or(msg))
-        })
-        .unwrap_or(msg);
-    format!("got {}", value.trim_start_matches("invalid type: "))
+    let seen = match msg.split('`').nth(1) {
+        Some(value) => value,
+        None => msg.split(", expected").next().unwrap_or(msg),
+    };
+    format!("got {}", seen.trim_start_matches("invalid type: "))
 }
-
 #[cfg(test)]
 mod tests {
     #[test]
