@@ -132,6 +132,7 @@ impl LogLimit {
 }
 
 /// Logs a repeated complaint once a minute with how often it happened.
+#[derive(Default)]
 struct Quiet {
     last: Option<Instant>,
     skipped: u64,
@@ -177,14 +178,7 @@ where
     );
     let gate = Arc::new(Mutex::new(Gate::new(limits)));
     Ok(tokio::spawn(async move {
-        let mut accept_errors = Quiet {
-            last: None,
-            skipped: 0,
-        };
-        let mut refusals = Quiet {
-            last: None,
-            skipped: 0,
-        };
+        let (mut accept_errors, mut refusals) = (Quiet::default(), Quiet::default());
         loop {
             let (stream, peer) = match listener.accept().await {
                 Ok(x) => x,

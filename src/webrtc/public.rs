@@ -169,24 +169,20 @@ pub async fn resolve_forever(mut names: Names, engine: mpsc::WeakSender<Cmd>) {
         tokio::time::sleep_until(at.into()).await;
         let mut changed = false;
         for host in names.due(Instant::now()) {
-            let r = lookup(&host).await;
-            match &r {
-                Ok(ip) => log::info!("webrtc: public address {host} is {ip}"),
+            let failing = names.unresolved().iter().any(|u| u.host == host);
+            let outcome = lookup(&host).await;
+            let news = names.resolved(&host, outcome.clone(), Instant::now());
+            // Say what changed: a new address, or the first failure.
+            match outcome {
+                Ok(ip) if news => log::info!("webrtc: public address {host} is {ip}"),
+                Err(e) if !failing => log::warn!(
+                    "webrtc: public address {host} does not resolve ({e}); \
+                     LAN viewers are served, retrying"
+                ),
                 Err(e) => log::debug!("webrtc: public address {host}: {e}"),
+                Ok(_) => {}
             }
-            let was_unresolved = names.unresolved().iter().any(|u| u.host == host);
-            if names.resolved(&host, r, Instant::now()) {
-                changed = true;
-                if let Some(u) = names.unresolved().iter().find(|u| u.host == host)
-                    && !was_unresolved
-                {
-                    log::warn!(
-                        "webrtc: public address {host} does not resolve ({}); \
-                         LAN viewers are served, retrying",
-                        u.error
-                    );
-                }
-            }
+            changed |= news;
         }
         if changed {
             let Some(tx) = engine.upgrade() else { return };
