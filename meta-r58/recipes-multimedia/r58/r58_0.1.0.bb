@@ -18,7 +18,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "c313863e8f7ace7cc79e1514e8b33fe6a69c6fec"
+SRCREV = "9d0fe0c754f68838a447813b9fb67a8a5e55bb53"
 
 require ${BPN}-crates.inc
 
