@@ -7,8 +7,9 @@ RUSTUP_TOOLCHAIN_ARG = $(patsubst +%,--toolchain %,$(filter +%,$(CARGO)))
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT     := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900
 
-# Build: GStreamer headers. Run: the plugins the pipelines use (x264enc is in -ugly).
-PKGS_RUN  := pkg-config libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+# Build: GStreamer and OpenSSL (DTLS) headers. Run: the plugins the
+# pipelines use (x264enc is in -ugly).
+PKGS_RUN  := pkg-config libssl-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
              gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
              gstreamer1.0-plugins-ugly
 # Tests: a real browser, and node for playwright-core (only when missing:
@@ -22,7 +23,7 @@ PKGS_TEST := $(PKGS_RUN) $(PKGS_IMAGE) chromium iproute2 nftables socat coturn s
 # Cross build for the R58 (aarch64) on this Debian machine: multiarch arm64
 # GStreamer headers, the cross linker, qemu-user to run the tests.
 TARGET     := aarch64-unknown-linux-gnu
-PKGS_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+PKGS_CROSS := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static libssl-dev:arm64 \
               libgstreamer1.0-dev:arm64 libgstreamer-plugins-base1.0-0:arm64 \
               gstreamer1.0-plugins-base:arm64 gstreamer1.0-plugins-good:arm64 \
               gstreamer1.0-plugins-ugly:arm64 gstreamer1.0-plugins-bad:arm64

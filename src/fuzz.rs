@@ -37,13 +37,11 @@ pub fn whep_offer(data: &[u8]) {
     };
     static CERT: OnceLock<str0m::config::DtlsCert> = OnceLock::new();
     let cert = CERT.get_or_init(|| {
-        let p = str0m::crypto::from_feature_flags();
-        let cert = p
+        crate::webrtc::dtls::install();
+        crate::webrtc::dtls::provider()
             .dtls_provider
             .generate_certificate()
-            .expect("DTLS certificate");
-        p.install_process_default();
-        cert
+            .expect("DTLS certificate")
     });
     let ticket = || Ticket {
         id: 1,

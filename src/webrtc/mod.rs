@@ -10,6 +10,7 @@ mod admit;
 mod candidates;
 mod clock;
 mod commands;
+pub mod dtls;
 mod engine;
 pub mod ice_servers;
 pub(crate) mod net;
@@ -167,12 +168,11 @@ pub fn start(
     paths: &[PathHandle],
     frames: mpsc::Receiver<MediaEvent>,
 ) -> Result<EngineHandle> {
-    let provider = str0m::crypto::from_feature_flags();
-    let cert = provider
+    dtls::install();
+    let cert = dtls::provider()
         .dtls_provider
         .generate_certificate()
         .context("creating the DTLS certificate")?;
-    provider.install_process_default();
     let w = &cfg.webrtc;
     let any = |port| SocketAddr::from(([0, 0, 0, 0], port));
     let udp = net::bind_udp(w.udp_port).map_err(|e| {
@@ -247,8 +247,7 @@ pub fn random_hex() -> String {
 /// An SDP offer from a throwaway str0m client with one recvonly video
 /// m-line: what `r58 doctor` sends to check the engine answers viewers.
 pub fn probe_offer() -> Result<String> {
-    static CRYPTO: std::sync::Once = std::sync::Once::new();
-    CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
+    dtls::install();
     let mut rtc = str0m::Rtc::builder().build(std::time::Instant::now());
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
     let cand = str0m::Candidate::host(local, "udp").context("making a probe candidate")?;

@@ -9,7 +9,9 @@ CVE_PRODUCT = "r58"
 LICENSE = "MIT | Apache-2.0"
 LIC_FILES_CHKSUM = "file://Cargo.toml;beginline=7;endline=7;md5=86b31c7756a1a7962f28b62856ed4f05"
 
-DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base"
+# openssl: libssl does the WebRTC DTLS handshakes (openssl-sys finds it
+# through pkg-config in the sysroot).
+DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 
 # r58 builds from the repository this layer lives in (R58_REPO_DIR, set by
 # layer.conf), at a pinned commit whose Cargo.lock r58-crates.inc was made
