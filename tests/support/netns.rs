@@ -297,6 +297,9 @@ impl Lossy {
         ]);
         sh(&["ip", "-n", &l.ns, "link", "set", "d0", "up"]);
         sh(&["ip", "-n", &l.ns, "link", "set", "d1", "up"]);
+        // Firefox gathers no candidates without a default route; this one
+        // leads into d1, where nothing answers.
+        sh(&["ip", "-n", &l.ns, "route", "add", "default", "dev", "d0"]);
         let nft = |rule: &str| {
             let mut args = vec!["ip", "netns", "exec", &l.ns, "nft"];
             args.extend(rule.split(' '));
@@ -304,8 +307,14 @@ impl Lossy {
         };
         nft("add table inet loss");
         nft("add chain inet loss out { type filter hook output priority 0 ; }");
+        // 100 % is every UDP packet: a TCP-only network.
+        let random = if percent >= 100 {
+            String::new()
+        } else {
+            format!("numgen random mod 100 < {percent} ")
+        };
         nft(&format!(
-            "add rule inet loss out meta l4proto udp numgen random mod 100 < {percent} counter drop"
+            "add rule inet loss out meta l4proto udp {random}counter drop"
         ));
         l
     }
