@@ -37,7 +37,7 @@ export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64
 APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
 CROSS_BIN  := target/$(TARGET)/release/r58
 
-.PHONY: fuzz run test bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
+.PHONY: fuzz run test interop deps-interop bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
 
 # Install only what is missing, so a second run costs nothing.
 define apt_install_with
@@ -78,6 +78,26 @@ run: deps-run
 
 test: deps-test lint-layer boot-test
 	$(CARGO) test --locked
+
+# The interop matrix (tests/interop.rs): every WebRTC stack this machine
+# can run, each role, over UDP and ICE-TCP, against the real binary; then
+# the README's client table from the cells that passed (INTEROP_WRITE=1
+# writes it into README.md). Firefox ESR, GStreamer's Python bindings and
+# libnice from Debian; aiortc in a venv; pion is ../shared/tools/whepbench
+# (WHEPBENCH=path), skipped where absent.
+PKGS_INTEROP := firefox-esr gstreamer1.0-tools gstreamer1.0-nice gstreamer1.0-libav \
+                python3-gi python3-gst-1.0 gir1.2-gst-plugins-bad-1.0
+INTEROP_VENV := target/interop/venv
+deps-interop: deps-test
+	$(call apt_install,$(PKGS_INTEROP))
+	@test -x $(INTEROP_VENV)/bin/python || python3 -m venv $(INTEROP_VENV)
+	@$(INTEROP_VENV)/bin/python -c 'import aiortc' 2>/dev/null || \
+	  $(INTEROP_VENV)/bin/pip install -q --disable-pip-version-check aiortc==1.16.0
+
+interop: deps-interop
+	rm -rf target/tmp/interop
+	$(CARGO) test --locked --test interop -- --ignored --test-threads=2
+	python3 tests/interop/table.py $(if $(INTEROP_WRITE),--write)
 
 # Prints figures (time to first frame, CPU and RSS per viewer count, tunnel
 # throughput, WHIP relay latency); not a pass/fail test.

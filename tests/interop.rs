@@ -115,10 +115,19 @@ fn n(v: &Value) -> u64 {
 
 // ---- Chromium (playwright-core) -------------------------------------
 
+/// "Chromium 156.0.8078.114 built on Debian …" → "156.0.8078.114".
 fn chromium_version() -> String {
     let out = Command::new("chromium").arg("--version").output();
-    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    text.split_whitespace().nth(1).unwrap_or("?").to_string()
+}
+
+/// The number in "firefox/153.8.0" or "GStreamer 1.22.0".
+fn last_word(v: &Value) -> String {
+    let s = v.as_str().unwrap_or("?");
+    s.rsplit(['/', ' ']).next().unwrap_or(s).to_string()
 }
 
 fn chromium_views(t: Transport, tag: &str) {
@@ -154,6 +163,7 @@ fn browser_publishes(which: &str, codec: &str, t: Transport, tag: &str) {
     .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", w.daemon.log()));
     let (p, v) = (&out["publisher"], &out["viewer"]);
     let want = codec.to_uppercase();
+    let name = if codec == "h264" { "H.264" } else { "VP8" };
     let ok = out["error"].is_null()
         && p["codec"] == want.as_str()
         && p["protocol"] == proto(t)
@@ -163,11 +173,11 @@ fn browser_publishes(which: &str, codec: &str, t: Transport, tag: &str) {
         w.fail(&format!("{which} publishing {codec}"), &out);
     }
     let (peer, version) = match which {
-        "firefox" => ("Firefox ESR", out["browser"].as_str().unwrap_or("").into()),
+        "firefox" => ("Firefox ESR", last_word(&out["browser"])),
         _ => ("Chromium", chromium_version()),
     };
-    let role = format!("publish {want} (WHIP) and view it");
-    let media = format!("{} {want} frames decoded in 3 s", n(&v["decoded"]));
+    let role = format!("publish {name} (WHIP) and view it");
+    let media = format!("{} {name} frames decoded in 3 s", n(&v["decoded"]));
     record(peer, &version, &role, t, media);
 }
 
@@ -224,7 +234,7 @@ fn aiortc_views_over_udp() {
         w.fail("aiortc viewer", &out);
     }
     let media = format!("{} H.264 frames decoded in 4 s", n(&out["frames"]));
-    let version = format!("aiortc {}", out["aiortc"].as_str().unwrap_or("?"));
+    let version = last_word(&out["aiortc"]);
     record("aiortc", &version, "view H.264", Transport::Udp, media);
 }
 
@@ -259,7 +269,13 @@ fn pion_views_over_udp() {
         w.fail("pion viewer", &json!(text));
     }
     let media = "RTP with an H.264 keyframe, no loss".to_string();
-    record("pion", "pion/webrtc v4 (whepbench)", "view H.264", Transport::Udp, media);
+    record(
+        "pion (whepbench)",
+        "webrtc v4",
+        "view H.264",
+        Transport::Udp,
+        media,
+    );
 }
 
 // ---- GStreamer webrtcbin (RSA certificate; libnice does ICE-TCP) ----
@@ -273,15 +289,19 @@ fn gst_peer(w: &World, mode: &str, path: &str, secs: &str) -> Value {
     )
 }
 
-fn gstreamer_views(t: Transport, tag: &str) {
+fn gstreamer_views(mode: &str, t: Transport, tag: &str) {
     let w = World::up(tag, t);
-    let out = gst_peer(&w, "whep", "cam0", "4");
+    let out = gst_peer(&w, mode, "cam0", "4");
     if out["connection"] != "connected" || n(&out["frames"]) < 60 || out["codec"] != "H264" {
         w.fail("webrtcbin viewer", &out);
     }
     let media = format!("{} H.264 frames decoded in 4 s", n(&out["frames"]));
-    let version = out["gstreamer"].as_str().unwrap_or("").to_string();
-    record("GStreamer webrtcbin", &version, "view H.264", t, media);
+    let version = last_word(&out["gstreamer"]);
+    let role = match mode {
+        "whep-passive" => "view H.264, offer says setup:passive (r58 is DTLS client)",
+        _ => "view H.264",
+    };
+    record("GStreamer webrtcbin", &version, role, t, media);
 }
 
 fn gstreamer_publishes(t: Transport, tag: &str) {
@@ -311,7 +331,7 @@ fn gstreamer_publishes(t: Transport, tag: &str) {
         w.fail("webrtcbin publisher", &both);
     }
     let media = format!("{} H.264 frames decoded in 4 s", n(&view["frames"]));
-    let version = view["gstreamer"].as_str().unwrap_or("").to_string();
+    let version = last_word(&view["gstreamer"]);
     let role = "publish H.264 (WHIP) and view it";
     record("GStreamer webrtcbin", &version, role, t, media);
 }
@@ -319,13 +339,21 @@ fn gstreamer_publishes(t: Transport, tag: &str) {
 #[test]
 #[ignore = "make interop"]
 fn gstreamer_views_over_udp() {
-    gstreamer_views(Transport::Udp, "gs-v-u");
+    gstreamer_views("whep", Transport::Udp, "gs-v-u");
+}
+
+#[test]
+#[ignore = "make interop"]
+fn gstreamer_views_as_the_dtls_server() {
+    // An RSA server certificate, r58 the DTLS client: the role a WHIP relay
+    // answering r58's offers will put it in.
+    gstreamer_views("whep-passive", Transport::Udp, "gs-vp-u");
 }
 
 #[test]
 #[ignore = "make interop"]
 fn gstreamer_views_over_tcp() {
-    gstreamer_views(Transport::Tcp, "gs-v-t");
+    gstreamer_views("whep", Transport::Tcp, "gs-v-t");
 }
 
 #[test]

@@ -4,6 +4,9 @@ publisher or a WHEP viewer of r58, for the interop matrix.
 
     gst_peer.py whip URL SECONDS   publish H.264 (videotestsrc, x264enc)
     gst_peer.py whep URL SECONDS   view a path, decode and count frames
+    gst_peer.py whep-passive URL SECONDS
+                                   the same, offering `a=setup:passive`, so
+                                   webrtcbin is the DTLS server and r58 the client
 
 Prints one JSON object of facts (HTTP status, connection state, frames or RTP
 packets) for the Rust test to assert on. Runs with Debian's python3-gi.
@@ -27,8 +30,10 @@ WANT_H264 = RTP_H264 + ",packetization-mode=(string)1,profile-level-id=(string)4
 
 def main():
     mode, url, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    passive = mode == "whep-passive"
+    mode = "whep" if passive else mode
     Gst.init(None)
-    out = {"mode": mode, "gstreamer": Gst.version_string()}
+    out = {"mode": sys.argv[1], "gstreamer": Gst.version_string()}
     loop = GLib.MainLoop()
     if mode == "whip":
         pipe = Gst.parse_launch(
@@ -75,6 +80,8 @@ def main():
 
     def post_offer():
         offer = w.get_property("local-description").sdp.as_text()
+        if passive:
+            offer = offer.replace("a=setup:actpass", "a=setup:passive")
         req = urllib.request.Request(url, data=offer.encode(), method="POST",
                                      headers={"Content-Type": "application/sdp"})
         try:
