@@ -313,7 +313,7 @@ fn gstreamer_publishes(t: Transport, tag: &str) {
             let out = Command::new("ip")
                 .args(["netns", "exec", &ns, "/usr/bin/python3"])
                 .arg(script)
-                .args(["whip", &url, "10"])
+                .args(["whip", &url, "27"])
                 .output()
                 .expect("running gst_peer.py");
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -323,14 +323,16 @@ fn gstreamer_publishes(t: Transport, tag: &str) {
     };
     w.daemon
         .wait_state("pub1", "streaming", Duration::from_secs(15));
-    // A second webrtcbin views what the first publishes.
-    let view = gst_peer(&w, "whep", "pub1", "4");
+    // A second webrtcbin views what the first publishes, past the 15 s at
+    // which ICE-lite gave up on libnice peers (they send no consent checks).
+    let view = gst_peer(&w, "whep", "pub1", "20");
     let publish = publisher.join().unwrap();
     let both = json!({ "publisher": publish, "viewer": view });
-    if publish["connection"] != "connected" || n(&view["frames"]) < 60 {
+    let whole = publish["deleteStatus"] == 200 && view["deleteStatus"] == 200;
+    if publish["connection"] != "connected" || n(&view["frames"]) < 400 || !whole {
         w.fail("webrtcbin publisher", &both);
     }
-    let media = format!("{} H.264 frames decoded in 4 s", n(&view["frames"]));
+    let media = format!("{} H.264 frames decoded in 20 s", n(&view["frames"]));
     let version = last_word(&view["gstreamer"]);
     let role = "publish H.264 (WHIP) and view it";
     record("GStreamer webrtcbin", &version, role, t, media);

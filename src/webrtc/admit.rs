@@ -109,6 +109,7 @@ impl Engine {
             s.candidates.len()
         );
         let secret = s.secret.clone();
+        self.deadlines.set(id, s.next_timeout);
         self.sessions.insert(id, s);
         Answer {
             sdp,

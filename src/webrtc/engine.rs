@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use super::Cmd;
 use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
+use super::deadlines::Deadlines;
 use super::net;
 use super::relay::{Carried, Ingest, Latency};
 use super::session::Session;
@@ -26,10 +27,10 @@ use crate::h264;
 use crate::hub::{Frame, Hub};
 use crate::media::{Control, MediaEvent, PathHandle};
 
-/// A viewer that has not connected by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// A TCP connection must prove which session it is for this quickly.
 const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often dead sessions are looked for (all of them, so not per wake).
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 pub(super) struct PathEntry {
     pub handle: PathHandle,
@@ -57,6 +58,10 @@ pub struct Engine {
     pub(super) next_id: u64,
     pub(super) latency: Latency,
     fan_ids: Vec<u64>,
+    /// When each session next wants its timeout.
+    pub(super) deadlines: Deadlines,
+    /// The next check for dead sessions and stand-in consent checks.
+    housekeeping: Instant,
     /// Public names that do not resolve, for `r58 status` and the doctor.
     pub(super) unresolved: Vec<super::Unresolved>,
     /// Set by `Cmd::Shutdown`: offers are refused from then on.
@@ -116,6 +121,8 @@ impl Engine {
             next_id: 1,
             latency: Latency::default(),
             fan_ids: Vec::new(),
+            deadlines: Deadlines::default(),
+            housekeeping: Instant::now(),
             unresolved: Vec::new(),
             stopping: false,
         }
@@ -134,11 +141,9 @@ impl Engine {
         let mut local_media = true;
         loop {
             let deadline = self
-                .sessions
-                .values()
-                .map(|s| s.next_timeout)
-                .min()
-                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+                .deadlines
+                .next()
+                .map_or(self.housekeeping, |d| d.min(self.housekeeping));
             let wake = tokio::select! {
                 c = cmds.recv() => c.map(Wake::Cmd).unwrap_or(Wake::Closed),
                 f = frames.recv(), if local_media => f.map(Wake::Frame).unwrap_or_else(|| {
@@ -248,6 +253,7 @@ impl Engine {
             contents,
         };
         s.bytes_received += data.len() as u64;
+        s.liveness.saw(data, now);
         if let Err(e) = s.rtc.handle_input(Input::Receive(now, recv)) {
             log::debug!("{} {id}: input rejected: {e}", s.kind());
         }
@@ -301,7 +307,7 @@ impl Engine {
         match p.publisher.and_then(|id| self.sessions.get_mut(&id)) {
             Some(s) => {
                 s.request_keyframe();
-                s.next_timeout = Instant::now();
+                self.deadlines.set(s.id, Instant::now());
             }
             None => p.handle.send(Control::Keyframe),
         }
@@ -323,6 +329,7 @@ impl Engine {
             sent += f.bytes as u64;
             // Let str0m turn this frame into packets before checking room again.
             drain(s, &self.net);
+            self.deadlines.set(id, s.next_timeout);
         }
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;
@@ -330,11 +337,12 @@ impl Engine {
     }
 
     /// Run one session's state machine until it wants to wait.
-    fn drive(&mut self, id: u64, now: Instant) {
+    pub(super) fn drive(&mut self, id: u64, now: Instant) {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
         let mut ev = drain(s, &self.net);
+        self.deadlines.set(id, s.next_timeout);
         let path = s.path.clone();
         if s.is_publisher() {
             if ev.connected {
@@ -368,13 +376,10 @@ impl Engine {
     }
 
     fn on_timeouts(&mut self, now: Instant) {
-        let due: Vec<u64> = self
-            .sessions
-            .values()
-            .filter(|s| s.next_timeout <= now)
-            .map(|s| s.id)
-            .collect();
-        for id in due {
+        let mut due = std::mem::take(&mut self.fan_ids);
+        due.clear();
+        self.deadlines.pop_due(now, &mut due);
+        for &id in &due {
             if let Some(s) = self.sessions.get_mut(&id)
                 && let Err(e) = s.rtc.handle_input(Input::Timeout(now))
             {
@@ -382,25 +387,13 @@ impl Engine {
             }
             self.drive(id, now);
         }
-        let dead: Vec<(u64, &str)> = self
-            .sessions
-            .values()
-            .filter_map(|s| {
-                let why = if !s.rtc.is_alive() {
-                    "disconnected"
-                } else if !s.connected && now.duration_since(s.created) > HANDSHAKE_TIMEOUT {
-                    "never connected"
-                } else {
-                    super::publish::idle(s, now)?
-                };
-                Some((s.id, why))
-            })
-            .collect();
-        for (id, why) in dead {
-            log::info!("webrtc {id}: {why}; closing");
-            self.close(id);
+        self.fan_ids = due;
+        if now >= self.housekeeping {
+            self.housekeeping = now + HOUSEKEEPING;
+            self.keep_alive(now);
+            self.close_dead(now);
+            self.net.close_unbound(now, TCP_BIND_TIMEOUT);
         }
-        self.net.close_unbound(now, TCP_BIND_TIMEOUT);
     }
 
     pub(super) fn close(&mut self, id: u64) {
@@ -428,6 +421,7 @@ impl Engine {
             }
         }
         self.hub.remove_reader(&s.path, id);
+        self.deadlines.remove(id);
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
         self.net.close_session_conns(id); // closes the sockets
@@ -479,7 +473,14 @@ fn drain(s: &mut Session, net: &Transports) -> Drained {
                 }
                 Event::KeyframeRequest(_) => d.keyframe = true,
                 Event::RtpPacket(p) => d.packets.push(p),
-                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => d.close = true,
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    log::info!(
+                        "{} {}: ICE disconnected: no checks from the peer",
+                        s.kind(),
+                        s.id
+                    );
+                    d.close = true;
+                }
                 _ => {}
             },
             Err(e) => {

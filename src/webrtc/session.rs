@@ -15,6 +15,7 @@ use str0m::net::Protocol;
 use str0m::rtp::{RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, CandidateKind, Rtc};
 
+use super::liveness::Liveness;
 use super::relay::{self, Carried};
 use super::{Pair, SessionInfo};
 use crate::hub::{Frame, Track};
@@ -89,6 +90,8 @@ pub struct Session {
     pub pair: Option<Pair>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Stand-in consent checks for peers that send none.
+    pub liveness: Liveness,
 }
 
 /// What every new session starts from.
@@ -122,6 +125,14 @@ pub fn precheck(sdp: &str) -> Result<(), OfferError> {
         ));
     }
     Ok(())
+}
+
+/// The offer's `a=ice-ufrag` (precheck made sure there is one; with
+/// BUNDLE every m-line carries the same).
+fn remote_ufrag(sdp: &str) -> &str {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
+        .unwrap_or("")
 }
 
 /// Does the offer list `codec` (an `a=rtpmap` name such as "H264")?
@@ -278,6 +289,7 @@ impl Session {
             pair: None,
             bytes_sent: 0,
             bytes_received: 0,
+            liveness: Liveness::new(remote_ufrag(t.offer)),
         };
         (s, n.answer)
     }

@@ -12,6 +12,7 @@ Prints one JSON object of facts (HTTP status, connection state, frames or RTP
 packets) for the Rust test to assert on. Runs with Debian's python3-gi.
 """
 import json
+import os
 import sys
 import threading
 import urllib.request
@@ -36,9 +37,12 @@ def main():
     out = {"mode": sys.argv[1], "gstreamer": Gst.version_string()}
     loop = GLib.MainLoop()
     if mode == "whip":
+        # GST_PEER_PATTERN/_BITRATE (kbit/s) make a heavier stream for benches.
+        pattern = os.environ.get("GST_PEER_PATTERN", "ball")
+        kbps = os.environ.get("GST_PEER_BITRATE", "800")
         pipe = Gst.parse_launch(
-            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=480,framerate=30/1 "
-            "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 bitrate=800 "
+            f"videotestsrc is-live=true pattern={pattern} ! video/x-raw,width=640,height=480,framerate=30/1 "
+            f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=60 bitrate={kbps} "
             "! video/x-h264,profile=constrained-baseline ! rtph264pay config-interval=-1 "
             f"aggregate-mode=zero-latency ! {RTP_H264} ! webrtcbin name=w bundle-policy=max-bundle")
         w = pipe.get_by_name("w")
