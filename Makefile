@@ -107,6 +107,7 @@ bench: deps-test
 	$(CARGO) bench --locked --bench remote
 	$(CARGO) bench --locked --bench tunnel
 	$(CARGO) bench --locked --bench whip
+	$(CARGO) bench --locked --bench viewers
 
 deps-cross: deps-run
 	@dpkg --print-foreign-architectures | grep -qx arm64 || { $(SUDO) dpkg --add-architecture arm64 && $(APT) update -q; }

@@ -213,6 +213,7 @@ async fn network_json(st: &State) -> Value {
             .collect(),
         viewers: n.viewers,
         publishers: n.publishers,
+        send: n.send,
     })
 }
 

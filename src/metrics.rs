@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::shapes::{self, PathFacts, ProcessFacts, RelayFacts, TunnelFacts};
+use crate::shapes::{self, PathFacts, ProcessFacts, RelayFacts, SendFacts, TunnelFacts};
 
 /// One metric family: a HELP and TYPE line, then its samples.
 struct Family<'a> {
@@ -239,6 +239,33 @@ pub fn render(paths: &[Value], sessions: &[Value], info: &Value) -> String {
         "WHIP to WHEP relay latency inside r58, 99th percentile.",
         f64::from(relay.p99_us) / 1e6,
     );
+    let send: SendFacts = shapes::read(&r["webrtc"]["send"]);
+    {
+        let name = "r58_webrtc_packets_sent_total";
+        let mut fam = Family::new(
+            &mut out,
+            name,
+            "counter",
+            "Media packets sent, by transport.",
+        );
+        fam.sample(name, &[("transport", "udp")], send.udp_packets as f64);
+        fam.sample(name, &[("transport", "tcp")], send.tcp_packets as f64);
+    }
+    let mut one = |name: &str, kind: &str, help: &str, v: f64| {
+        Family::new(&mut out, name, kind, help).sample(name, &[], v);
+    };
+    one(
+        "r58_webrtc_udp_send_calls_total",
+        "counter",
+        "sendmmsg calls that carried those UDP packets (batched, GSO).",
+        send.udp_calls as f64,
+    );
+    one(
+        "r58_webrtc_udp_packets_dropped_total",
+        "counter",
+        "UDP packets refused by a full socket buffer.",
+        send.udp_dropped as f64,
+    );
     let tunnel: TunnelFacts = shapes::read(&r["tunnel"]);
     let t = &tunnel.status;
     one(
@@ -300,7 +327,8 @@ mod tests {
         let info = json!({"uptimeSeconds": 60, "r58": {
             "health": {"healthy": true, "engineResponding": true, "watchdogPings": 4},
             "relay": null, "tunnel": {"enabled": true, "connected": true, "rttMs": 12.5, "reconnects": 2},
-            "process": {"openFds": 40, "rssKiB": 2048}}});
+            "process": {"openFds": 40, "rssKiB": 2048},
+            "webrtc": {"send": {"udpPackets": 700, "udpCalls": 30, "tcpPackets": 5}}}});
         let text = render(&paths, &sessions, &info);
         for line in [
             "# TYPE paths gauge",
@@ -315,6 +343,10 @@ mod tests {
             "r58_tunnel_rtt_seconds 0.0125",
             "r58_tunnel_reconnects_total 2",
             "r58_process_resident_memory_bytes 2097152",
+            "r58_webrtc_packets_sent_total{transport=\"udp\"} 700",
+            "r58_webrtc_packets_sent_total{transport=\"tcp\"} 5",
+            "r58_webrtc_udp_send_calls_total 30",
+            "r58_webrtc_udp_packets_dropped_total 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -46,6 +46,20 @@ pub struct NetworkFacts {
     pub unresolved: Vec<UnresolvedFacts>,
     pub viewers: usize,
     pub publishers: usize,
+    /// Media packets out, and what it cost in system calls.
+    pub send: SendFacts,
+}
+
+/// `r58.webrtc.send`: packets sent since start, per transport. UDP packets
+/// leave in batches (sendmmsg, GSO), so calls are fewer than packets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct SendFacts {
+    pub udp_packets: u64,
+    pub udp_calls: u64,
+    /// Refused by a full socket buffer.
+    pub udp_dropped: u64,
+    pub tcp_packets: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

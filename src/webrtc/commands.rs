@@ -101,6 +101,7 @@ impl Engine {
                     unresolved: self.unresolved.clone(),
                     viewers: self.sessions.len() - publishers,
                     publishers,
+                    send: self.net.facts(),
                 });
             }
             Cmd::Public { hosts, unresolved } => {

@@ -44,6 +44,8 @@ const SRTP_LABEL: &str = "EXTRACTOR-dtls_srtp";
 /// From OpenSSL's ssl.h; the openssl crate has no safe wrapper for the timer.
 const DTLS_CTRL_GET_TIMEOUT: libc::c_int = 73;
 const DTLS_CTRL_HANDLE_TIMEOUT: libc::c_int = 74;
+/// With nothing to retransmit, str0m is told to come back this much later.
+const IDLE: Duration = Duration::from_secs(3600);
 /// TLS alert 40, handshake_failure.
 const HANDSHAKE_FAILURE: u8 = 40;
 
@@ -123,7 +125,9 @@ impl DtlsProvider for OpensslDtls {
             connected: false,
             closed: false,
             events: VecDeque::new(),
+            out: VecDeque::new(),
             deadline: None,
+            never: Instant::now() + IDLE,
         }))
     }
 }
@@ -187,8 +191,12 @@ struct Instance {
     connected: bool,
     closed: bool,
     events: VecDeque<Event>,
+    /// Datagrams for str0m, taken from the BIO after each OpenSSL call.
+    out: VecDeque<Vec<u8>>,
     /// When OpenSSL wants to retransmit its last flight.
     deadline: Option<Instant>,
+    /// The timeout reported when nothing is pending, pushed on as it nears.
+    never: Instant,
 }
 
 impl fmt::Debug for Instance {
@@ -211,8 +219,15 @@ fn failure(what: &str, e: impl fmt::Display) -> DtlsImplError {
 }
 
 impl Instance {
-    /// Run the handshake or read records, whatever the state allows.
+    /// Run the handshake or read records, whatever the state allows; then
+    /// take what OpenSSL wrote (an alert, on failure).
     fn advance(&mut self) -> Result<(), DtlsImplError> {
+        let r = self.step();
+        self.collect();
+        r
+    }
+
+    fn step(&mut self) -> Result<(), DtlsImplError> {
         let Some(stream) = self.stream.as_mut() else {
             return Ok(());
         };
@@ -302,14 +317,12 @@ impl Instance {
         (running == 1).then(|| Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
     }
 
-    fn outgoing(&mut self) -> Option<&mut VecDeque<Vec<u8>>> {
-        self.stream.as_mut().map(|s| &mut s.get_mut().outgoing)
-    }
-
-    fn nothing_to_send(&self) -> bool {
-        self.stream
-            .as_ref()
-            .is_none_or(|s| s.get_ref().outgoing.is_empty())
+    /// Take what OpenSSL wrote out of the BIO, once per OpenSSL call, so
+    /// str0m's frequent polls touch no FFI (they showed in profiles).
+    fn collect(&mut self) {
+        if let Some(s) = self.stream.as_mut() {
+            self.out.extend(s.get_mut().outgoing.drain(..));
+        }
     }
 }
 
@@ -365,13 +378,11 @@ impl DtlsInstance for Instance {
     }
 
     fn poll_output<'a>(&mut self, buf: &'a mut [u8]) -> DtlsOutput<'a> {
-        if let Some(d) = self.outgoing().and_then(|o| o.pop_front()) {
+        if let Some(d) = self.out.pop_front() {
             return match hand_over(buf, &d, DtlsOutput::Packet) {
                 Ok(out) => out,
                 Err(needed) => {
-                    if let Some(o) = self.outgoing() {
-                        o.push_front(d);
-                    }
+                    self.out.push_front(d);
                     DtlsOutput::BufferTooSmall { needed }
                 }
             };
@@ -383,11 +394,7 @@ impl DtlsInstance for Instance {
             Some(Event::Keys(km, profile)) => return DtlsOutput::KeyingMaterial(km, profile),
             Some(Event::Connected) => return DtlsOutput::Connected,
             Some(Event::CloseNotify) => return DtlsOutput::CloseNotify,
-            // Nothing to retransmit: an hour is as good as never.
-            None => {
-                let never = Instant::now() + Duration::from_secs(3600);
-                return DtlsOutput::Timeout(self.deadline.unwrap_or(never));
-            }
+            None => return DtlsOutput::Timeout(self.deadline.unwrap_or(self.never)),
         };
         match hand_over(buf, data, wrap) {
             Ok(out) => out,
@@ -399,6 +406,9 @@ impl DtlsInstance for Instance {
     }
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), DtlsImplError> {
+        if now >= self.never {
+            self.never = now + IDLE;
+        }
         let Some(stream) = self.stream.as_ref() else {
             return Ok(());
         };
@@ -419,6 +429,7 @@ impl DtlsInstance for Instance {
             log::debug!("dtls: no answer to OpenSSL's retransmits, giving up");
             return Err(DtlsImplError::Timeout(dimpl::TimeoutError::Handshake));
         }
+        self.collect();
         self.deadline = self.retransmit_in().map(|d| Instant::now() + d);
         Ok(())
     }
@@ -430,11 +441,13 @@ impl DtlsInstance for Instance {
         if data.is_empty() {
             return Ok(0);
         }
-        match stream.ssl_write(data) {
+        let r = match stream.ssl_write(data) {
             Ok(n) => Ok(n),
             Err(e) if wants_io(e.code()) => Ok(0),
             Err(e) => Err(failure("writing a record", e)),
-        }
+        };
+        self.collect();
+        r
     }
 
     fn is_active(&self) -> bool {
@@ -446,11 +459,11 @@ impl DtlsInstance for Instance {
     }
 
     fn is_closing(&self) -> bool {
-        self.closed && !self.nothing_to_send()
+        self.closed && !self.out.is_empty()
     }
 
     fn is_closed(&self) -> bool {
-        self.closed && self.nothing_to_send()
+        self.closed && self.out.is_empty()
     }
 
     fn close(&mut self) -> Result<(), DtlsImplError> {
@@ -462,6 +475,7 @@ impl DtlsInstance for Instance {
             // close_notify goes out through the BIO; the peer need not answer.
             let _ = stream.shutdown();
         }
+        self.collect();
         self.closed = true;
         Ok(())
     }

@@ -115,6 +115,8 @@ impl Engine {
                 udp_port: adv.udp_port,
                 tcp: HashMap::new(),
                 tcp_by_peer: HashMap::new(),
+                udp_out: Default::default(),
+                tcp_packets: 0,
             },
             adv,
             cert,
@@ -171,9 +173,14 @@ impl Engine {
                 }
                 Wake::Tcp(ev) => self.on_tcp(ev, now),
                 Wake::Timer => {}
-                Wake::Closed => return,
+                Wake::Closed => {
+                    self.net.flush();
+                    return;
+                }
             }
             self.on_timeouts(Instant::now());
+            // Everything this wake-up produced leaves in one batch.
+            self.net.flush();
         }
     }
 
@@ -328,7 +335,7 @@ impl Engine {
             s.write_frame(&f, now);
             sent += f.bytes as u64;
             // Let str0m turn this frame into packets before checking room again.
-            drain(s, &self.net);
+            drain(s, &mut self.net);
             self.deadlines.set(id, s.next_timeout);
         }
         if let Some(p) = self.paths.get_mut(&s.path) {
@@ -341,7 +348,7 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        let mut ev = drain(s, &self.net);
+        let mut ev = drain(s, &mut self.net);
         self.deadlines.set(id, s.next_timeout);
         let path = s.path.clone();
         if s.is_publisher() {
@@ -453,7 +460,7 @@ struct Drained {
 }
 
 /// Poll a session until it waits: send its packets, note its events.
-fn drain(s: &mut Session, net: &Transports) -> Drained {
+fn drain(s: &mut Session, net: &mut Transports) -> Drained {
     let mut d = Drained::default();
     loop {
         match s.rtc.poll_output() {

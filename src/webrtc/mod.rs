@@ -7,6 +7,7 @@
 //! is in `engine.rs`.
 
 mod admit;
+mod batch;
 mod candidates;
 mod clock;
 mod commands;
@@ -72,6 +73,7 @@ pub struct Network {
     pub unresolved: Vec<Unresolved>,
     pub viewers: usize,
     pub publishers: usize,
+    pub send: crate::shapes::SendFacts,
 }
 
 /// WHIP → WHEP relay latency (RTP in → SRTP out), over recent packets.

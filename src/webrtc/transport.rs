@@ -7,11 +7,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsRawFd;
+
 use str0m::net::Protocol;
 use tokio::net::UdpSocket;
 
 use super::Pair;
+use super::batch::UdpBatch;
 use super::tcp::Conn;
+use crate::shapes::SendFacts;
 
 pub struct TcpConn {
     pub conn: Conn,
@@ -25,28 +29,46 @@ pub struct Transports {
     pub udp_port: u16,
     pub tcp: HashMap<u64, TcpConn>,
     pub tcp_by_peer: HashMap<SocketAddr, u64>,
+    /// UDP packets of this wake-up, sent together by `flush`.
+    pub udp_out: UdpBatch,
+    pub tcp_packets: u64,
 }
 
 impl Transports {
-    /// Send one packet str0m produced; it is moved, not copied, to TCP.
-    pub fn send(&self, proto: Protocol, to: SocketAddr, data: Vec<u8>) {
+    /// Send one packet str0m produced; it is moved, not copied. UDP waits
+    /// for `flush` (batch.rs); TCP goes to its connection's writer, which
+    /// coalesces what is queued.
+    pub fn send(&mut self, proto: Protocol, to: SocketAddr, data: Vec<u8>) {
         match proto {
-            Protocol::Udp => {
-                if let Err(e) = self.udp.try_send_to(&data, to) {
-                    log::debug!("webrtc: udp send to {to}: {e}");
-                }
-            }
+            Protocol::Udp => self.udp_out.push(to, data),
             _ => {
                 let sent = self
                     .tcp_by_peer
                     .get(&to)
                     .and_then(|id| self.tcp.get(id))
                     .is_some_and(|c| c.conn.send(data));
-                if !sent {
+                if sent {
+                    self.tcp_packets += 1;
+                } else {
                     log::debug!("webrtc: tcp packet to {to} dropped");
                 }
             }
         }
+    }
+
+    pub fn facts(&self) -> SendFacts {
+        let u = self.udp_out.stats;
+        SendFacts {
+            udp_packets: u.packets,
+            udp_calls: u.syscalls,
+            udp_dropped: u.dropped,
+            tcp_packets: self.tcp_packets,
+        }
+    }
+
+    /// Send the UDP packets queued since the last flush.
+    pub fn flush(&mut self) {
+        self.udp_out.flush(self.udp.as_raw_fd());
     }
 
     /// False when the session's TCP connection is backed up.

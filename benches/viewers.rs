@@ -1,0 +1,164 @@
+//! `make bench` (per-viewer cost): what one more viewer costs r58, as CPU
+//! time per RTP packet sent, measured as a slope so the source's own cost
+//! cancels. Printed, never asserted.
+//!
+//! The load generator is pion (`../shared/tools/whepbench`, or WHEPBENCH),
+//! the WebRTC stack MediaMTX uses. The stream is a WHIP publisher path fed
+//! by GStreamer (`tests/interop/gst_peer.py`, a noisy pattern at 3 Mbit/s,
+//! about 330 packets/s) so there are packets to measure; the test pattern
+//! compresses to ~36 packets/s, too few for a slope.
+//!
+//! For N in 15 and 50: r58's CPU (utime+stime from /proc) over 8 s with N
+//! viewers, then with 3N; the packets are r58's own count
+//! (`/v3/info` r58.webrtc.send). µs per packet = (cpu(3N) - cpu(N)) /
+//! (packets(3N) - packets(N)). Two runs each. Then 200 viewers at once:
+//! loss reported by whepbench.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Daemon, Setup};
+
+const WINDOW: Duration = Duration::from_secs(8);
+
+fn main() {
+    let bench = std::env::var_os("WHEPBENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/whepbench")
+        });
+    if !bench.exists() {
+        println!(
+            "viewer-cost bench skipped: no whepbench at {}",
+            bench.display()
+        );
+        return;
+    }
+    let d = Daemon::start_with(Setup {
+        paths: "[paths.pub1]\nsource = \"publisher\"\nmax_viewers = 250\n".into(),
+        ..Setup::default()
+    });
+    let mut publisher = publish(&d);
+    d.wait_state("pub1", "streaming", Duration::from_secs(20));
+    println!(
+        "r58 per-viewer cost: WHIP publisher (GStreamer, 640x480 snow, 3 Mbit/s) -> r58 -> N pion viewers (whepbench)"
+    );
+    println!();
+    println!(
+        "{:>5} {:>4} {:>10} {:>10} {:>12} {:>10} {:>8} {:>12}",
+        "N", "run", "cpu% N", "cpu% 3N", "pkt/s/viewer", "µs/packet", "lost", "pkts/call"
+    );
+    for n in [15usize, 50] {
+        for run in 1..=2 {
+            let a = measure(&d, &bench, n);
+            let b = measure(&d, &bench, 3 * n);
+            let us = (b.cpu_s - a.cpu_s) / (b.packets - a.packets) as f64 * 1e6;
+            let per_viewer = a.packets as f64 / WINDOW.as_secs_f64() / n as f64;
+            println!(
+                "{n:>5} {run:>4} {:>10.1} {:>10.1} {per_viewer:>12.0} {us:>10.2} {:>8} {:>12.1}",
+                a.cpu_s / WINDOW.as_secs_f64() * 100.0,
+                b.cpu_s / WINDOW.as_secs_f64() * 100.0,
+                a.lost + b.lost,
+                b.packets as f64 / b.calls.max(1) as f64,
+            );
+        }
+    }
+    println!();
+    let m = measure(&d, &bench, 200);
+    println!(
+        "200 viewers: cpu {:.1}% of a core, {:.0} packets/s per viewer, {} lost (whepbench), {} refused by the socket",
+        m.cpu_s / WINDOW.as_secs_f64() * 100.0,
+        m.packets as f64 / WINDOW.as_secs_f64() / 200.0,
+        m.lost,
+        m.dropped
+    );
+    println!();
+    println!("µs/packet: r58's extra CPU time from N to 3N viewers over the extra packets it sent");
+    println!("pkts/call: UDP packets per sendmmsg call (batching and GSO)");
+    let _ = publisher.kill();
+    let _ = publisher.wait();
+}
+
+fn publish(d: &Daemon) -> Child {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/gst_peer.py");
+    Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(["whip", &format!("{}/pub1/whip", d.base()), "900"])
+        .env("GST_PEER_PATTERN", "snow")
+        .env("GST_PEER_BITRATE", "3000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the GStreamer publisher (make interop installs its packages)")
+}
+
+struct Sample {
+    cpu_s: f64,
+    packets: u64,
+    calls: u64,
+    dropped: u64,
+    lost: u64,
+}
+
+/// N whepbench viewers; r58's CPU seconds and packets over WINDOW once
+/// they have joined.
+fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
+    let secs = WINDOW.as_secs() + 8;
+    let wb = Command::new(bench)
+        .args([
+            "-n",
+            &n.to_string(),
+            "-d",
+            &format!("{secs}s"),
+            "-interval",
+            "10",
+        ])
+        .args(["-audio=false", "-url", &format!("{}/pub1/whep", d.base())])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("running whepbench");
+    std::thread::sleep(Duration::from_secs(5));
+    let (c0, s0, t0) = (cpu(d.child.id()), send(d), Instant::now());
+    std::thread::sleep(WINDOW);
+    let (c1, s1) = (cpu(d.child.id()), send(d));
+    let scale = WINDOW.as_secs_f64() / t0.elapsed().as_secs_f64();
+    let out = wb.wait_with_output().expect("whepbench output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lost = text
+        .split("lost=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    std::thread::sleep(Duration::from_secs(2));
+    Sample {
+        cpu_s: (c1 - c0) * scale,
+        packets: ((s1.0 - s0.0) as f64 * scale) as u64,
+        calls: s1.1 - s0.1,
+        dropped: s1.2,
+        lost,
+    }
+}
+
+/// (UDP packets, sendmmsg calls, packets dropped) from r58's own counters.
+fn send(d: &Daemon) -> (u64, u64, u64) {
+    let info = d.api_json("/v3/info");
+    let s = &info["r58"]["webrtc"]["send"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    (n("udpPackets"), n("udpCalls"), n("udpDropped"))
+}
+
+/// CPU seconds (user + system) the process has used.
+fn cpu(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = s.rsplit_once(')').map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) as f64 / hz
+}
