@@ -30,7 +30,42 @@ pub fn bind_udp(port: u16) -> io::Result<UdpSocket> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
+    // One socket carries every session: a publisher's burst (a keyframe)
+    // must fit while the engine is busy sending a frame to many viewers,
+    // and a batch of a frame for many viewers must fit on the way out; the
+    // default 208 KiB is sized for one flow, not for every session at once.
+    for opt in [libc::SO_RCVBUF, libc::SO_SNDBUF] {
+        set_buffer(std.as_raw_fd(), opt, SOCKET_BUFFER);
+    }
     UdpSocket::from_std(std)
+}
+
+/// What the media socket asks for in each direction (the kernel caps it at
+/// net.core.rmem_max/wmem_max unless r58 may force it, as root).
+const SOCKET_BUFFER: libc::c_int = 4 << 20;
+
+fn set_buffer(fd: std::os::fd::RawFd, opt: libc::c_int, bytes: libc::c_int) {
+    let force = if opt == libc::SO_RCVBUF {
+        libc::SO_RCVBUFFORCE
+    } else {
+        libc::SO_SNDBUFFORCE
+    };
+    let set = |o: libc::c_int| {
+        // SAFETY: valid fd; the value is a c_int that outlives the call.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                o,
+                &bytes as *const _ as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    // FORCE needs CAP_NET_ADMIN; without it the plain option, capped.
+    if set(force) != 0 && set(opt) != 0 {
+        log::debug!("webrtc: socket buffer: {}", io::Error::last_os_error());
+    }
 }
 
 /// Receive one datagram: (length, source, destination IP).
