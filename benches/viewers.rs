@@ -11,8 +11,8 @@
 //! For N in 15 and 50: r58's CPU (utime+stime from /proc) over 8 s with N
 //! viewers, then with 3N; the packets are r58's own count
 //! (`/v3/info` r58.webrtc.send). µs per packet = (cpu(3N) - cpu(N)) /
-//! (packets(3N) - packets(N)). Two runs each. Then 200 viewers at once:
-//! loss reported by whepbench.
+//! (packets(3N) - packets(N)); memory per viewer likewise from RSS. Two
+//! runs each. Then 200 viewers at once: loss reported by whepbench.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -49,8 +49,16 @@ fn main() {
     );
     println!();
     println!(
-        "{:>5} {:>4} {:>10} {:>10} {:>12} {:>10} {:>8} {:>12}",
-        "N", "run", "cpu% N", "cpu% 3N", "pkt/s/viewer", "µs/packet", "lost", "pkts/call"
+        "{:>5} {:>4} {:>8} {:>8} {:>12} {:>10} {:>6} {:>10} {:>10}",
+        "N",
+        "run",
+        "cpu% N",
+        "cpu% 3N",
+        "pkt/s/viewer",
+        "µs/packet",
+        "lost",
+        "pkts/call",
+        "KiB/viewer"
     );
     for n in [15usize, 50] {
         for run in 1..=2 {
@@ -58,8 +66,9 @@ fn main() {
             let b = measure(&d, &bench, 3 * n);
             let us = (b.cpu_s - a.cpu_s) / (b.packets - a.packets) as f64 * 1e6;
             let per_viewer = a.packets as f64 / WINDOW.as_secs_f64() / n as f64;
+            let kib = (b.rss_kib as f64 - a.rss_kib as f64) / (2 * n) as f64;
             println!(
-                "{n:>5} {run:>4} {:>10.1} {:>10.1} {per_viewer:>12.0} {us:>10.2} {:>8} {:>12.1}",
+                "{n:>5} {run:>4} {:>8.1} {:>8.1} {per_viewer:>12.0} {us:>10.2} {:>6} {:>10.1} {kib:>10.0}",
                 a.cpu_s / WINDOW.as_secs_f64() * 100.0,
                 b.cpu_s / WINDOW.as_secs_f64() * 100.0,
                 a.lost + b.lost,
@@ -79,6 +88,7 @@ fn main() {
     println!();
     println!("µs/packet: r58's extra CPU time from N to 3N viewers over the extra packets it sent");
     println!("pkts/call: UDP packets per sendmmsg call (batching and GSO)");
+    println!("KiB/viewer: r58's RSS growth from N to 3N viewers, per extra viewer");
     let _ = publisher.kill();
     let _ = publisher.wait();
 }
@@ -102,6 +112,8 @@ struct Sample {
     calls: u64,
     dropped: u64,
     lost: u64,
+    /// r58's resident memory at the end of the window.
+    rss_kib: u64,
 }
 
 /// N whepbench viewers; r58's CPU seconds and packets over WINDOW once
@@ -126,6 +138,7 @@ fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
     let (c0, s0, t0) = (cpu(d.child.id()), send(d), Instant::now());
     std::thread::sleep(WINDOW);
     let (c1, s1) = (cpu(d.child.id()), send(d));
+    let rss_kib = (support::rss_mib(d.child.id()) * 1024.0) as u64;
     let scale = WINDOW.as_secs_f64() / t0.elapsed().as_secs_f64();
     let out = wb.wait_with_output().expect("whepbench output");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -141,6 +154,7 @@ fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
         calls: s1.1 - s0.1,
         dropped: s1.2,
         lost,
+        rss_kib,
     }
 }
 
