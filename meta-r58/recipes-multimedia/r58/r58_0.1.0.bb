@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "176a85dae51c1563b802c618c56cacc0cafee10b"
+SRCREV = "579c31e0a5015380378874cd0be375e4c59bf3e3"
 
 require ${BPN}-crates.inc
 
