@@ -21,7 +21,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Daemon, Setup};
+use support::whep_client::Viewer;
+use support::{Daemon, Setup, request};
 
 const WINDOW: Duration = Duration::from_secs(8);
 
@@ -75,6 +76,23 @@ fn main() {
                 b.packets as f64 / b.calls.max(1) as f64,
             );
         }
+    }
+    println!();
+    println!("ICE-TCP (str0m load client, one RFC 4571 connection per viewer):");
+    println!(
+        "{:>5} {:>4} {:>8} {:>8} {:>12} {:>10}",
+        "N", "run", "cpu% N", "cpu% 3N", "pkt/s/viewer", "µs/packet"
+    );
+    for run in 1..=2 {
+        let n = 15;
+        let (a, b) = (measure_tcp(&d, n), measure_tcp(&d, 3 * n));
+        let us = (b.cpu_s - a.cpu_s) / (b.packets - a.packets) as f64 * 1e6;
+        println!(
+            "{n:>5} {run:>4} {:>8.1} {:>8.1} {:>12.0} {us:>10.2}",
+            a.cpu_s / WINDOW.as_secs_f64() * 100.0,
+            b.cpu_s / WINDOW.as_secs_f64() * 100.0,
+            a.packets as f64 / WINDOW.as_secs_f64() / n as f64,
+        );
     }
     println!();
     let m = measure(&d, &bench, 200);
@@ -158,12 +176,46 @@ fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
     }
 }
 
-/// (UDP packets, sendmmsg calls, packets dropped) from r58's own counters.
-fn send(d: &Daemon) -> (u64, u64, u64) {
+/// (UDP packets, sendmmsg calls, packets dropped, TCP packets) from r58's
+/// own counters.
+fn send(d: &Daemon) -> (u64, u64, u64, u64) {
     let info = d.api_json("/v3/info");
     let s = &info["r58"]["webrtc"]["send"];
     let n = |k: &str| s[k].as_u64().unwrap_or(0);
-    (n("udpPackets"), n("udpCalls"), n("udpDropped"))
+    (
+        n("udpPackets"),
+        n("udpCalls"),
+        n("udpDropped"),
+        n("tcpPackets"),
+    )
+}
+
+/// N str0m viewers over ICE-TCP; r58's CPU seconds and TCP packets.
+fn measure_tcp(d: &Daemon, n: usize) -> Sample {
+    let viewers: Vec<Viewer> = (0..n)
+        .filter_map(|_| Viewer::connect_tcp(d.http, "pub1").ok())
+        .collect();
+    let t = Instant::now();
+    while viewers.iter().any(|v| v.frames() == 0) && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (c0, s0, t0) = (cpu(d.child.id()), send(d), Instant::now());
+    std::thread::sleep(WINDOW);
+    let (c1, s1) = (cpu(d.child.id()), send(d));
+    let scale = WINDOW.as_secs_f64() / t0.elapsed().as_secs_f64();
+    for v in &viewers {
+        let _ = request(d.http, "DELETE", &v.location, &[], b"");
+    }
+    drop(viewers);
+    std::thread::sleep(Duration::from_secs(2));
+    Sample {
+        cpu_s: (c1 - c0) * scale,
+        packets: ((s1.3 - s0.3) as f64 * scale) as u64,
+        calls: 0,
+        dropped: 0,
+        lost: 0,
+        rss_kib: 0,
+    }
 }
 
 /// CPU seconds (user + system) the process has used.

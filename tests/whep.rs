@@ -338,3 +338,26 @@ fn ice_tcp_connection_that_is_not_ice_is_closed() {
     let n = s.read(&mut buf).expect("closed, not left hanging");
     assert_eq!(n, 0, "the server closes the connection");
 }
+
+#[test]
+fn a_non_browser_viewer_over_ice_tcp_gets_frames_and_the_counters_say_tcp() {
+    // The load client's ICE-TCP mode (make bench uses it for the TCP path).
+    let d = Daemon::start(test_paths());
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let v = Viewer::connect_tcp(d.http, "cam0").expect("offer accepted");
+    let t0 = Instant::now();
+    while v.frames() < 30 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        v.frames() >= 30,
+        "got {} frames; log:\n{}",
+        v.frames(),
+        d.log()
+    );
+    let send = &d.api_json("/v3/info")["r58"]["webrtc"]["send"];
+    assert!(send["tcpPackets"].as_u64().unwrap_or(0) >= 30, "{send}");
+    let list = d.api_json("/v3/webrtcsessions/list");
+    let local = list["items"][0]["localCandidate"].as_str().unwrap_or("");
+    assert!(local.contains("/tcp/"), "{list}");
+}

@@ -2,7 +2,8 @@
 //! offers for the bad-input tests and is the load client for `make bench`.
 //! Counts whole depacketized frames and the time to the first one.
 
-use std::net::UdpSocket;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -88,6 +89,64 @@ impl Viewer {
         })
     }
 
+    /// Like `connect`, over ICE-TCP only: the offer has one TCP candidate,
+    /// the answer is cut down to r58's loopback TCP candidate, and media
+    /// comes over one RFC 4571-framed connection to it.
+    pub fn connect_tcp(port: u16, path: &str) -> Result<Viewer, String> {
+        init_crypto();
+        let mut rtc = Rtc::builder().build(Instant::now());
+        let local = SocketAddr::from(([127, 0, 0, 1], 9));
+        rtc.add_local_candidate(Candidate::host(local, "tcp").map_err(|e| e.to_string())?);
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = api.apply().ok_or("no offer")?;
+        let t0 = Instant::now();
+        let r = super::request(
+            port,
+            "POST",
+            &format!("/{path}/whep"),
+            &[("Content-Type", "application/sdp")],
+            offer.to_sdp_string().as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
+        if r.status != 201 {
+            return Err(format!("{} {}", r.status, r.text()));
+        }
+        let text = r.text();
+        let keep = |l: &&str| {
+            !l.starts_with("a=candidate") || (l.contains(" tcp ") && l.contains(" 127.0.0.1 "))
+        };
+        let sdp: Vec<&str> = text.lines().filter(keep).collect();
+        let tcp_port: u16 = sdp
+            .iter()
+            .find(|l| l.starts_with("a=candidate"))
+            .and_then(|l| l.split_whitespace().nth(5)?.parse().ok())
+            .ok_or("answer has no loopback TCP candidate")?;
+        let answer =
+            SdpAnswer::from_sdp_string(&(sdp.join("\r\n") + "\r\n")).map_err(|e| e.to_string())?;
+        rtc.sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| e.to_string())?;
+        let conn = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|e| e.to_string())?;
+        conn.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (frames, first_frame, stop, pli) = Default::default();
+        let flags = Flags {
+            frames: Arc::clone(&frames),
+            first: Arc::clone(&first_frame),
+            stop: Arc::clone(&stop),
+            pli: Arc::clone(&pli),
+        };
+        let thread = std::thread::spawn(move || run_tcp(rtc, conn, local, mid, t0, flags));
+        Ok(Viewer {
+            frames,
+            first_frame,
+            location: r.header("location").unwrap_or("").to_string(),
+            pli,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
     pub fn frames(&self) -> u64 {
         self.frames.load(Ordering::Relaxed)
     }
@@ -160,6 +219,76 @@ fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
         };
         if rtc.handle_input(input).is_err() {
             return;
+        }
+    }
+}
+
+/// `run` over one ICE-TCP connection: RFC 4571 framing (a 16-bit length
+/// before each packet), reads with a timeout.
+fn run_tcp(mut rtc: Rtc, mut conn: TcpStream, local: SocketAddr, mid: Mid, t0: Instant, f: Flags) {
+    let remote = conn.peer_addr().unwrap();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !f.stop.load(Ordering::Relaxed) && rtc.is_alive() {
+        if f.pli.swap(false, Ordering::Relaxed)
+            && let Some(mut w) = rtc.writer(mid)
+        {
+            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+        }
+        let timeout = loop {
+            match rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    let mut framed = (t.contents.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&t.contents);
+                    if conn.write_all(&framed).is_err() {
+                        return;
+                    }
+                }
+                Ok(Output::Event(Event::MediaData(_))) => {
+                    if f.frames.fetch_add(1, Ordering::Relaxed) == 0 {
+                        *f.first.lock().unwrap() = Some(t0.elapsed());
+                    }
+                }
+                Ok(Output::Event(_)) => {}
+                Err(_) => return,
+            }
+        };
+        let wait = timeout
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        conn.set_read_timeout(Some(wait)).unwrap();
+        match conn.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+            Err(_) => {
+                if rtc.handle_input(Input::Timeout(Instant::now())).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        while pending.len() >= 2 {
+            let len = u16::from_be_bytes([pending[0], pending[1]]) as usize;
+            if pending.len() < 2 + len {
+                break;
+            }
+            let packet: Vec<u8> = pending.drain(..2 + len).skip(2).collect();
+            let Ok(contents) = packet.as_slice().try_into() else {
+                continue;
+            };
+            let input = Input::Receive(
+                Instant::now(),
+                Receive {
+                    proto: Protocol::Tcp,
+                    source: remote,
+                    destination: local,
+                    contents,
+                },
+            );
+            if rtc.handle_input(input).is_err() {
+                return;
+            }
         }
     }
 }
