@@ -4,7 +4,7 @@
 mod support;
 
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::whep_client::{Viewer, offer};
 use support::{Daemon, request};
@@ -36,16 +36,8 @@ fn viewer_receives_frames_and_delete_ends_the_session() {
         "relative Location: {}",
         v.location
     );
-    let t0 = Instant::now();
-    while v.frames() < 30 && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        v.frames() >= 30,
-        "got {} frames; log:\n{}",
-        v.frames(),
-        d.log()
-    );
+    let got = v.wait_frames(30, Duration::from_secs(10));
+    assert!(got >= 30, "got {got} frames; log:\n{}", d.log());
     let info = d.path_info("cam0");
     assert_eq!(info["readers"].as_array().unwrap().len(), 1, "{info}");
     assert!(info["bytesSent"].as_u64().unwrap() > 10_000, "{info}");
@@ -345,16 +337,8 @@ fn a_non_browser_viewer_over_ice_tcp_gets_frames_and_the_counters_say_tcp() {
     let d = Daemon::start(test_paths());
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     let v = Viewer::connect_tcp(d.http, "cam0").expect("offer accepted");
-    let t0 = Instant::now();
-    while v.frames() < 30 && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        v.frames() >= 30,
-        "got {} frames; log:\n{}",
-        v.frames(),
-        d.log()
-    );
+    let got = v.wait_frames(30, Duration::from_secs(10));
+    assert!(got >= 30, "got {got} frames; log:\n{}", d.log());
     let send = &d.api_json("/v3/info")["r58"]["webrtc"]["send"];
     assert!(send["tcpPackets"].as_u64().unwrap_or(0) >= 30, "{send}");
     let list = d.api_json("/v3/webrtcsessions/list");

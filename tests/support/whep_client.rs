@@ -52,17 +52,7 @@ impl Viewer {
         let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
         let (mut rtc, pending, sdp, mid) = offer_with_mid(&sock);
         let t0 = Instant::now();
-        let r = super::request(
-            port,
-            "POST",
-            &format!("/{path}/whep"),
-            &[("Content-Type", "application/sdp")],
-            sdp.as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-        if r.status != 201 {
-            return Err(format!("{} {}", r.status, r.text()));
-        }
+        let r = post_offer(port, path, &sdp)?;
         let answer = SdpAnswer::from_sdp_string(&r.text()).map_err(|e| e.to_string())?;
         rtc.sdp_api()
             .accept_answer(pending, answer)
@@ -101,17 +91,7 @@ impl Viewer {
         let mid = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let (offer, pending) = api.apply().ok_or("no offer")?;
         let t0 = Instant::now();
-        let r = super::request(
-            port,
-            "POST",
-            &format!("/{path}/whep"),
-            &[("Content-Type", "application/sdp")],
-            offer.to_sdp_string().as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-        if r.status != 201 {
-            return Err(format!("{} {}", r.status, r.text()));
-        }
+        let r = post_offer(port, path, &offer.to_sdp_string())?;
         let text = r.text();
         let keep = |l: &&str| {
             !l.starts_with("a=candidate") || (l.contains(" tcp ") && l.contains(" 127.0.0.1 "))
@@ -150,6 +130,15 @@ impl Viewer {
     pub fn frames(&self) -> u64 {
         self.frames.load(Ordering::Relaxed)
     }
+
+    /// Wait until `n` frames have arrived or `within` has passed; the count.
+    pub fn wait_frames(&self, n: u64, within: Duration) -> u64 {
+        let t0 = Instant::now();
+        while self.frames() < n && t0.elapsed() < within {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.frames()
+    }
 }
 
 impl Drop for Viewer {
@@ -168,40 +157,74 @@ struct Flags {
     pli: Arc<AtomicBool>,
 }
 
+/// Ask for a keyframe if told to, then drain `rtc`: packets to `send`,
+/// frames counted. The next timeout, or None when the session is over.
+fn poll(
+    rtc: &mut Rtc,
+    mid: Mid,
+    t0: Instant,
+    f: &Flags,
+    mut send: impl FnMut(&[u8], SocketAddr) -> bool,
+) -> Option<Instant> {
+    if f.pli.swap(false, Ordering::Relaxed)
+        && let Some(mut w) = rtc.writer(mid)
+    {
+        let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+    }
+    loop {
+        match rtc.poll_output() {
+            Ok(Output::Timeout(t)) => return Some(t),
+            Ok(Output::Transmit(t)) => {
+                if !send(&t.contents, t.destination) {
+                    return None;
+                }
+            }
+            Ok(Output::Event(Event::MediaData(_))) => {
+                if f.frames.fetch_add(1, Ordering::Relaxed) == 0 {
+                    *f.first.lock().unwrap() = Some(t0.elapsed());
+                }
+            }
+            Ok(Output::Event(_)) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// POST `sdp` to `/{path}/whep`; the 201, or what came instead.
+fn post_offer(port: u16, path: &str, sdp: &str) -> Result<super::HttpResponse, String> {
+    let r = super::request(
+        port,
+        "POST",
+        &format!("/{path}/whep"),
+        &[("Content-Type", "application/sdp")],
+        sdp.as_bytes(),
+    )
+    .map_err(|e| e.to_string())?;
+    if r.status != 201 {
+        return Err(format!("{} {}", r.status, r.text()));
+    }
+    Ok(r)
+}
+
+/// How long a read may block: until str0m's timeout, within 1–50 ms.
+fn read_wait(timeout: Instant) -> Duration {
+    timeout
+        .saturating_duration_since(Instant::now())
+        .clamp(Duration::from_millis(1), Duration::from_millis(50))
+}
+
 fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
-    let Flags {
-        frames,
-        first,
-        stop,
-        pli,
-    } = f;
     let local = sock.local_addr().unwrap();
     let mut buf = vec![0u8; 2048];
-    while !stop.load(Ordering::Relaxed) && rtc.is_alive() {
-        if pli.swap(false, Ordering::Relaxed)
-            && let Some(mut w) = rtc.writer(mid)
-        {
-            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-        }
-        let timeout = loop {
-            match rtc.poll_output() {
-                Ok(Output::Timeout(t)) => break t,
-                Ok(Output::Transmit(t)) => {
-                    let _ = sock.send_to(&t.contents, t.destination);
-                }
-                Ok(Output::Event(Event::MediaData(_))) => {
-                    if frames.fetch_add(1, Ordering::Relaxed) == 0 {
-                        *first.lock().unwrap() = Some(t0.elapsed());
-                    }
-                }
-                Ok(Output::Event(_)) => {}
-                Err(_) => return,
-            }
+    while !f.stop.load(Ordering::Relaxed) && rtc.is_alive() {
+        let sent = |d: &[u8], to: SocketAddr| {
+            let _ = sock.send_to(d, to);
+            true
         };
-        let wait = timeout
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_millis(1), Duration::from_millis(50));
-        sock.set_read_timeout(Some(wait)).unwrap();
+        let Some(timeout) = poll(&mut rtc, mid, t0, &f, sent) else {
+            return;
+        };
+        sock.set_read_timeout(Some(read_wait(timeout))).unwrap();
         let input = match sock.recv_from(&mut buf) {
             Ok((n, source)) => match buf[..n].try_into() {
                 Ok(contents) => Input::Receive(
@@ -230,34 +253,15 @@ fn run_tcp(mut rtc: Rtc, mut conn: TcpStream, local: SocketAddr, mid: Mid, t0: I
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     while !f.stop.load(Ordering::Relaxed) && rtc.is_alive() {
-        if f.pli.swap(false, Ordering::Relaxed)
-            && let Some(mut w) = rtc.writer(mid)
-        {
-            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
-        }
-        let timeout = loop {
-            match rtc.poll_output() {
-                Ok(Output::Timeout(t)) => break t,
-                Ok(Output::Transmit(t)) => {
-                    let mut framed = (t.contents.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&t.contents);
-                    if conn.write_all(&framed).is_err() {
-                        return;
-                    }
-                }
-                Ok(Output::Event(Event::MediaData(_))) => {
-                    if f.frames.fetch_add(1, Ordering::Relaxed) == 0 {
-                        *f.first.lock().unwrap() = Some(t0.elapsed());
-                    }
-                }
-                Ok(Output::Event(_)) => {}
-                Err(_) => return,
-            }
+        let framed = |d: &[u8], _: SocketAddr| {
+            let mut out = (d.len() as u16).to_be_bytes().to_vec();
+            out.extend_from_slice(d);
+            conn.write_all(&out).is_ok()
         };
-        let wait = timeout
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_millis(1), Duration::from_millis(50));
-        conn.set_read_timeout(Some(wait)).unwrap();
+        let Some(timeout) = poll(&mut rtc, mid, t0, &f, framed) else {
+            return;
+        };
+        conn.set_read_timeout(Some(read_wait(timeout))).unwrap();
         match conn.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => pending.extend_from_slice(&buf[..n]),
