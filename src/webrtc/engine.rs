@@ -58,6 +58,9 @@ pub struct Engine {
     pub(super) next_id: u64,
     pub(super) latency: Latency,
     fan_ids: Vec<u64>,
+    /// Sessions whose timeout is due, in a buffer kept across wake-ups
+    /// (not `fan_ids`: driving a publisher fans out).
+    due_ids: Vec<u64>,
     /// When each session next wants its timeout.
     pub(super) deadlines: Deadlines,
     /// The next check for dead sessions and stand-in consent checks.
@@ -123,6 +126,7 @@ impl Engine {
             next_id: 1,
             latency: Latency::default(),
             fan_ids: Vec::new(),
+            due_ids: Vec::new(),
             deadlines: Deadlines::default(),
             housekeeping: Instant::now(),
             unresolved: Vec::new(),
@@ -383,7 +387,7 @@ impl Engine {
     }
 
     fn on_timeouts(&mut self, now: Instant) {
-        let mut due = std::mem::take(&mut self.fan_ids);
+        let mut due = std::mem::take(&mut self.due_ids);
         due.clear();
         self.deadlines.pop_due(now, &mut due);
         for &id in &due {
@@ -394,7 +398,7 @@ impl Engine {
             }
             self.drive(id, now);
         }
-        self.fan_ids = due;
+        self.due_ids = due;
         if now >= self.housekeeping {
             self.housekeeping = now + HOUSEKEEPING;
             self.keep_alive(now);
