@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "14a62707240ce188b7e4451c71b4e7e150852cad"
+SRCREV = "31510ef8dbc460724eb3ce076bdbade4f66d5b44"
 
 require ${BPN}-crates.inc
 
