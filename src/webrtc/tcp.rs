@@ -15,10 +15,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
-/// Packets queued towards one connection. A viewer whose TCP path is
-/// slower than the stream fills this; the engine then stops moving frames
-/// to it and the hub's slow-reader policy takes over (skip to a keyframe).
-pub const SEND_QUEUE: usize = 256;
+/// Batches queued towards one connection: the engine hands over what one
+/// wake-up produced for it (about a frame) already framed. A viewer whose
+/// TCP path is slower than the stream fills this; the engine then stops
+/// moving frames to it and the hub's slow-reader policy takes over (skip
+/// to a keyframe).
+pub const SEND_QUEUE: usize = 32;
 /// Connections at once, bound or not; more are refused at accept.
 pub const MAX_CONNS: usize = 512;
 /// RFC 4571 length prefix is 16 bits.
@@ -40,14 +42,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Queue one packet (the writer adds the framing). False when the queue
-    /// is full or the connection has gone; the packet is then dropped, as
-    /// on UDP.
-    pub fn send(&self, packet: Vec<u8>) -> bool {
-        self.tx.try_send(packet).is_ok()
+    /// Queue a batch of packets already framed (`frame_into`). False when
+    /// the queue is full or the connection has gone; the batch is then
+    /// dropped, as on UDP.
+    pub fn send(&self, framed: Vec<u8>) -> bool {
+        self.tx.try_send(framed).is_ok()
     }
 
-    /// Room for at least a frame's worth of packets.
+    /// Room for several more batches.
     pub fn has_room(&self) -> bool {
         self.tx.capacity() >= SEND_QUEUE / 2
     }
@@ -165,16 +167,22 @@ async fn serve(
             }
             p = rx.recv() => {
                 let Some(p) = p else { return }; // the engine dropped the Conn
-                // Frame and coalesce what is already queued into one write.
-                out.clear();
-                frame_into(&mut out, &p);
-                while out.len() < 60_000 {
-                    match rx.try_recv() {
-                        Ok(p) => frame_into(&mut out, &p),
-                        Err(_) => break,
+                // Coalesce what is already queued into one write.
+                let mut next = rx.try_recv().ok();
+                let all = if next.is_none() {
+                    &p
+                } else {
+                    out.clear();
+                    out.extend_from_slice(&p);
+                    while let Some(q) = next.take() {
+                        out.extend_from_slice(&q);
+                        if out.len() < 60_000 {
+                            next = rx.try_recv().ok();
+                        }
                     }
-                }
-                if wr.write_all(&out).await.is_err() {
+                    &out
+                };
+                if wr.write_all(all).await.is_err() {
                     return;
                 }
             }

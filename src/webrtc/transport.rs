@@ -15,13 +15,21 @@ use tokio::net::UdpSocket;
 use super::Pair;
 use super::batch::UdpBatch;
 use super::tcp::Conn;
+use super::tcp::frame_into;
 use crate::shapes::SendFacts;
 
 pub struct TcpConn {
     pub conn: Conn,
     pub session: Option<u64>,
     pub opened: Instant,
+    /// This wake-up's packets for the connection, framed, and how many.
+    out: Vec<u8>,
+    out_packets: u64,
 }
+
+/// A connection's batch for one wake-up stops growing here (the hub keeps
+/// the rest), so one wake-up cannot queue more than the socket can take.
+const TCP_BATCH: usize = 64 * 1024;
 
 /// The sockets, separate from the sessions so both can be borrowed at once.
 pub struct Transports {
@@ -35,24 +43,23 @@ pub struct Transports {
 }
 
 impl Transports {
-    /// Send one packet str0m produced; it is moved, not copied. UDP waits
-    /// for `flush` (batch.rs); TCP goes to its connection's writer, which
-    /// coalesces what is queued.
+    /// Queue one packet str0m produced for `flush`: UDP packets leave in
+    /// one batch (batch.rs); TCP packets are framed into their
+    /// connection's batch, handed to its writer in one piece.
     pub fn send(&mut self, proto: Protocol, to: SocketAddr, data: Vec<u8>) {
         match proto {
             Protocol::Udp => self.udp_out.push(to, data),
-            _ => {
-                let sent = self
-                    .tcp_by_peer
-                    .get(&to)
-                    .and_then(|id| self.tcp.get(id))
-                    .is_some_and(|c| c.conn.send(data));
-                if sent {
-                    self.tcp_packets += 1;
-                } else {
-                    log::debug!("webrtc: tcp packet to {to} dropped");
+            _ => match self
+                .tcp_by_peer
+                .get(&to)
+                .and_then(|id| self.tcp.get_mut(id))
+            {
+                Some(c) => {
+                    frame_into(&mut c.out, &data);
+                    c.out_packets += 1;
                 }
-            }
+                None => log::debug!("webrtc: tcp packet to {to} dropped: no connection"),
+            },
         }
     }
 
@@ -66,9 +73,12 @@ impl Transports {
         }
     }
 
-    /// Send the UDP packets queued since the last flush.
+    /// Send what was queued since the last flush.
     pub fn flush(&mut self) {
         self.udp_out.flush(self.udp.as_raw_fd());
+        for c in self.tcp.values_mut() {
+            self.tcp_packets += flush_tcp(c);
+        }
     }
 
     /// False when the session's TCP connection is backed up.
@@ -78,13 +88,16 @@ impl Transports {
                 .tcp_by_peer
                 .get(&p.remote)
                 .and_then(|id| self.tcp.get(id))
-                .is_some_and(|c| c.conn.has_room()),
+                .is_some_and(|c| c.out.len() < TCP_BATCH && c.conn.has_room()),
             _ => true,
         }
     }
 
     pub fn drop_tcp(&mut self, id: u64) -> Option<TcpConn> {
-        let c = self.tcp.remove(&id)?;
+        let mut c = self.tcp.remove(&id)?;
+        // What is queued (a goodbye: RTCP BYE, close_notify) still goes;
+        // the writer sends it before it sees the connection dropped.
+        self.tcp_packets += flush_tcp(&mut c);
         self.tcp_by_peer.remove(&c.conn.peer);
         Some(c)
     }
@@ -95,6 +108,8 @@ impl Transports {
             conn,
             session: None,
             opened: now,
+            out: Vec::new(),
+            out_packets: 0,
         };
         self.tcp.insert(c.conn.id, c);
     }
@@ -119,5 +134,23 @@ impl Transports {
         for id in ids {
             self.drop_tcp(id);
         }
+    }
+}
+
+/// Hand a connection's batch to its writer; the packets that went.
+fn flush_tcp(c: &mut TcpConn) -> u64 {
+    if c.out.is_empty() {
+        return 0;
+    }
+    let n = std::mem::take(&mut c.out_packets);
+    let batch = std::mem::take(&mut c.out);
+    if c.conn.send(batch) {
+        n
+    } else {
+        log::debug!(
+            "webrtc: tcp to {}: queue full, {n} packets dropped",
+            c.conn.peer
+        );
+        0
     }
 }
