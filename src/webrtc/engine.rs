@@ -119,6 +119,7 @@ impl Engine {
                 tcp: HashMap::new(),
                 tcp_by_peer: HashMap::new(),
                 udp_out: Default::default(),
+                tcp_pending: Vec::new(),
                 tcp_packets: 0,
             },
             adv,
@@ -338,9 +339,9 @@ impl Engine {
             };
             s.write_frame(&f, now);
             sent += f.bytes as u64;
-            // Let str0m turn this frame into packets before checking room again.
+            // Let str0m turn this frame into packets before checking room
+            // again. (`drive` always follows and records the next timeout.)
             drain(s, &mut self.net);
-            self.deadlines.set(id, s.next_timeout);
         }
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;

@@ -39,6 +39,9 @@ pub struct Transports {
     pub tcp_by_peer: HashMap<SocketAddr, u64>,
     /// UDP packets of this wake-up, sent together by `flush`.
     pub udp_out: UdpBatch,
+    /// Connections with a batch waiting for `flush` (so a flush does not
+    /// look at every connection on every wake-up).
+    pub tcp_pending: Vec<u64>,
     pub tcp_packets: u64,
 }
 
@@ -55,6 +58,9 @@ impl Transports {
                 .and_then(|id| self.tcp.get_mut(id))
             {
                 Some(c) => {
+                    if c.out.is_empty() {
+                        self.tcp_pending.push(c.conn.id);
+                    }
                     frame_into(&mut c.out, &data);
                     c.out_packets += 1;
                 }
@@ -76,8 +82,10 @@ impl Transports {
     /// Send what was queued since the last flush.
     pub fn flush(&mut self) {
         self.udp_out.flush(self.udp.as_raw_fd());
-        for c in self.tcp.values_mut() {
-            self.tcp_packets += flush_tcp(c);
+        for id in self.tcp_pending.drain(..) {
+            if let Some(c) = self.tcp.get_mut(&id) {
+                self.tcp_packets += flush_tcp(c);
+            }
         }
     }
 
