@@ -64,10 +64,19 @@ impl UdpBatch {
             return;
         }
         let groups = group(&self.queue, self.gso);
+        // One iovec per packet, made once per flush; messages point into it.
+        let iovs: Vec<libc::iovec> = self
+            .queue
+            .iter()
+            .map(|(_, d)| libc::iovec {
+                iov_base: d.as_ptr() as *mut libc::c_void,
+                iov_len: d.len(),
+            })
+            .collect();
         let mut done = 0;
         while done < groups.len() {
             let end = (done + MAX_MESSAGES).min(groups.len());
-            match send(fd, &self.queue, &groups[done..end]) {
+            match send(fd, &iovs, &groups[done..end]) {
                 Ok((sent, calls)) => {
                     self.stats.syscalls += calls;
                     self.count(&groups[done..done + sent]);
@@ -82,8 +91,7 @@ impl UdpBatch {
                 Err(e) if self.gso && groups[done].segment.is_some() => {
                     log::info!("webrtc: UDP GSO unavailable ({e}); sending packets singly");
                     self.gso = false;
-                    let rest = self.queue.split_off(groups[done].start);
-                    self.queue = rest;
+                    self.queue.drain(..groups[done].start);
                     return self.flush(fd);
                 }
                 Err(e) => {
@@ -134,17 +142,11 @@ fn group(queue: &[(SocketAddr, Vec<u8>)], gso: bool) -> Vec<Group> {
     out
 }
 
-/// One `sendmmsg` of `groups`: (messages sent, system calls made).
-fn send(fd: RawFd, queue: &[(SocketAddr, Vec<u8>)], groups: &[Group]) -> io::Result<(usize, u64)> {
-    // Everything a message points at lives in these vectors, which are
-    // filled completely before any pointer into them is taken.
-    let iovs: Vec<libc::iovec> = queue
-        .iter()
-        .map(|(_, d)| libc::iovec {
-            iov_base: d.as_ptr() as *mut libc::c_void,
-            iov_len: d.len(),
-        })
-        .collect();
+/// `sendmmsg` of `groups` (`iovs` has one entry per queued packet):
+/// (messages sent, system calls made).
+fn send(fd: RawFd, iovs: &[libc::iovec], groups: &[Group]) -> io::Result<(usize, u64)> {
+    // Everything a message points at lives in `iovs` and these vectors,
+    // which are filled completely before any pointer into them is taken.
     let addrs: Vec<(libc::sockaddr_storage, libc::socklen_t)> =
         groups.iter().map(|g| sockaddr(g.to)).collect();
     // SAFETY: CMSG_SPACE is a pure size computation.
