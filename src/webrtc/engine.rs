@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
@@ -26,11 +26,6 @@ use crate::config::{Config, Source};
 use crate::h264;
 use crate::hub::{Frame, Hub};
 use crate::media::{Control, MediaEvent, PathHandle};
-
-/// A TCP connection must prove which session it is for this quickly.
-const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often dead sessions are looked for (all of them, so not per wake).
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 pub(super) struct PathEntry {
     pub handle: PathHandle,
@@ -63,8 +58,8 @@ pub struct Engine {
     due_ids: Vec<u64>,
     /// When each session next wants its timeout.
     pub(super) deadlines: Deadlines,
-    /// The next check for dead sessions and stand-in consent checks.
-    housekeeping: Instant,
+    /// The next round over all sessions (housekeeping.rs).
+    pub(super) housekeeping: Instant,
     /// Public names that do not resolve, for `r58 status` and the doctor.
     pub(super) unresolved: Vec<super::Unresolved>,
     /// Set by `Cmd::Shutdown`: offers are refused from then on.
@@ -401,10 +396,7 @@ impl Engine {
         }
         self.due_ids = due;
         if now >= self.housekeeping {
-            self.housekeeping = now + HOUSEKEEPING;
-            self.keep_alive(now);
-            self.close_dead(now);
-            self.net.close_unbound(now, TCP_BIND_TIMEOUT);
+            self.housekeep(now);
         }
     }
 

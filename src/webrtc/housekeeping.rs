@@ -1,6 +1,7 @@
 //! The engine's once-a-second round over every session: close the ones
 //! that are gone, and hand str0m stand-in consent checks for peers that
-//! send media but no checks. Per-packet work never scans all sessions;
+//! send media but no checks, and drop TCP connections that never named
+//! their session. Per-packet work never scans all sessions;
 //! this does, so it runs on its own timer.
 
 use std::time::{Duration, Instant};
@@ -12,11 +13,23 @@ use super::engine::Engine;
 
 /// A session that has not connected by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// A TCP connection must prove which session it is for this quickly.
+const TCP_BIND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the round runs.
+const EVERY: Duration = Duration::from_secs(1);
 
 impl Engine {
+    /// The round: due when `now` reaches `self.housekeeping`.
+    pub(super) fn housekeep(&mut self, now: Instant) {
+        self.housekeeping = now + EVERY;
+        self.keep_alive(now);
+        self.close_dead(now);
+        self.net.close_unbound(now, TCP_BIND_TIMEOUT);
+    }
+
     /// Stand-in consent checks for peers that send media but no checks
     /// (liveness.rs says why).
-    pub(super) fn keep_alive(&mut self, now: Instant) {
+    fn keep_alive(&mut self, now: Instant) {
         let due: Vec<u64> = self
             .sessions
             .values()
@@ -56,7 +69,7 @@ impl Engine {
     }
 
     /// Close sessions that are gone, never connected, or (publishers) idle.
-    pub(super) fn close_dead(&mut self, now: Instant) {
+    fn close_dead(&mut self, now: Instant) {
         let dead: Vec<(u64, &str)> = self
             .sessions
             .values()
