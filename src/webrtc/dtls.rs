@@ -92,8 +92,9 @@ fn context(cert: &DtlsCert) -> Result<SslContext, ErrorStack> {
         SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
         |_, _| true,
     );
-    // The MTU is str0m's to set; no socket to ask. ICE has already proven
-    // the peer answers, so no cookie exchange either.
+    // The MTU is str0m's to set; no socket to ask. Every session is a new
+    // handshake, so no session tickets. (Cookie exchange stays off, as
+    // OpenSSL's default: ICE has already proven the peer answers.)
     b.set_options(SslOptions::NO_QUERY_MTU | SslOptions::NO_TICKET);
     let ctx = b.build();
     *cached = Some((cert.certificate.clone(), ctx.clone()));
