@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "338ebb1d5e6b79a03f424240c2e9547a1a60bf61"
+SRCREV = "637e219cefd1aa00b1ff24aececf736e4b0c7dc6"
 
 require ${BPN}-crates.inc
 
