@@ -50,7 +50,7 @@ fn main() {
     );
     println!();
     println!(
-        "{:>5} {:>4} {:>8} {:>8} {:>12} {:>10} {:>6} {:>10} {:>10}",
+        "{:>5} {:>4} {:>8} {:>8} {:>12} {:>10} {:>6} {:>8} {:>7} {:>10} {:>10}",
         "N",
         "run",
         "cpu% N",
@@ -58,10 +58,16 @@ fn main() {
         "pkt/s/viewer",
         "µs/packet",
         "lost",
+        "upstream",
+        "rcvbuf",
         "pkts/call",
         "KiB/viewer"
     );
-    for n in [15usize, 50] {
+    // R58_BENCH=tcp skips to the ICE-TCP part (for profiling it alone).
+    // R58_BENCH=200 runs only the 200-viewer part.
+    let only = std::env::var("R58_BENCH").unwrap_or_default();
+    let only_tcp = only == "tcp";
+    for n in [15usize, 50].into_iter().filter(|_| only.is_empty()) {
         for run in 1..=2 {
             let a = measure(&d, &bench, n);
             let b = measure(&d, &bench, 3 * n);
@@ -69,10 +75,12 @@ fn main() {
             let per_viewer = a.packets as f64 / WINDOW.as_secs_f64() / n as f64;
             let kib = (b.rss_kib as f64 - a.rss_kib as f64) / (2 * n) as f64;
             println!(
-                "{n:>5} {run:>4} {:>8.1} {:>8.1} {per_viewer:>12.0} {us:>10.2} {:>6} {:>10.1} {kib:>10.0}",
+                "{n:>5} {run:>4} {:>8.1} {:>8.1} {per_viewer:>12.0} {us:>10.2} {:>6} {:>8} {:>7} {:>10.1} {kib:>10.0}",
                 a.cpu_s / WINDOW.as_secs_f64() * 100.0,
                 b.cpu_s / WINDOW.as_secs_f64() * 100.0,
                 a.lost + b.lost,
+                a.upstream_lost * n as u64 + b.upstream_lost * 3 * n as u64,
+                a.rcvbuf + b.rcvbuf,
                 b.packets as f64 / b.calls.max(1) as f64,
             );
         }
@@ -83,8 +91,10 @@ fn main() {
         "{:>5} {:>4} {:>8} {:>8} {:>12} {:>10}",
         "N", "run", "cpu% N", "cpu% 3N", "pkt/s/viewer", "µs/packet"
     );
-    for run in 1..=2 {
-        let n = 15;
+    for (n, run) in [(15, 1), (15, 2), (50, 1), (50, 2)]
+        .into_iter()
+        .filter(|_| only.is_empty() || only_tcp)
+    {
         let (a, b) = (measure_tcp(&d, n), measure_tcp(&d, 3 * n));
         let us = (b.cpu_s - a.cpu_s) / (b.packets - a.packets) as f64 * 1e6;
         println!(
@@ -95,16 +105,47 @@ fn main() {
         );
     }
     println!();
-    let m = measure(&d, &bench, 200);
-    println!(
-        "200 viewers: cpu {:.1}% of a core, {:.0} packets/s per viewer, {} lost (whepbench), {} refused by the socket",
-        m.cpu_s / WINDOW.as_secs_f64() * 100.0,
-        m.packets as f64 / WINDOW.as_secs_f64() / 200.0,
-        m.lost,
-        m.dropped
-    );
+    if only_tcp {
+        let _ = publisher.kill();
+        let _ = publisher.wait();
+        return;
+    }
+    // pion does not size its sockets' receive buffers: with r58, GStreamer
+    // and whepbench on two cores, whepbench falls behind and the kernel
+    // drops at its sockets. The second run gives new sockets 2 MiB (the
+    // host's default is put back) to show what r58 itself delivers.
+    for big in [false, true] {
+        let restore = big.then(|| set_rmem_default(2 << 20)).flatten();
+        if big && restore.is_none() {
+            println!(
+                "(200 viewers with 2 MiB receive buffers skipped: net.core.rmem_default not writable)"
+            );
+            continue;
+        }
+        let m = measure(&d, &bench, 200);
+        if let Some(old) = restore {
+            set_rmem_default(old);
+        }
+        println!(
+            "200 viewers ({} receive buffers): cpu {:.1}% of a core, {:.0} packets/s per viewer, \
+             {} lost (whepbench), of which {} upstream; {} refused by r58's socket, {} dropped by full receive buffers",
+            if big { "2 MiB" } else { "default" },
+            m.cpu_s / WINDOW.as_secs_f64() * 100.0,
+            m.packets as f64 / WINDOW.as_secs_f64() / 200.0,
+            m.lost,
+            m.upstream_lost * 200,
+            m.dropped,
+            m.rcvbuf,
+        );
+    }
     println!();
     println!("µs/packet: r58's extra CPU time from N to 3N viewers over the extra packets it sent");
+    println!(
+        "upstream: of those, what the publisher's leg lost (r58's inboundRTPPacketsLost, times the viewers who then miss it)"
+    );
+    println!(
+        "rcvbuf: UDP datagrams this host dropped at a full receive buffer over the whole run (/proc/net/snmp RcvbufErrors): the load generator's sockets"
+    );
     println!("pkts/call: UDP packets per sendmmsg call (batching and GSO)");
     println!("KiB/viewer: r58's RSS growth from N to 3N viewers, per extra viewer");
     let _ = publisher.kill();
@@ -130,6 +171,10 @@ struct Sample {
     calls: u64,
     dropped: u64,
     lost: u64,
+    /// Datagrams dropped at full receive buffers on this host.
+    rcvbuf: u64,
+    /// Gaps in what the publisher sent r58 over the whole whepbench run.
+    upstream_lost: u64,
     /// r58's resident memory at the end of the window.
     rss_kib: u64,
 }
@@ -152,6 +197,7 @@ fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
         .stderr(Stdio::null())
         .spawn()
         .expect("running whepbench");
+    let (up0, rcv0) = (upstream_lost(d), rcvbuf_errors());
     std::thread::sleep(Duration::from_secs(5));
     let (c0, s0, t0) = (cpu(d.child.id()), send(d), Instant::now());
     std::thread::sleep(WINDOW);
@@ -165,13 +211,17 @@ fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
         .nth(1)
         .and_then(|r| r.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    std::thread::sleep(Duration::from_secs(2));
+    let upstream_lost = upstream_lost(d) - up0;
+    let rcvbuf = rcvbuf_errors() - rcv0;
+    wait_gone(d);
     Sample {
         cpu_s: (c1 - c0) * scale,
         packets: ((s1.0 - s0.0) as f64 * scale) as u64,
         calls: s1.1 - s0.1,
         dropped: s1.2,
         lost,
+        rcvbuf,
+        upstream_lost,
         rss_kib,
     }
 }
@@ -207,14 +257,68 @@ fn measure_tcp(d: &Daemon, n: usize) -> Sample {
         let _ = request(d.http, "DELETE", &v.location, &[], b"");
     }
     drop(viewers);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_gone(d);
     Sample {
         cpu_s: (c1 - c0) * scale,
         packets: ((s1.3 - s0.3) as f64 * scale) as u64,
         calls: 0,
         dropped: 0,
         lost: 0,
+        rcvbuf: 0,
+        upstream_lost: 0,
         rss_kib: 0,
+    }
+}
+
+/// Set net.core.rmem_default; returns the old value (None: not allowed).
+fn set_rmem_default(bytes: u64) -> Option<u64> {
+    let f = "/proc/sys/net/core/rmem_default";
+    let old = std::fs::read_to_string(f).ok()?.trim().parse().ok()?;
+    std::fs::write(f, bytes.to_string()).ok()?;
+    Some(old)
+}
+
+/// The host's UDP RcvbufErrors counter.
+fn rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Packets the publisher's link to r58 lost, by r58's count.
+fn upstream_lost(d: &Daemon) -> u64 {
+    let list = d.api_json("/v3/webrtcsessions/list");
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["state"] == "publish")
+        .filter_map(|s| s["inboundRTPPacketsLost"].as_u64())
+        .sum()
+}
+
+/// Wait until only the publisher's session is left, so that viewers of
+/// one phase (whepbench does not DELETE; its sessions end when r58 sees
+/// them go quiet) do not cost CPU in the next.
+fn wait_gone(d: &Daemon) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(40) {
+        let list = d.api_json("/v3/webrtcsessions/list");
+        if list["items"].as_array().is_some_and(|a| a.len() <= 1) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if std::env::var_os("R58_BENCH_VERBOSE").is_some() {
+        eprintln!("viewers gone after {:.1} s", t.elapsed().as_secs_f64());
     }
 }
 

@@ -319,6 +319,9 @@ async fn session_items(st: &State) -> Vec<Value> {
                 "outboundBytes": s.bytes_sent,
                 "bytesReceived": s.bytes_received,
                 "bytesSent": s.bytes_sent,
+                "outboundRTPPackets": s.rtp.sent,
+                "inboundRTPPackets": s.rtp.received,
+                "inboundRTPPacketsLost": s.rtp.lost,
             })
         })
         .collect()

@@ -57,6 +57,9 @@ fn viewer_receives_frames_and_delete_ends_the_session() {
     assert!(remote.starts_with("host/udp/127.0.0.1/"), "{s}");
     assert!(s["outboundBytes"].as_u64().unwrap() > 10_000, "{s}");
     assert!(s["inboundBytes"].as_u64().unwrap() > 0, "{s}");
+    // Every frame is at least one RTP packet; a viewer receives none.
+    assert!(s["outboundRTPPackets"].as_u64().unwrap() >= 30, "{s}");
+    assert_eq!(s["inboundRTPPackets"], 0, "{s}");
     let id = s["id"].as_str().unwrap();
     assert_eq!(
         d.api_json(&format!("/v3/webrtcsessions/get/{id}"))["id"],

@@ -95,6 +95,15 @@ pub struct Pair {
     pub remote: SocketAddr,
 }
 
+/// RTP packets of one session. `lost` counts gaps in what a publisher
+/// sent (its link to r58), not what viewers lose.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RtpCounts {
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+}
+
 /// One session, for `/v3/webrtcsessions/list`.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -107,6 +116,7 @@ pub struct SessionInfo {
     pub pair: Option<Pair>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    pub rtp: RtpCounts,
     /// A WHIP publisher (else a WHEP viewer).
     pub publishing: bool,
 }

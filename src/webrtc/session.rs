@@ -17,7 +17,7 @@ use str0m::{Candidate, CandidateKind, Rtc};
 
 use super::liveness::Liveness;
 use super::relay::{self, Carried};
-use super::{Pair, SessionInfo};
+use super::{Pair, RtpCounts, SessionInfo};
 use crate::hub::{Frame, Track};
 use crate::vocab::SessionId;
 
@@ -67,6 +67,9 @@ pub struct Inbound {
     /// Set by the first video packet: the codec the publisher really sends.
     pub carried: Option<Carried>,
     pub last_media: Option<Instant>,
+    /// The newest extended sequence number per track (video, audio), to
+    /// count what the publisher's link lost on the way in.
+    last_seq: [Option<u64>; 2],
 }
 
 pub struct Session {
@@ -90,6 +93,7 @@ pub struct Session {
     pub pair: Option<Pair>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    pub rtp: RtpCounts,
     /// Stand-in consent checks for peers that send none.
     pub liveness: Liveness,
 }
@@ -289,6 +293,7 @@ impl Session {
             pair: None,
             bytes_sent: 0,
             bytes_received: 0,
+            rtp: RtpCounts::default(),
             liveness: Liveness::new(remote_ufrag(t.offer)),
         };
         (s, n.answer)
@@ -335,6 +340,7 @@ impl Session {
             );
         }
         self.bytes_sent += f.bytes as u64;
+        self.rtp.sent += f.payloads.len() as u64;
     }
 
     /// A publisher's packet, ready for the path's `Ingest`; None for what
@@ -362,6 +368,18 @@ impl Session {
             });
         }
         inb.last_media = Some(p.timestamp);
+        let seq = *p.seq_no;
+        let last = &mut inb.last_seq[(track == Track::Audio) as usize];
+        self.rtp.received += 1;
+        match *last {
+            Some(l) if seq > l => {
+                self.rtp.lost += seq - l - 1;
+                *last = Some(seq);
+            }
+            // Late (reordered or retransmitted) packets fill nothing here.
+            Some(_) => {}
+            None => *last = Some(seq),
+        }
         Some(relay::Packet {
             track,
             codec: spec.codec,
@@ -446,6 +464,7 @@ impl Session {
             pair: self.pair.clone(),
             bytes_sent: self.bytes_sent,
             bytes_received: self.bytes_received,
+            rtp: self.rtp,
             publishing: self.is_publisher(),
         }
     }
