@@ -224,20 +224,80 @@ mod tests {
         assert_eq!(d.next_packet(), None);
     }
 
-    #[tokio::test]
-    async fn a_full_queue_refuses_instead_of_blocking() {
-        let (tx, _rx) = mpsc::channel(SEND_QUEUE);
-        let c = Conn {
-            id: 1,
-            peer: "127.0.0.1:1".parse().unwrap(),
-            local: "127.0.0.1:2".parse().unwrap(),
-            tx,
+    /// A listener on loopback and one client whose receive buffer is small;
+    /// the engine's end of the connection.
+    async fn pair() -> (Conn, TcpStream, mpsc::Receiver<TcpEvent>) {
+        let l = bind(0).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (events, mut rx) = mpsc::channel(16);
+        tokio::spawn(listen(l, events));
+        let s = TcpSocket::new_v4().unwrap();
+        s.set_recv_buffer_size(4096).unwrap();
+        let client = s.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        let Some(TcpEvent::Open(conn)) = rx.recv().await else {
+            panic!("no connection")
         };
-        assert!(c.has_room());
-        for _ in 0..SEND_QUEUE {
-            assert!(c.send(vec![0; 10]));
+        (conn, client, rx)
+    }
+
+    fn numbered_batch(b: u32, out: &mut Vec<u8>) {
+        for i in 0..10u32 {
+            let mut p = vec![(b % 251) as u8; 1000];
+            p[..4].copy_from_slice(&(b * 10 + i).to_be_bytes());
+            frame_into(out, &p);
         }
-        assert!(!c.has_room());
-        assert!(!c.send(vec![0; 10]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_peer_fills_the_queue_and_gets_every_accepted_packet_in_order() {
+        use tokio::io::AsyncReadExt;
+        let (conn, mut client, _events) = pair().await;
+        // The peer reads nothing: the socket, then the queue, fill up.
+        let (mut accepted, mut refused, mut batch) = (Vec::new(), 0, Vec::new());
+        let mut b = 0u32;
+        while refused <= 10 && b < 10_000 {
+            numbered_batch(b, &mut batch);
+            if conn.send(std::mem::take(&mut batch)) {
+                accepted.extend((0..10).map(|i| b * 10 + i));
+            } else {
+                refused += 1;
+            }
+            b += 1;
+        }
+        assert!(
+            refused > 10,
+            "a peer that reads nothing is refused at some point"
+        );
+        assert!(!conn.has_room());
+        // Now it reads, slowly, while more is sent: the socket takes some
+        // directly while the task still writes the backlog.
+        let reader = tokio::spawn(async move {
+            let (mut d, mut got, mut buf) = (Deframer::default(), Vec::new(), vec![0u8; 8192]);
+            loop {
+                let r =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), client.read(&mut buf));
+                let Ok(Ok(n @ 1..)) = r.await else { break };
+                d.push(&buf[..n]);
+                while let Some(p) = d.next_packet() {
+                    assert_eq!(p.len(), 1000, "a torn packet");
+                    got.push(u32::from_be_bytes(p[..4].try_into().unwrap()));
+                }
+                tokio::task::yield_now().await;
+            }
+            got
+        });
+        for n in 0..20_000 {
+            numbered_batch(b, &mut batch);
+            if conn.send(std::mem::take(&mut batch)) {
+                accepted.extend((0..10).map(|i| b * 10 + i));
+            }
+            b += 1;
+            if n % 8 == 0 {
+                tokio::time::sleep(std::time::Duration::from_micros(100)).await;
+            }
+        }
+        let got = reader.await.unwrap();
+        assert_eq!(got.len(), accepted.len());
+        assert!(got == accepted, "out of order");
     }
 }
