@@ -18,6 +18,7 @@ use explain::explain;
 pub mod board;
 pub mod frpc;
 pub mod import;
+pub mod rendition;
 pub mod secret;
 pub mod tunnel;
 pub mod webrtc;
@@ -97,6 +98,8 @@ pub struct PathConfig {
     /// This path's tokens, instead of `[auth]`'s.
     pub publish_token: Option<auth::Secret>,
     pub read_token: Option<auth::Secret>,
+    /// Smaller encodes for viewers on weak links, largest first.
+    pub renditions: Vec<rendition::Rendition>,
 }
 
 impl Default for Config {
@@ -158,6 +161,7 @@ impl Default for PathConfig {
             override_publisher: false,
             publish_token: None,
             read_token: None,
+            renditions: Vec::new(),
         }
     }
 }
@@ -299,6 +303,7 @@ impl Config {
                     return Err(fail(&sec, key, format!("path '{name}': {key} {e}")));
                 }
             }
+            rendition::check(name, p).map_err(|msg| fail(&sec, "renditions", msg))?;
             if p.max_viewers == 0 {
                 return Err(fail(
                     &sec,

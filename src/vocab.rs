@@ -152,3 +152,27 @@ impl ProxyState {
         }
     }
 }
+
+/// Which encode of a path a viewer gets: 0 is the main stream, 1.. the
+/// configured renditions in order (each smaller than the one before).
+/// The API shows it as a number and `r58 status` as "main" or "r1".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+pub struct Layer(pub u8);
+
+impl Layer {
+    pub const MAIN: Layer = Layer(0);
+
+    pub fn is_main(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_main() {
+            f.write_str("main")
+        } else {
+            write!(f, "r{}", self.0)
+        }
+    }
+}

@@ -35,24 +35,26 @@ impl Encoder {
 
     /// The gst-launch fragment for this encoder with the path's settings.
     pub fn launch_fragment(self, p: &PathConfig) -> String {
+        self.fragment("enc", p.gop, p.bitrate)
+    }
+
+    /// The encoder element named `name` (a rendition's is `enc1`, …).
+    pub fn fragment(self, name: &str, gop: u32, bps: u32) -> String {
         match self {
             // The parameter set the R58 fleet soak-tested; other sets crashed
             // the VPU. Never set width/height here (RGA crashes).
             Encoder::Mpp => format!(
-                "mpph264enc name=enc profile=baseline rc-mode=cbr qp-init=26 qp-min=10 qp-max=51 \
-                 gop={} header-mode=each-idr bps={}",
-                p.gop, p.bitrate
+                "mpph264enc name={name} profile=baseline rc-mode=cbr qp-init=26 qp-min=10 qp-max=51 \
+                 gop={gop} header-mode=each-idr bps={bps}"
             ),
             Encoder::X264 => format!(
-                "x264enc name=enc tune=zerolatency speed-preset=ultrafast bframes=0 \
-                 key-int-max={} bitrate={} ! video/x-h264,profile=constrained-baseline",
-                p.gop,
-                kbps(p.bitrate)
+                "x264enc name={name} tune=zerolatency speed-preset=ultrafast bframes=0 \
+                 key-int-max={gop} bitrate={} ! video/x-h264,profile=constrained-baseline",
+                kbps(bps)
             ),
             Encoder::OpenH264 => format!(
-                "openh264enc name=enc usage-type=camera rate-control=bitrate complexity=low \
-                 gop-size={} bitrate={}",
-                p.gop, p.bitrate
+                "openh264enc name={name} usage-type=camera rate-control=bitrate complexity=low \
+                 gop-size={gop} bitrate={bps}"
             ),
         }
     }
@@ -115,17 +117,23 @@ impl HwSlots {
         HwSlots { max, used: 0 }
     }
 
-    pub fn admit(&mut self, path: &str, enc: Encoder) -> Result<()> {
+    /// Admit a path needing `sessions` encoders (1 + its renditions).
+    pub fn admit(&mut self, path: &str, enc: Encoder, sessions: usize) -> Result<()> {
         if !enc.is_hardware() {
             return Ok(());
         }
-        if self.used >= self.max {
+        if self.used + sessions > self.max {
+            let what = if sessions > 1 {
+                format!("its {sessions} hardware encoder sessions (1 + renditions) do not fit")
+            } else {
+                "all hardware encoder sessions are in use".into()
+            };
             return Err(Error::new(format!(
-                "path '{path}' refused: all {} hardware encoder sessions are in use (max_hw_encoders)",
-                self.max
+                "path '{path}' refused: {what}; {} of {} in use (max_hw_encoders)",
+                self.used, self.max
             )));
         }
-        self.used += 1;
+        self.used += sessions;
         Ok(())
     }
 }
@@ -210,11 +218,23 @@ mod tests {
     #[test]
     fn hardware_slots_cap_mpp_only() {
         let mut s = HwSlots::new(2);
-        assert!(s.admit("cam0", Encoder::Mpp).is_ok());
-        assert!(s.admit("cam1", Encoder::X264).is_ok());
-        assert!(s.admit("cam2", Encoder::Mpp).is_ok());
-        let e = s.admit("cam3", Encoder::Mpp).unwrap_err().to_string();
+        assert!(s.admit("cam0", Encoder::Mpp, 1).is_ok());
+        assert!(s.admit("cam1", Encoder::X264, 3).is_ok());
+        assert!(s.admit("cam2", Encoder::Mpp, 1).is_ok());
+        let e = s.admit("cam3", Encoder::Mpp, 1).unwrap_err().to_string();
         assert!(e.contains("cam3") && e.contains("max_hw_encoders"), "{e}");
-        assert!(s.admit("cam4", Encoder::OpenH264).is_ok());
+        assert!(s.admit("cam4", Encoder::OpenH264, 1).is_ok());
+    }
+
+    #[test]
+    fn renditions_count_as_hardware_sessions() {
+        let mut s = HwSlots::new(4);
+        assert!(s.admit("cam0", Encoder::Mpp, 3).is_ok());
+        let e = s.admit("cam1", Encoder::Mpp, 2).unwrap_err().to_string();
+        assert!(
+            e.contains("2 hardware encoder sessions") && e.contains("3 of 4"),
+            "{e}"
+        );
+        assert!(s.admit("cam1", Encoder::Mpp, 1).is_ok());
     }
 }

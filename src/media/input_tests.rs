@@ -85,6 +85,7 @@ fn start(name: &str, source: Source, input: Option<OpenInput>) -> Running {
         control: rx,
         frames: tx,
         input,
+        running: Default::default(),
     };
     let thread = std::thread::spawn(move || sup.run());
     Running {

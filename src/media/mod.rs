@@ -32,10 +32,12 @@ pub struct AccessUnit {
 /// Access units leave the pipeline threads through this.
 pub struct MediaEvent {
     pub path: Arc<str>,
+    /// The main stream or one of the path's renditions.
+    pub layer: Layer,
     pub au: AccessUnit,
 }
 
-pub use crate::vocab::PathState;
+pub use crate::vocab::{Layer, PathState};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PathStatus {
@@ -120,8 +122,12 @@ pub fn source_name(s: Source) -> &'static str {
 /// Requests from the WebRTC side to a running pipeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Control {
-    /// Force an IDR now (already rate-limited by the caller).
-    Keyframe,
+    /// Force an IDR now on this layer's encoder (already rate-limited by
+    /// the caller).
+    Keyframe(Layer),
+    /// Feed a rendition's encoder (a viewer needs it) or stop feeding it;
+    /// it starts with an IDR.
+    Run(Layer, bool),
     /// New target bitrate in bit/s.
     Bitrate(u32),
     Stop,
@@ -207,7 +213,7 @@ pub fn start(
         {
             return Err(crate::error::Error::new(format!("path '{name}': {e}")));
         }
-        let chosen = chosen.and_then(|e| slots.admit(&name, e).map(|_| e));
+        let chosen = chosen.and_then(|e| slots.admit(&name, e, 1 + p.renditions.len()).map(|_| e));
         match chosen {
             Err(e) => {
                 log::error!("{name}: {e}");
@@ -245,6 +251,7 @@ pub fn start(
                     control: rx,
                     frames: frames.clone(),
                     input,
+                    running: Default::default(),
                 };
                 std::thread::Builder::new()
                     .name(format!("media-{name}"))

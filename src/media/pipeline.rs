@@ -1,5 +1,8 @@
 //! One path's GStreamer pipeline and the thread that keeps it alive:
-//! source → encoder → `h264parse config-interval=-1` → `appsink`.
+//! source → encoder → `h264parse config-interval=-1` → `appsink`. A path
+//! with renditions tees the capture into one more branch per rendition:
+//! `valve` → `videoscale` → its own encoder → its own `appsink`. The valve
+//! stays shut (its encoder idle) until a viewer needs that rendition.
 //!
 //! A pipeline error, or 15 s without a frame while the source is present,
 //! tears the pipeline down and starts it again after a capped backoff,
@@ -15,7 +18,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::signal::Action;
-use super::{AccessUnit, Control, Encoder, MediaEvent, PathState, PathStatus, source};
+use super::{AccessUnit, Control, Encoder, Layer, MediaEvent, PathState, PathStatus, source};
 use crate::backoff::Backoff;
 use crate::config::PathConfig;
 
@@ -33,6 +36,9 @@ pub struct Supervisor {
     pub frames: tokio::sync::mpsc::Sender<MediaEvent>,
     /// HDMI paths: opens the path's receiver, whose signal drives capture.
     pub input: Option<super::input::OpenInput>,
+    /// Renditions being fed, one bit per layer; kept across pipeline
+    /// restarts so viewers on a rendition get it back.
+    pub running: std::cell::Cell<u8>,
 }
 
 pub(super) enum Ended {
@@ -79,13 +85,34 @@ impl Supervisor {
 
     /// The whole pipeline behind a source fragment.
     pub(super) fn describe(&self, src: &str) -> String {
-        format!(
-            "{src} ! queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream \
-             ! videoconvert ! {} ! h264parse config-interval=-1 \
-             ! video/x-h264,stream-format=byte-stream,alignment=au \
-             ! appsink name=sink sync=false max-buffers=30 drop=true",
-            self.encoder.launch_fragment(&self.cfg)
-        )
+        const QUEUE: &str =
+            "queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream";
+        let branch = |sink: &str, enc: String| {
+            format!(
+                "{enc} ! h264parse config-interval=-1 \
+                 ! video/x-h264,stream-format=byte-stream,alignment=au \
+                 ! appsink name={sink} sync=false max-buffers=30 drop=true"
+            )
+        };
+        let main = branch("sink", self.encoder.launch_fragment(&self.cfg));
+        if self.cfg.renditions.is_empty() {
+            return format!("{src} ! {QUEUE} ! videoconvert ! {main}");
+        }
+        let mut d = format!("{src} ! {QUEUE} ! videoconvert ! tee name=t t. ! {QUEUE} ! {main}");
+        for (i, r) in self.cfg.renditions.iter().enumerate() {
+            let n = i + 1;
+            let enc = self
+                .encoder
+                .fragment(&format!("enc{n}"), self.cfg.gop, r.bitrate);
+            d += &format!(
+                " t. ! {QUEUE} ! valve name=valve{n} drop=true drop-mode=forward-sticky-events \
+                 ! videoscale ! video/x-raw,width={},height={},pixel-aspect-ratio=1/1 ! {}",
+                r.width,
+                r.height,
+                branch(&format!("sink{n}"), enc)
+            );
+        }
+        d
     }
 
     /// A pipeline failed: count it, show it, wait out the backoff. Returns
@@ -153,14 +180,29 @@ impl Supervisor {
     }
 
     fn drive(&self, pipeline: &gst::Pipeline, check: &mut dyn FnMut() -> Option<Action>) -> Ended {
-        let sink = pipeline
-            .by_name("sink")
-            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
-            .expect("pipeline has the appsink we named");
+        let sink_of = |l: Layer| {
+            let name = if l.is_main() {
+                "sink".into()
+            } else {
+                format!("sink{}", l.0)
+            };
+            pipeline
+                .by_name(&name)
+                .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        };
+        sink_of(Layer::MAIN).expect("pipeline has the appsink we named");
         let enc = pipeline
             .by_name("enc")
             .expect("pipeline has the encoder we named");
-        self.install_sink(&sink);
+        let layers = 1 + self.cfg.renditions.len() as u8;
+        for l in (0..layers).map(Layer) {
+            if let Some(s) = sink_of(l) {
+                self.install_sink(&s, l);
+            }
+            if !l.is_main() {
+                self.feed(pipeline, l, self.running.get() & (1 << l.0) != 0);
+            }
+        }
 
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             return Ended::Failed(format!("starting pipeline: {e}"));
@@ -184,13 +226,22 @@ impl Supervisor {
             }
             loop {
                 match self.control.try_recv() {
-                    Ok(Control::Keyframe) => {
-                        let s = gst::Structure::builder("GstForceKeyUnit")
-                            .field("all-headers", true)
-                            .build();
-                        sink.send_event(gst::event::CustomUpstream::new(s));
-                        self.status.lock().unwrap().keyframes_forced += 1;
+                    Ok(Control::Keyframe(l)) => {
+                        if let Some(s) = sink_of(l) {
+                            force_keyframe(&s);
+                            self.status.lock().unwrap().keyframes_forced += 1;
+                        }
                     }
+                    Ok(Control::Run(l, on)) if !l.is_main() && l.0 < layers => {
+                        let bit = 1u8 << l.0;
+                        let was = self.running.get();
+                        self.running.set(if on { was | bit } else { was & !bit });
+                        self.feed(pipeline, l, on);
+                        if on && let Some(s) = sink_of(l) {
+                            force_keyframe(&s);
+                        }
+                    }
+                    Ok(Control::Run(..)) => {}
                     Ok(Control::Bitrate(bps)) => {
                         let (prop, value) = self.encoder.bitrate_property(bps);
                         enc.set_property_from_str(prop, &value);
@@ -225,7 +276,21 @@ impl Supervisor {
         }
     }
 
-    fn install_sink(&self, sink: &gst_app::AppSink) {
+    /// Open or shut a rendition's valve.
+    fn feed(&self, pipeline: &gst::Pipeline, l: Layer, on: bool) {
+        if let Some(v) = pipeline.by_name(&format!("valve{}", l.0)) {
+            v.set_property("drop", !on);
+            let r = self.cfg.renditions[l.0 as usize - 1];
+            log::info!(
+                "{}: rendition {l} ({}) {}",
+                self.name,
+                r.label(),
+                if on { "started" } else { "stopped" }
+            );
+        }
+    }
+
+    fn install_sink(&self, sink: &gst_app::AppSink, layer: Layer) {
         let (name, tx, status) = (self.name.clone(), self.frames.clone(), self.status.clone());
         let mut dropped = 0u64;
         sink.set_callbacks(
@@ -241,11 +306,15 @@ impl Supervisor {
                         pts_ns: buf.pts().map(|t| t.nseconds()).unwrap_or(0),
                         keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
                     };
-                    status.lock().unwrap().frames += 1;
+                    // The path's frame count (fps, stall) is the main stream's.
+                    if layer.is_main() {
+                        status.lock().unwrap().frames += 1;
+                    }
                     // Never block a streaming thread on the network side.
                     if tx
                         .try_send(MediaEvent {
                             path: name.clone(),
+                            layer,
                             au,
                         })
                         .is_err()
@@ -260,4 +329,12 @@ impl Supervisor {
                 .build(),
         );
     }
+}
+
+/// Ask the encoder behind `sink` for an IDR with SPS/PPS.
+fn force_keyframe(sink: &gst_app::AppSink) {
+    let s = gst::Structure::builder("GstForceKeyUnit")
+        .field("all-headers", true)
+        .build();
+    sink.send_event(gst::event::CustomUpstream::new(s));
 }

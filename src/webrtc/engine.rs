@@ -316,7 +316,7 @@ impl Engine {
                 s.request_keyframe();
                 self.deadlines.set(s.id, Instant::now());
             }
-            None => p.handle.send(Control::Keyframe),
+            None => p.handle.send(Control::Keyframe(crate::vocab::Layer::MAIN)),
         }
     }
 

@@ -20,6 +20,7 @@ mod liveness;
 pub(crate) mod net;
 mod public;
 mod publish;
+mod quality;
 mod relay;
 pub mod session;
 pub(crate) mod tcp;
