@@ -141,8 +141,8 @@ fn the_lowest_layer_has_nowhere_to_go() {
 fn reports_about_the_old_layer_do_not_move_it_down_twice() {
     let mut l = Link::new(&[MAIN, 1_200_000, LOW]);
     l.run(2.0, MAIN as u64, 0.0);
-    // Delivered 1.6 Mbit/s: one step down fits.
-    let moves = l.run(2.0, 1_600_000, 0.4);
+    // 1.8 Mbit/s sent, 10 % lost: 1.6 Mbit/s got through; one step fits.
+    let moves = l.run(2.0, 1_800_000, 0.1);
     assert_eq!(moves.iter().map(|m| m.1).collect::<Vec<_>>(), [Layer(1)]);
     // The next second's reports still show the old layer's loss.
     assert!(l.run(1.0, 1_200_000, 0.3).is_empty());
