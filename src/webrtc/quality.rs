@@ -29,7 +29,7 @@ pub const HOLD_MAX: Duration = Duration::from_secs(120);
 pub const PROBE: Duration = Duration::from_secs(5);
 /// After a move down, reports still describe the old layer (and the
 /// link's queue drains) for about this long: not counted.
-pub const SETTLE: Duration = Duration::from_millis(1500);
+pub const SETTLE: Duration = Duration::from_secs(2);
 /// Headroom: a layer fits when its bitrate is below this share of what
 /// the link delivered.
 const FIT: f64 = 0.8;
