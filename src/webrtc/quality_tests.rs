@@ -146,6 +146,6 @@ fn reports_about_the_old_layer_do_not_move_it_down_twice() {
     assert_eq!(moves.iter().map(|m| m.1).collect::<Vec<_>>(), [Layer(1)]);
     // The next second's reports still show the old layer's loss.
     assert!(l.run(1.0, 1_200_000, 0.3).is_empty());
-    assert!(l.run(10.0, 1_200_000, 0.0).is_empty());
+    assert!(l.run(5.0, 1_200_000, 0.0).is_empty());
     assert_eq!(l.q.layer, Layer(1));
 }
