@@ -100,6 +100,8 @@ pub struct PathConfig {
     pub read_token: Option<auth::Secret>,
     /// Smaller encodes for viewers on weak links, largest first.
     pub renditions: Vec<rendition::Rendition>,
+    /// `test` paths: what the pattern shows (`TEST_PATTERNS`).
+    pub pattern: Option<String>,
 }
 
 impl Default for Config {
@@ -162,6 +164,7 @@ impl Default for PathConfig {
             publish_token: None,
             read_token: None,
             renditions: Vec::new(),
+            pattern: None,
         }
     }
 }

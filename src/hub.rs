@@ -152,9 +152,20 @@ impl Hub {
 
     /// Register a reader. Returns true when a keyframe should be forced.
     pub fn add_reader(&mut self, path: &Arc<str>, id: ReaderId, now: Instant) -> bool {
+        self.join(path, id, now, true)
+    }
+
+    /// Register a reader that already has a picture from elsewhere (moving
+    /// between a path's layers): it starts at the next keyframe, never with
+    /// a replay that would step back in time. True: force a keyframe.
+    pub fn add_reader_at_keyframe(&mut self, path: &Arc<str>, id: ReaderId, now: Instant) -> bool {
+        self.join(path, id, now, false)
+    }
+
+    fn join(&mut self, path: &Arc<str>, id: ReaderId, now: Instant, may_replay: bool) -> bool {
         let feed = self.feeds.entry(path.clone()).or_default();
         let mut r = Reader::default();
-        let replay = !feed.gop.is_empty() && feed.gop_pictures <= REPLAY_MAX;
+        let replay = may_replay && !feed.gop.is_empty() && feed.gop_pictures <= REPLAY_MAX;
         if replay {
             feed.gop.iter().for_each(|f| r.push(f));
         } else {
@@ -201,12 +212,19 @@ impl Hub {
             .allow_keyframe(now)
     }
 
-    #[cfg(test)]
     pub fn readers(&self, path: &str) -> usize {
         self.feeds.get(path).map(|f| f.readers.len()).unwrap_or(0)
     }
 
-    #[cfg(test)]
+    /// Has this reader a unit waiting?
+    pub fn ready(&self, path: &str, id: ReaderId) -> bool {
+        self.feeds
+            .get(path)
+            .and_then(|f| f.readers.get(&id))
+            .is_some_and(|r| !r.queue.is_empty())
+    }
+
+    /// Units dropped for this reader (too slow, or waiting for a keyframe).
     pub fn dropped(&self, path: &str, id: ReaderId) -> u64 {
         self.feeds
             .get(path)
@@ -267,6 +285,22 @@ mod tests {
             3,
             "f, reader 2's queue and the GOP cache"
         );
+    }
+
+    #[test]
+    fn a_reader_moving_in_from_another_layer_waits_for_the_next_keyframe() {
+        let (mut h, p, t) = (Hub::default(), Arc::<str>::from("cam0#1"), Instant::now());
+        h.push(&p, frame(0, true), t);
+        h.push(&p, frame(1, false), t);
+        // A short GOP would be replayed to a new viewer; not to a moving one.
+        assert!(h.add_reader_at_keyframe(&p, 1, t), "asks for a keyframe");
+        assert!(!h.ready("cam0#1", 1));
+        h.push(&p, frame(2, false), t);
+        assert!(!h.ready("cam0#1", 1));
+        h.push(&p, frame(3, true), t);
+        assert!(h.ready("cam0#1", 1));
+        assert_eq!(drain(&mut h, "cam0#1", 1), [3]);
+        assert_eq!(h.dropped("cam0#1", 1), 1, "the P-frame before it");
     }
 
     #[test]

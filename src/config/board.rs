@@ -56,9 +56,31 @@ impl Watchdog {
     }
 }
 
+/// The test source's pictures: a ball on black (cheap to encode, the
+/// default), scrolling colour bars (motion everywhere: an encoder spends
+/// its whole bitrate, as on a real camera), noise (incompressible).
+pub const TEST_PATTERNS: &[&str] = &["ball", "bars", "snow"];
+
 /// An input's board keys: a bridge needs its node, and the EDID and the
 /// bridge keys only mean something on an `hdmi` path. (key, message).
 pub fn check_input(name: &str, p: &super::PathConfig) -> Result<(), (&'static str, String)> {
+    if let Some(pat) = &p.pattern {
+        if p.source != super::Source::Test {
+            return Err((
+                "pattern",
+                format!("path '{name}': pattern needs source = \"test\""),
+            ));
+        }
+        if !TEST_PATTERNS.contains(&pat.as_str()) {
+            return Err((
+                "pattern",
+                format!(
+                    "path '{name}': unknown pattern \"{pat}\" (one of: {})",
+                    TEST_PATTERNS.join(", ")
+                ),
+            ));
+        }
+    }
     let hdmi = p.source == super::Source::Hdmi;
     for (key, set) in [
         ("subdev", p.subdev.is_some()),

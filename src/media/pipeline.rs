@@ -87,11 +87,15 @@ impl Supervisor {
     pub(super) fn describe(&self, src: &str) -> String {
         const QUEUE: &str =
             "queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream";
+        // A rendition's sink must not wait for a first buffer to change
+        // state (async=false): its valve may be shut, and a live pipeline
+        // whose sink never prerolls never plays.
         let branch = |sink: &str, enc: String| {
             format!(
                 "{enc} ! h264parse config-interval=-1 \
                  ! video/x-h264,stream-format=byte-stream,alignment=au \
-                 ! appsink name={sink} sync=false max-buffers=30 drop=true"
+                 ! appsink name={sink} sync=false max-buffers=30 drop=true{}",
+                if sink == "sink" { "" } else { " async=false" }
             )
         };
         let main = branch("sink", self.encoder.launch_fragment(&self.cfg));

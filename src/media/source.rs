@@ -61,15 +61,20 @@ pub fn launch_fragment(
 ) -> Result<String, NoSource> {
     let (w, h, fps) = (p.width, p.height, p.fps);
     let raw = format!("video/x-raw,width={w},height={h},framerate={fps}/1");
+    let pattern = match p.pattern.as_deref() {
+        Some("bars") => "smpte horizontal-speed=8",
+        Some("snow") => "snow",
+        _ => "ball",
+    };
     match p.source {
         // The clock (pango plugin) helps eyeball latency; images without
         // it still get a moving pattern.
         Source::Test if clock => Ok(format!(
-            "videotestsrc is-live=true pattern=ball ! {raw} ! \
+            "videotestsrc is-live=true pattern={pattern} ! {raw} ! \
              clockoverlay time-format=\"%H:%M:%S\" halignment=right valignment=top ! \
              timeoverlay halignment=left valignment=bottom"
         )),
-        Source::Test => Ok(format!("videotestsrc is-live=true pattern=ball ! {raw}")),
+        Source::Test => Ok(format!("videotestsrc is-live=true pattern={pattern} ! {raw}")),
         Source::V4l2 => {
             let d = PathBuf::from(p.device.as_deref().unwrap_or_default());
             if !devs.exists(&d) {
@@ -116,6 +121,18 @@ mod tests {
         );
         assert_eq!(s.find_by_name("uvcvideo"), None);
         std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn test_pattern_is_configurable() {
+        let p = PathConfig {
+            pattern: Some("bars".into()),
+            ..PathConfig::default()
+        };
+        let f = launch_fragment(&p, &Sysfs::default(), false).unwrap();
+        assert!(f.contains("pattern=smpte horizontal-speed=8"), "{f}");
+        let f = launch_fragment(&PathConfig::default(), &Sysfs::default(), false).unwrap();
+        assert!(f.contains("pattern=ball"), "{f}");
     }
 
     #[test]

@@ -23,6 +23,17 @@ impl RtpClock {
         self.last = t;
         t
     }
+
+    /// The RTP time of another encode of the same capture (a rendition):
+    /// the main stream's mapping, never re-based by it, so a viewer moving
+    /// between layers sees one timeline.
+    pub fn same_capture(&mut self, pts_ns: u64) -> u32 {
+        let Some((pts0, rtp0)) = self.base else {
+            return self.rtp_time(pts_ns);
+        };
+        let d = (i128::from(pts_ns) - i128::from(pts0)) * 90_000 / 1_000_000_000;
+        rtp0.wrapping_add(d as i64 as u32)
+    }
 }
 
 #[cfg(test)]
@@ -42,5 +53,15 @@ mod tests {
             c.rtp_time(1_000_000 + 1_000_000_000).wrapping_sub(after),
             90_000
         );
+    }
+
+    #[test]
+    fn a_rendition_shares_the_main_timeline_even_slightly_behind_it() {
+        let mut c = RtpClock::default();
+        let a = c.rtp_time(5_000_000_000);
+        assert_eq!(c.same_capture(5_000_000_000), a);
+        assert_eq!(c.same_capture(4_000_000_000), a.wrapping_sub(90_000));
+        // ...and does not move the main stream's base.
+        assert_eq!(c.rtp_time(6_000_000_000).wrapping_sub(a), 90_000);
     }
 }

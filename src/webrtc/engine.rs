@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
+use str0m::stats::MediaEgressStats;
 use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -18,6 +19,7 @@ use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::deadlines::Deadlines;
 use super::net;
+use super::layers::{LayerEntry, layers_of};
 use super::relay::{Carried, Ingest, Latency};
 use super::session::Session;
 use super::tcp::TcpEvent;
@@ -26,6 +28,7 @@ use crate::config::{Config, Source};
 use crate::h264;
 use crate::hub::{Frame, Hub};
 use crate::media::{Control, MediaEvent, PathHandle};
+use crate::vocab::Layer;
 
 pub(super) struct PathEntry {
     pub handle: PathHandle,
@@ -39,6 +42,8 @@ pub(super) struct PathEntry {
     pub publisher: Option<u64>,
     pub carried: Option<Carried>,
     pub ingest: Ingest,
+    /// The main stream and the renditions (layers.rs).
+    pub layers: Vec<LayerEntry>,
 }
 
 pub struct Engine {
@@ -98,6 +103,7 @@ impl Engine {
                     publisher: None,
                     carried: None,
                     ingest: Ingest::default(),
+                    layers: layers_of(&h.name, &p),
                 };
                 (h.name.clone(), entry)
             })
@@ -277,21 +283,27 @@ impl Engine {
             entry.profile = Some(p);
         }
         let payloads = h264::packetize(&ev.au.data, h264::MAX_PAYLOAD);
-        let rtp_time = entry.clock.rtp_time(ev.au.pts_ns);
+        let rtp_time = if ev.layer.is_main() {
+            entry.clock.rtp_time(ev.au.pts_ns)
+        } else {
+            entry.clock.same_capture(ev.au.pts_ns)
+        };
         let frame = Arc::new(Frame::picture(rtp_time, ev.au.keyframe, payloads));
-        self.fan_out(&ev.path, frame, now);
+        self.fan_out(&ev.path, ev.layer, frame, now);
     }
 
-    /// One unit for a path's viewers: into the hub, then out to each.
-    pub(super) fn fan_out(&mut self, path: &Arc<str>, unit: Arc<Frame>, now: Instant) {
+    /// One unit of a path's layer for its viewers: into the hub, then out
+    /// to each.
+    pub(super) fn fan_out(&mut self, path: &Arc<str>, layer: Layer, unit: Arc<Frame>, now: Instant) {
         let arrived = unit.arrived;
-        if self.hub.push(path, unit, now) {
-            self.ask_keyframe(path);
+        let feed = self.feed(path, layer);
+        if self.hub.push(&feed, unit, now) {
+            self.ask_keyframe_of(path, layer);
         }
-        // The path's readers, in a buffer kept across calls: this runs per
+        // The feed's readers, in a buffer kept across calls: this runs per
         // relayed packet, so no allocation and no scan of every session.
         let mut ids = std::mem::take(&mut self.fan_ids);
-        self.hub.reader_ids(path, &mut ids);
+        self.hub.reader_ids(&feed, &mut ids);
         let watched = !ids.is_empty();
         for &id in &ids {
             self.pump(id, now);
@@ -308,6 +320,11 @@ impl Engine {
     /// Ask whoever feeds `path` for a keyframe (already rate-limited): the
     /// local encoder, or the WHIP publisher by PLI on its next poll.
     pub(super) fn ask_keyframe(&mut self, path: &str) {
+        self.ask_keyframe_of(path, Layer::MAIN);
+    }
+
+    /// The same for one layer (a rendition's own encoder).
+    pub(super) fn ask_keyframe_of(&mut self, path: &str, layer: Layer) {
         let Some(p) = self.paths.get(path) else {
             return;
         };
@@ -316,7 +333,7 @@ impl Engine {
                 s.request_keyframe();
                 self.deadlines.set(s.id, Instant::now());
             }
-            None => p.handle.send(Control::Keyframe(crate::vocab::Layer::MAIN)),
+            None => p.handle.send(Control::Keyframe(layer)),
         }
     }
 
@@ -324,12 +341,17 @@ impl Engine {
     /// far as its transport keeps up; the rest wait in the hub, which
     /// skips a reader that falls too far behind to the next keyframe.
     fn pump(&mut self, id: u64, now: Instant) {
+        self.finish_move(id);
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
         let mut sent = 0;
-        while self.net.has_room(s.pair.as_ref()) {
-            let Some(f) = self.hub.pop(&s.path, id) else {
+        loop {
+            if !self.net.has_room(s.pair.as_ref()) {
+                s.view.fell_behind |= self.hub.ready(&s.view.feed, id);
+                break;
+            }
+            let Some(f) = self.hub.pop(&s.view.feed, id) else {
                 break;
             };
             s.write_frame(&f, now);
@@ -367,11 +389,18 @@ impl Engine {
             s.reading = true;
             log::info!("whep {id}: connected, {}", s.pair_text());
         }
-        if joined && self.hub.add_reader(&path, id, now) {
-            self.ask_keyframe(&path);
+        let (feed, layer) = (s.view.feed.clone(), s.view.layer);
+        if joined {
+            self.start_quality(id, now);
+            if self.hub.add_reader(&feed, id, now) {
+                self.ask_keyframe_of(&path, layer);
+            }
         }
-        if ev.keyframe && self.hub.keyframe_request(&path, now) {
-            self.ask_keyframe(&path);
+        if ev.keyframe && self.hub.keyframe_request(&feed, now) {
+            self.ask_keyframe_of(&path, layer);
+        }
+        if let Some(r) = ev.report {
+            self.on_report(id, r, now);
         }
         if joined {
             self.pump(id, now);
@@ -424,7 +453,7 @@ impl Engine {
                 }
             }
         }
-        self.hub.remove_reader(&s.path, id);
+        self.leave_feeds(&s.view, id);
         self.deadlines.remove(id);
         self.by_ufrag.remove(&s.ufrag);
         self.by_addr.retain(|_, v| *v != id);
@@ -454,6 +483,8 @@ struct Drained {
     close: bool,
     /// A publisher's incoming packets (RTP mode hands them over as events).
     packets: Vec<RtpPacket>,
+    /// The latest report of a viewer's video stream.
+    report: Option<MediaEgressStats>,
 }
 
 /// Poll a session until it waits: send its packets, note its events.
@@ -477,6 +508,7 @@ fn drain(s: &mut Session, net: &mut Transports) -> Drained {
                 }
                 Event::KeyframeRequest(_) => d.keyframe = true,
                 Event::RtpPacket(p) => d.packets.push(p),
+                Event::MediaEgressStats(m) if Some(m.mid) == s.video_mid() => d.report = Some(m),
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                     log::info!(
                         "{} {}: ICE disconnected: no checks from the peer",

@@ -25,6 +25,7 @@ impl Engine {
         self.keep_alive(now);
         self.close_dead(now);
         self.net.close_unbound(now, TCP_BIND_TIMEOUT);
+        self.idle_renditions(now);
     }
 
     /// Stand-in consent checks for peers that send media but no checks

@@ -15,6 +15,7 @@ mod deadlines;
 pub mod dtls;
 mod engine;
 mod housekeeping;
+mod layers;
 pub mod ice_servers;
 mod liveness;
 pub(crate) mod net;

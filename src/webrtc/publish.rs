@@ -12,6 +12,7 @@ use super::engine::Engine;
 use super::session::{OfferError, Role, Session, Ticket};
 use crate::config::Source;
 use crate::hub::Track;
+use crate::vocab::Layer;
 use crate::media::{PathState, source_name};
 
 /// A connected publisher that sends nothing for this long is gone.
@@ -110,7 +111,7 @@ impl Engine {
                 // streaming path whose count stands still wedged.
                 entry.handle.status.lock().unwrap().frames += 1;
             }
-            self.fan_out(&path, Arc::new(unit), now);
+            self.fan_out(&path, Layer::MAIN, Arc::new(unit), now);
         }
     }
 

@@ -22,8 +22,9 @@ use crate::vocab::Layer;
 
 /// Congestion this long moves a viewer down.
 pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
-/// Quiet this long before the first try up.
-pub const HOLD: Duration = Duration::from_secs(8);
+/// Quiet this long before the first try up. A failed try costs the
+/// viewer a short freeze, so tries are rare: 15 s, then 30, 60, 120.
+pub const HOLD: Duration = Duration::from_secs(15);
 pub const HOLD_MAX: Duration = Duration::from_secs(120);
 /// A move up is judged over this long.
 pub const PROBE: Duration = Duration::from_secs(5);

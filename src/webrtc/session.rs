@@ -15,6 +15,7 @@ use str0m::net::Protocol;
 use str0m::rtp::{RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, CandidateKind, Rtc};
 
+use super::layers::{REPORT_EVERY, View};
 use super::liveness::Liveness;
 use super::relay::{self, Carried};
 use super::{Pair, RtpCounts, SessionInfo};
@@ -96,6 +97,8 @@ pub struct Session {
     pub rtp: RtpCounts,
     /// Stand-in consent checks for peers that send none.
     pub liveness: Liveness,
+    /// Viewers: the layer read and how the link is doing.
+    pub view: View,
 }
 
 /// What every new session starts from.
@@ -163,6 +166,7 @@ fn negotiate(
     let mut cfg = Rtc::builder()
         .set_ice_lite(true)
         .set_rtp_mode(true)
+        .set_stats_interval(Some(REPORT_EVERY))
         .set_dtls_cert(t.cert.clone())
         .clear_codecs();
     codecs(cfg.codec_config());
@@ -278,7 +282,7 @@ impl Session {
         let s = Session {
             id: t.id,
             secret: t.secret,
-            path: t.path,
+            path: t.path.clone(),
             rtc: n.rtc,
             ufrag,
             role,
@@ -295,12 +299,21 @@ impl Session {
             bytes_received: 0,
             rtp: RtpCounts::default(),
             liveness: Liveness::new(remote_ufrag(t.offer)),
+            view: View::new(&t.path),
         };
         (s, n.answer)
     }
 
     pub fn is_publisher(&self) -> bool {
         matches!(self.role, Role::Publisher(_))
+    }
+
+    /// A viewer's video stream.
+    pub fn video_mid(&self) -> Option<Mid> {
+        match &self.role {
+            Role::Viewer(o) => Some(o.video.0),
+            Role::Publisher(_) => None,
+        }
     }
 
     /// "whep" or "whip", for log lines.

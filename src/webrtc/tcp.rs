@@ -19,8 +19,10 @@ use tokio::sync::mpsc;
 /// wake-up produced for it (about a frame) already framed. A viewer whose
 /// TCP path is slower than the stream fills this; the engine then stops
 /// moving frames to it and the hub's slow-reader policy takes over (skip
-/// to a keyframe).
-pub const SEND_QUEUE: usize = 32;
+/// to a keyframe), or the viewer moves to a smaller layer. Short, because
+/// what is queued here plays out before anything newer: 8 frames of a
+/// 2.5 Mbit/s stream are a second on a 700 kbit/s link.
+pub const SEND_QUEUE: usize = 8;
 /// Connections at once, bound or not; more are refused at accept.
 pub const MAX_CONNS: usize = 512;
 /// RFC 4571 length prefix is 16 bits.
@@ -100,6 +102,34 @@ pub fn bind(port: u16) -> io::Result<TcpListener> {
     s.listen(128)
 }
 
+/// Media does not wait in the kernel: at most this much unsent data per
+/// connection (TCP_NOTSENT_LOWAT). A link slower than the stream then
+/// backs up into the connection's queue, where the engine sees it (and
+/// moves the viewer to a smaller layer, or skips to a keyframe), instead
+/// of into a socket buffer that autotunes to megabytes: seconds of stale
+/// video that would play out before anything newer.
+const UNSENT_MAX: libc::c_int = 16 * 1024;
+
+fn limit_unsent(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket and a c_int option value of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&UNSENT_MAX as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        log::debug!(
+            "webrtc: TCP_NOTSENT_LOWAT: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 /// Accept forever, one task per connection.
 pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
     let mut next_id = 1u64;
@@ -122,6 +152,7 @@ pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
             continue;
         };
         let _ = stream.set_nodelay(true);
+        limit_unsent(&stream);
         let id = next_id;
         next_id += 1;
         let (tx, rx) = mpsc::channel(SEND_QUEUE);

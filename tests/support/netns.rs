@@ -362,3 +362,71 @@ pub fn spawn_in<T: Send + 'static>(
         f()
     })
 }
+
+/// Two namespaces joined by one link whose box side can be shaped with
+/// `tc tbf` (this kernel has tbf, no netem): r58 in `dev` at
+/// `SHAPED_DEV_IP`, the viewer in `guest`.
+pub struct Shaped {
+    pub dev: String,
+    pub guest: String,
+}
+
+pub const SHAPED_DEV_IP: &str = "10.213.3.1";
+
+impl Shaped {
+    pub fn up(tag: &str) -> Shaped {
+        let id = std::process::id();
+        let s = Shaped {
+            dev: format!("r58-{id}-{tag}-dev"),
+            guest: format!("r58-{id}-{tag}-guest"),
+        };
+        for ns in [&s.dev, &s.guest] {
+            sh(&["ip", "netns", "add", ns]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        sh(&[
+            "ip", "-n", &s.dev, "link", "add", "sd0", "type", "veth", "peer", "name", "sg0",
+            "netns", &s.guest,
+        ]);
+        sh(&["ip", "-n", &s.dev, "addr", "add", "10.213.3.1/24", "dev", "sd0"]);
+        sh(&["ip", "-n", &s.guest, "addr", "add", "10.213.3.2/24", "dev", "sg0"]);
+        sh(&["ip", "-n", &s.dev, "link", "set", "sd0", "up"]);
+        sh(&["ip", "-n", &s.guest, "link", "set", "sg0", "up"]);
+        s
+    }
+
+    /// Cap what the box sends to the guest at `kbit` kbit/s, with about
+    /// 200 ms of queue (a home router's), or lift the cap (`None`).
+    pub fn limit(&self, kbit: Option<u32>) {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", &self.dev, "tc", "qdisc", "del", "dev", "sd0", "root"])
+            .output();
+        if let Some(k) = kbit {
+            let rate = format!("{k}kbit");
+            sh(&[
+                "ip", "netns", "exec", &self.dev, "tc", "qdisc", "add", "dev", "sd0", "root",
+                "tbf", "rate", &rate, "burst", "16kb", "latency", "200ms",
+            ]);
+        }
+    }
+
+    /// Drop every UDP packet the guest sends: ICE-TCP only.
+    pub fn block_udp(&self) {
+        let nft = |rule: &str| {
+            let mut args = vec!["ip", "netns", "exec", &self.guest, "nft"];
+            args.extend(rule.split(' '));
+            sh(&args);
+        };
+        nft("add table inet block");
+        nft("add chain inet block out { type filter hook output priority 0 ; }");
+        nft("add rule inet block out meta l4proto udp drop");
+    }
+}
+
+impl Drop for Shaped {
+    fn drop(&mut self) {
+        for ns in [&self.dev, &self.guest] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}

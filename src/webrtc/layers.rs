@@ -1,0 +1,236 @@
+//! A path's layers in the engine: the main stream and its renditions, each
+//! its own hub feed, and viewers moving between them.
+//!
+//! A viewer reads one feed. When its `Quality` says move, it also joins
+//! the other layer's feed, waiting for that layer's next keyframe (forced
+//! at once, and the rendition's encoder started if it was idle), and keeps
+//! reading the old one meanwhile, so the picture never stops. The first
+//! unit of the new feed completes the move. Its sequence numbers continue
+//! (local units carry none of their own), its RTP time is the same capture
+//! clock, and the unit is an IDR with SPS/PPS: the browser sees one stream
+//! that changes size. A rendition nobody reads is stopped after `LINGER`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::stats::MediaEgressStats;
+
+use super::engine::Engine;
+use super::quality::{Quality, Sample};
+use crate::config::PathConfig;
+use crate::media::Control;
+use crate::vocab::Layer;
+
+/// An idle rendition's encoder keeps running this long, for a viewer
+/// that comes straight back.
+pub const LINGER: Duration = Duration::from_secs(10);
+/// How often str0m reports each viewer's stats (the quality's clock).
+pub const REPORT_EVERY: Duration = Duration::from_millis(500);
+
+pub(super) struct LayerEntry {
+    /// The hub feed: the path's name for the main stream.
+    pub feed: Arc<str>,
+    pub bitrate: u32,
+    /// "640x360 500 kbit/s" (renditions), for logs and status.
+    pub label: String,
+    running: bool,
+    idle_since: Option<Instant>,
+}
+
+/// The layers of a path, main first.
+pub(super) fn layers_of(name: &Arc<str>, p: &PathConfig) -> Vec<LayerEntry> {
+    let main = LayerEntry {
+        feed: name.clone(),
+        bitrate: p.bitrate,
+        label: format!("{}x{} {} kbit/s", p.width, p.height, p.bitrate / 1000),
+        running: true,
+        idle_since: None,
+    };
+    let renditions = p.renditions.iter().enumerate().map(|(i, r)| LayerEntry {
+        // '#' cannot be in a path name, so this never meets a real path.
+        feed: format!("{name}#{}", i + 1).into(),
+        bitrate: r.bitrate,
+        label: r.label(),
+        running: false,
+        idle_since: None,
+    });
+    std::iter::once(main).chain(renditions).collect()
+}
+
+/// One viewer's side of layers: what it reads and how its link is doing.
+pub struct View {
+    pub feed: Arc<str>,
+    pub layer: Layer,
+    /// A move under way: the layer and feed joined, waiting for a keyframe.
+    pub moving: Option<(Layer, Arc<str>)>,
+    /// Only for paths with renditions.
+    pub quality: Option<Quality>,
+    /// The last report of the video stream, for the API.
+    pub report: Option<MediaEgressStats>,
+    /// Frames held back since the last report (transport full).
+    pub fell_behind: bool,
+    /// The hub's drop count for this viewer at the last report.
+    pub hub_dropped: u64,
+}
+
+impl View {
+    pub fn new(path: &Arc<str>) -> View {
+        View {
+            feed: path.clone(),
+            layer: Layer::MAIN,
+            moving: None,
+            quality: None,
+            report: None,
+            fell_behind: false,
+            hub_dropped: 0,
+        }
+    }
+}
+
+impl Engine {
+    /// The hub feed of a path's layer (the path itself for the main one).
+    pub(super) fn feed(&self, path: &Arc<str>, layer: Layer) -> Arc<str> {
+        if layer.is_main() {
+            return path.clone();
+        }
+        self.paths
+            .get(path)
+            .and_then(|p| p.layers.get(layer.0 as usize))
+            .map(|l| l.feed.clone())
+            .unwrap_or_else(|| path.clone())
+    }
+
+    /// A new viewer of a path with renditions gets a quality state.
+    pub(super) fn start_quality(&mut self, id: u64, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some(p) = self.paths.get(&s.path).filter(|p| p.layers.len() > 1) else {
+            return;
+        };
+        let rates = p.layers.iter().map(|l| l.bitrate).collect();
+        s.view.quality = Some(Quality::new(rates, now));
+    }
+
+    /// str0m's periodic report of a viewer's video stream.
+    pub(super) fn on_report(&mut self, id: u64, r: MediaEgressStats, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if s.video_mid() != Some(r.mid) {
+            return;
+        }
+        let dropped = self.hub.dropped(&s.view.feed, id);
+        let sample = Sample {
+            loss: r.loss,
+            rtt: r.rtt,
+            nacks: r.nacks,
+            packets: r.packets,
+            bytes: r.bytes,
+            fell_behind: std::mem::take(&mut s.view.fell_behind) || dropped > s.view.hub_dropped,
+        };
+        s.view.hub_dropped = dropped;
+        s.view.report = Some(r);
+        let Some(mv) = s.view.quality.as_mut().and_then(|q| q.on_sample(sample, now)) else {
+            return;
+        };
+        let path = s.path.clone();
+        let from = s.view.layer;
+        let label = |l: Layer| {
+            self.paths
+                .get(&path)
+                .and_then(|p| p.layers.get(l.0 as usize))
+                .map(|x| x.label.clone())
+                .unwrap_or_default()
+        };
+        log::info!(
+            "whep {id}: {path} {from} -> {} ({}): {}",
+            mv.to,
+            label(mv.to),
+            mv.reason
+        );
+        self.begin_move(id, mv.to, now);
+    }
+
+    /// Join `to`'s feed, waiting for its next keyframe.
+    fn begin_move(&mut self, id: u64, to: Layer, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let path = s.path.clone();
+        // A move that is overtaken leaves the feed it was waiting on.
+        if let Some((_, feed)) = s.view.moving.take() {
+            self.hub.remove_reader(&feed, id);
+        }
+        if to == s.view.layer {
+            return;
+        }
+        let feed = self.feed(&path, to);
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.view.moving = Some((to, feed.clone()));
+        }
+        self.run_layer(&path, to);
+        if self.hub.add_reader_at_keyframe(&feed, id, now) {
+            self.ask_keyframe_of(&path, to);
+        }
+    }
+
+    /// The new layer's keyframe has arrived: read from it alone.
+    pub(super) fn finish_move(&mut self, id: u64) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some((to, feed)) = s.view.moving.as_ref() else {
+            return;
+        };
+        if !self.hub.ready(feed, id) {
+            return;
+        }
+        let old = std::mem::replace(&mut s.view.feed, feed.clone());
+        s.view.layer = *to;
+        s.view.moving = None;
+        s.view.hub_dropped = self.hub.dropped(&s.view.feed, id);
+        self.hub.remove_reader(&old, id);
+    }
+
+    /// Start a rendition's encoder if it is idle.
+    fn run_layer(&mut self, path: &Arc<str>, layer: Layer) {
+        let Some(p) = self.paths.get_mut(path) else {
+            return;
+        };
+        let Some(l) = p.layers.get_mut(layer.0 as usize) else {
+            return;
+        };
+        l.idle_since = None;
+        if !l.running {
+            l.running = true;
+            p.handle.send(Control::Run(layer, true));
+        }
+    }
+
+    /// Once a second: stop renditions no viewer has read for `LINGER`.
+    pub(super) fn idle_renditions(&mut self, now: Instant) {
+        for p in self.paths.values_mut() {
+            for (i, l) in p.layers.iter_mut().enumerate().skip(1) {
+                if !l.running || self.hub.readers(&l.feed) > 0 {
+                    l.idle_since = None;
+                    continue;
+                }
+                let since = *l.idle_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= LINGER {
+                    l.running = false;
+                    l.idle_since = None;
+                    p.handle.send(Control::Run(Layer(i as u8), false));
+                }
+            }
+        }
+    }
+
+    /// Leave every feed a closing viewer read or was moving to.
+    pub(super) fn leave_feeds(&mut self, view: &View, id: u64) {
+        self.hub.remove_reader(&view.feed, id);
+        if let Some((_, f)) = &view.moving {
+            self.hub.remove_reader(f, id);
+        }
+    }
+}

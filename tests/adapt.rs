@@ -1,0 +1,145 @@
+//! Adaptive quality (issue 17) against a real browser on a shaped link:
+//! r58 in one namespace, headless Chromium in another, the box's side of
+//! the link capped with `tc tbf`. The path has one 640x360 rendition; each
+//! viewer should get what its link carries, smoothly.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::netns::{SHAPED_DEV_IP, Shaped, spawn_in};
+use support::{Daemon, Setup, browser};
+
+/// 720p30 at 2.5 Mbit/s, 2 s GOP, and one rendition at 500 kbit/s.
+const PATHS: &str = "[paths.cam0]\nsource = \"test\"\npattern = \"bars\"\nencoder = \"x264enc\"\n\
+    width = 1280\nheight = 720\nfps = 30\nbitrate = 2500000\ngop = 60\n\
+    renditions = [{ width = 640, height = 360, bitrate = 500000 }]\n";
+
+fn world(tag: &str) -> (Shaped, Daemon) {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root for network namespaces (CI runs as root)"
+    );
+    let link = Shaped::up(tag);
+    let d = Daemon::start_with(Setup {
+        paths: PATHS.into(),
+        netns: Some(link.dev.clone()),
+        ..Setup::default()
+    });
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    (link, d)
+}
+
+/// One viewer's per-second samples.
+struct Timeline(Vec<Value>);
+
+impl Timeline {
+    fn of(v: &Value) -> Timeline {
+        Timeline(v["timeline"].as_array().cloned().unwrap_or_default())
+    }
+
+    fn at(&self, t: u64, key: &str) -> u64 {
+        self.0
+            .iter()
+            .find(|s| s["t"] == t)
+            .and_then(|s| s[key].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Frames per second decoded from second `a` to `b`.
+    fn fps(&self, a: u64, b: u64) -> f64 {
+        (self.at(b, "frames") - self.at(a, "frames")) as f64 / (b - a) as f64
+    }
+
+    fn freezes(&self, a: u64, b: u64) -> u64 {
+        self.at(b, "freezes") - self.at(a, "freezes")
+    }
+
+    fn heights(&self) -> Vec<u64> {
+        self.0.iter().map(|s| s["height"].as_u64().unwrap_or(0)).collect()
+    }
+
+    /// The first second from `from` on after which every 1 s window has
+    /// at least `fps` frames, or None.
+    fn smooth_from(&self, from: u64, fps: u64) -> Option<u64> {
+        let last = self.0.len() as u64;
+        (from..last).find(|&t| (t..last).all(|u| self.at(u + 1, "frames") - self.at(u, "frames") >= fps))
+    }
+}
+
+fn view(link: &Shaped, d: &Daemon, secs: u32) -> Timeline {
+    let base = format!("http://{SHAPED_DEV_IP}:{}", d.http);
+    let out = browser::script("adapt.mjs", &[&base, "cam0", &secs.to_string()], &[], Some(&link.guest))
+        .unwrap_or_else(|e| panic!("{e}\nr58 log:\n{}", d.log()));
+    Timeline::of(&out["viewers"][0])
+}
+
+fn constrained_view_is_smooth(tcp: bool) {
+    let (link, d) = world(if tcp { "adtcp" } else { "adudp" });
+    if tcp {
+        link.block_udp();
+    }
+    link.limit(Some(700));
+    let tl = view(&link, &d, 30);
+    let ctx = || format!("{:?}\nr58 log:\n{}", tl.heights(), d.log());
+    eprintln!(
+        "700 kbit/s over {}: {:.1} fps and {} freezes over the last 20 s; heights {:?}",
+        if tcp { "ICE-TCP" } else { "UDP" },
+        tl.fps(10, 30),
+        tl.freezes(10, 30),
+        tl.heights()
+    );
+    assert!(d.log().contains("-> r1 (640x360 500 kbit/s): down"), "{}", ctx());
+    assert_eq!(tl.at(30, "height"), 360, "{}", ctx());
+    assert!(tl.fps(10, 30) >= 24.0, "{:.1} fps; {}", tl.fps(10, 30), ctx());
+    assert!(tl.freezes(10, 30) <= 1, "{}", ctx());
+}
+
+#[test]
+fn a_700_kbit_link_gets_the_rendition_smoothly_over_udp() {
+    constrained_view_is_smooth(false);
+}
+
+#[test]
+fn a_700_kbit_link_gets_the_rendition_smoothly_over_ice_tcp() {
+    constrained_view_is_smooth(true);
+}
+
+#[test]
+fn a_link_that_drops_mid_view_recovers_and_an_unlimited_viewer_keeps_the_main_stream() {
+    let (link, d) = world("addrop");
+    // A second viewer inside the box's namespace, on loopback: never shaped.
+    let local = format!("http://127.0.0.1:{}", d.http);
+    let other = spawn_in(&link.dev, move || {
+        browser::script("adapt.mjs", &[&local, "cam0", "30"], &[], None)
+    });
+    let shaper = {
+        let dev = link.dev.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(12));
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "exec", &dev, "tc", "qdisc", "add", "dev", "sd0", "root"])
+                .args(["tbf", "rate", "700kbit", "burst", "16kb", "latency", "200ms"])
+                .status();
+        })
+    };
+    let tl = view(&link, &d, 30);
+    shaper.join().unwrap();
+    let other = Timeline::of(&other.join().unwrap().unwrap_or_else(|e| panic!("{e}"))["viewers"][0]);
+    let ctx = || format!("guest {:?}\nlocal {:?}\nr58 log:\n{}", tl.heights(), other.heights(), d.log());
+    // Unlimited at first: the main stream.
+    assert_eq!(tl.at(8, "height"), 720, "{}", ctx());
+    // The cap comes ~10 s into the view (the page joined ~2 s after start).
+    let smooth = tl.smooth_from(12, 24);
+    eprintln!(
+        "link capped at ~10 s: smooth (>= 24 fps every second) again from {smooth:?}; heights {:?}",
+        tl.heights()
+    );
+    assert!(smooth.is_some_and(|t| t <= 10 + 3 + 2), "{}", ctx());
+    assert_eq!(tl.at(30, "height"), 360, "{}", ctx());
+    // The other viewer never left the main stream, and never froze.
+    assert!(other.heights().iter().all(|&h| h == 720), "{}", ctx());
+    assert!(other.fps(5, 30) >= 27.0, "{}", ctx());
+}
