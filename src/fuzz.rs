@@ -50,6 +50,7 @@ pub fn whep_offer(data: &[u8]) {
         offer: sdp,
         candidates: vec![],
         cert: cert.clone(),
+        bwe: None,
     };
     let now = Instant::now();
     let _ = Session::accept(ticket(), Plan::Encoder { profile: None }, now);

@@ -74,7 +74,9 @@ pub fn launch_fragment(
              clockoverlay time-format=\"%H:%M:%S\" halignment=right valignment=top ! \
              timeoverlay halignment=left valignment=bottom"
         )),
-        Source::Test => Ok(format!("videotestsrc is-live=true pattern={pattern} ! {raw}")),
+        Source::Test => Ok(format!(
+            "videotestsrc is-live=true pattern={pattern} ! {raw}"
+        )),
         Source::V4l2 => {
             let d = PathBuf::from(p.device.as_deref().unwrap_or_default());
             if !devs.exists(&d) {

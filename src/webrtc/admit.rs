@@ -34,6 +34,7 @@ impl Engine {
             offer: sdp,
             candidates: self.candidates_for(client),
             cert: self.cert.clone(),
+            bwe: None,
         };
         let (s, answer) = if publish {
             self.admit_publisher(ticket, now)?
@@ -43,7 +44,11 @@ impl Engine {
         Ok(self.register(s, answer, client))
     }
 
-    fn admit_viewer(&mut self, t: Ticket, now: Instant) -> Result<(Session, String), OfferError> {
+    fn admit_viewer(
+        &mut self,
+        mut t: Ticket,
+        now: Instant,
+    ) -> Result<(Session, String), OfferError> {
         let name = t.path.clone();
         let entry = &self.paths[&name];
         let st = entry.handle.status();
@@ -67,6 +72,11 @@ impl Engine {
                 profile: entry.profile,
             },
         };
+        if entry.layers.len() > 1 {
+            // Above the main stream's rate, so the first keyframe burst is
+            // not paced out as if the link were that narrow.
+            t.bwe = Some(entry.layers[0].bitrate / 2 * 3);
+        }
         let accepted = Session::accept(t, plan, now)?;
         // Ask for a fresh IDR now, so one is cached by the time ICE+DTLS are up.
         if self.hub.keyframe_request(&name, now) {

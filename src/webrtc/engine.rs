@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::stats::MediaEgressStats;
@@ -18,8 +19,8 @@ use super::Cmd;
 use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::deadlines::Deadlines;
-use super::net;
 use super::layers::{LayerEntry, layers_of};
+use super::net;
 use super::relay::{Carried, Ingest, Latency};
 use super::session::Session;
 use super::tcp::TcpEvent;
@@ -294,7 +295,13 @@ impl Engine {
 
     /// One unit of a path's layer for its viewers: into the hub, then out
     /// to each.
-    pub(super) fn fan_out(&mut self, path: &Arc<str>, layer: Layer, unit: Arc<Frame>, now: Instant) {
+    pub(super) fn fan_out(
+        &mut self,
+        path: &Arc<str>,
+        layer: Layer,
+        unit: Arc<Frame>,
+        now: Instant,
+    ) {
         let arrived = unit.arrived;
         let feed = self.feed(path, layer);
         if self.hub.push(&feed, unit, now) {
@@ -363,6 +370,7 @@ impl Engine {
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;
         }
+        self.send_filler(id, now);
     }
 
     /// Run one session's state machine until it wants to wait.
@@ -390,6 +398,8 @@ impl Engine {
             log::info!("whep {id}: connected, {}", s.pair_text());
         }
         let (feed, layer) = (s.view.feed.clone(), s.view.layer);
+        // A viewer's keyframe request during a move is for the new layer.
+        let wanted = s.view.moving.as_ref().map_or(layer, |m| m.0);
         if joined {
             self.start_quality(id, now);
             if self.hub.add_reader(&feed, id, now) {
@@ -397,7 +407,10 @@ impl Engine {
             }
         }
         if ev.keyframe && self.hub.keyframe_request(&feed, now) {
-            self.ask_keyframe_of(&path, layer);
+            self.ask_keyframe_of(&path, wanted);
+        }
+        if let Some(e) = ev.estimate {
+            self.on_estimate(id, e, now);
         }
         if let Some(r) = ev.report {
             self.on_report(id, r, now);
@@ -485,6 +498,8 @@ struct Drained {
     packets: Vec<RtpPacket>,
     /// The latest report of a viewer's video stream.
     report: Option<MediaEgressStats>,
+    /// The latest TWCC estimate (None inside: it cannot probe now).
+    estimate: Option<Option<u64>>,
 }
 
 /// Poll a session until it waits: send its packets, note its events.
@@ -509,6 +524,10 @@ fn drain(s: &mut Session, net: &mut Transports) -> Drained {
                 Event::KeyframeRequest(_) => d.keyframe = true,
                 Event::RtpPacket(p) => d.packets.push(p),
                 Event::MediaEgressStats(m) if Some(m.mid) == s.video_mid() => d.report = Some(m),
+                Event::EgressBitrateEstimate(BweKind::Twcc {
+                    estimate,
+                    can_probe,
+                }) => d.estimate = Some(can_probe.then(|| estimate.as_u64())),
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                     log::info!(
                         "{} {}: ICE disconnected: no checks from the peer",

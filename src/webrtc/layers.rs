@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use str0m::stats::MediaEgressStats;
 
 use super::engine::Engine;
-use super::quality::{Quality, Sample};
+use super::quality::{PROBE_FOR, Quality, Sample, Step};
 use crate::config::PathConfig;
 use crate::media::Control;
 use crate::vocab::Layer;
@@ -26,6 +26,10 @@ use crate::vocab::Layer;
 pub const LINGER: Duration = Duration::from_secs(10);
 /// How often str0m reports each viewer's stats (the quality's clock).
 pub const REPORT_EVERY: Duration = Duration::from_millis(500);
+/// Probe filler: packet size, and a first byte no WebRTC protocol uses
+/// (RFC 7983: 0-3 STUN, 16-19 ZRTP, 20-63 DTLS, 64-79 TURN, 128-191 RTP).
+const FILLER: usize = 1100;
+const FILLER_FIRST_BYTE: u8 = 0xFF;
 
 pub(super) struct LayerEntry {
     /// The hub feed: the path's name for the main stream.
@@ -63,6 +67,8 @@ pub struct View {
     pub layer: Layer,
     /// A move under way: the layer and feed joined, waiting for a keyframe.
     pub moving: Option<(Layer, Arc<str>)>,
+    /// When the move began, for the log.
+    moving_since: Option<Instant>,
     /// Only for paths with renditions.
     pub quality: Option<Quality>,
     /// The last report of the video stream, for the API.
@@ -71,6 +77,10 @@ pub struct View {
     pub fell_behind: bool,
     /// The hub's drop count for this viewer at the last report.
     pub hub_dropped: u64,
+    /// A probe's filler is owed from this instant on.
+    pub filler_at: Option<Instant>,
+    /// str0m's TWCC estimate while it can probe, bit/s.
+    pub twcc: Option<u64>,
 }
 
 impl View {
@@ -79,10 +89,13 @@ impl View {
             feed: path.clone(),
             layer: Layer::MAIN,
             moving: None,
+            moving_since: None,
             quality: None,
             report: None,
             fell_behind: false,
             hub_dropped: 0,
+            filler_at: None,
+            twcc: None,
         }
     }
 }
@@ -126,12 +139,18 @@ impl Engine {
             rtt: r.rtt,
             nacks: r.nacks,
             packets: r.packets,
-            bytes: r.bytes,
+            bytes: s.bytes_sent,
             fell_behind: std::mem::take(&mut s.view.fell_behind) || dropped > s.view.hub_dropped,
+            twcc: s.view.twcc,
         };
         s.view.hub_dropped = dropped;
         s.view.report = Some(r);
-        let Some(mv) = s.view.quality.as_mut().and_then(|q| q.on_sample(sample, now)) else {
+        let Some(step) = s
+            .view
+            .quality
+            .as_mut()
+            .and_then(|q| q.on_sample(sample, now))
+        else {
             return;
         };
         let path = s.path.clone();
@@ -143,13 +162,101 @@ impl Engine {
                 .map(|x| x.label.clone())
                 .unwrap_or_default()
         };
-        log::info!(
-            "whep {id}: {path} {from} -> {} ({}): {}",
-            mv.to,
-            label(mv.to),
-            mv.reason
-        );
-        self.begin_move(id, mv.to, now);
+        match step {
+            Step::Move(mv) => {
+                log::info!(
+                    "whep {id}: {path} {from} -> {} ({}): {}",
+                    mv.to,
+                    label(mv.to),
+                    mv.reason
+                );
+                self.begin_move(id, mv.to, now);
+                if let Some(s) = self.sessions.get_mut(&id)
+                    && mv.to > from
+                {
+                    // The old layer's packets are not worth resending now.
+                    s.forget_resends();
+                }
+            }
+            Step::Probe { to, extra } => {
+                log::debug!(
+                    "whep {id}: {path} probing towards {to}: {} kbit/s of filler",
+                    extra / 1000
+                );
+                if let Some(s) = self.sessions.get_mut(&id) {
+                    s.view.filler_at = Some(now);
+                }
+            }
+            Step::ProbeFailed(why) => {
+                log::info!("whep {id}: {path} stays on {from}: probe up failed ({why})");
+            }
+        }
+    }
+
+    /// A new TWCC estimate: kept for the next report, and a running probe
+    /// is stopped the moment it falls.
+    pub(super) fn on_estimate(&mut self, id: u64, e: Option<u64>, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        s.view.twcc = e;
+        let Some(step) = e.and_then(|e| s.view.quality.as_mut()?.on_estimate(e, now)) else {
+            return;
+        };
+        if let Step::ProbeFailed(why) = step {
+            log::info!(
+                "whep {id}: {} stays on {}: probe up failed ({why})",
+                s.path,
+                s.view.layer
+            );
+        }
+    }
+
+    /// While a probe runs, send the viewer filler at the probe's rate, as
+    /// far as its transport has room: packets whose first byte is outside
+    /// every range RFC 7983 demultiplexes (STUN, DTLS, RTP/RTCP...), which
+    /// the browser drops unread. They load the link like the layer above
+    /// would, without touching the picture.
+    pub(super) fn send_filler(&mut self, id: u64, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let (Some(probe), Some(at), Some(pair)) = (
+            s.view.quality.as_ref().and_then(|q| q.probe),
+            s.view.filler_at,
+            s.pair.as_ref(),
+        ) else {
+            s.view.filler_at = None;
+            return;
+        };
+        // The rate ramps up over the probe, so GCC sees a queue start to
+        // build (and the probe ends) before the link drops anything.
+        let ramp = (now.saturating_duration_since(probe.since).as_secs_f64()
+            / PROBE_FOR.as_secs_f64())
+        .clamp(0.1, 1.0);
+        let owed =
+            probe.extra as f64 * ramp / 8.0 * now.saturating_duration_since(at).as_secs_f64();
+        let (proto, to) = (pair.proto, pair.remote);
+        let mut packets = (owed / FILLER as f64) as usize;
+        if packets == 0 {
+            return;
+        }
+        s.view.filler_at = Some(now);
+        // Never a burst of more than ~100 ms worth after a quiet spell.
+        packets = packets.min((probe.extra / 8 / 10 / FILLER as u64).max(1) as usize);
+        let proto = if proto == "tcp" {
+            str0m::net::Protocol::Tcp
+        } else {
+            str0m::net::Protocol::Udp
+        };
+        for _ in 0..packets {
+            if !self.net.has_room(s.pair.as_ref()) {
+                break;
+            }
+            let mut p = vec![0u8; FILLER];
+            p[0] = FILLER_FIRST_BYTE;
+            self.net.send(proto, to, p);
+        }
     }
 
     /// Join `to`'s feed, waiting for its next keyframe.
@@ -168,6 +275,7 @@ impl Engine {
         let feed = self.feed(&path, to);
         if let Some(s) = self.sessions.get_mut(&id) {
             s.view.moving = Some((to, feed.clone()));
+            s.view.moving_since = Some(now);
         }
         self.run_layer(&path, to);
         if self.hub.add_reader_at_keyframe(&feed, id, now) {
@@ -189,6 +297,13 @@ impl Engine {
         let old = std::mem::replace(&mut s.view.feed, feed.clone());
         s.view.layer = *to;
         s.view.moving = None;
+        if let Some(t) = s.view.moving_since.take() {
+            log::info!(
+                "whep {id}: on {} from its keyframe, {} ms after the decision",
+                s.view.layer,
+                t.elapsed().as_millis()
+            );
+        }
         s.view.hub_dropped = self.hub.dropped(&s.view.feed, id);
         self.hub.remove_reader(&old, id);
     }

@@ -12,8 +12,8 @@ use super::engine::Engine;
 use super::session::{OfferError, Role, Session, Ticket};
 use crate::config::Source;
 use crate::hub::Track;
-use crate::vocab::Layer;
 use crate::media::{PathState, source_name};
+use crate::vocab::Layer;
 
 /// A connected publisher that sends nothing for this long is gone.
 pub const MEDIA_TIMEOUT: Duration = Duration::from_secs(10);

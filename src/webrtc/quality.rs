@@ -1,33 +1,47 @@
 //! Per-viewer quality: which layer of a path (main stream or a rendition)
 //! this viewer's link can carry. A sans-IO state machine with explicit
-//! time: the engine feeds it what str0m reports twice a second (receiver
-//! report loss and RTT, NACKs) plus what the engine saw itself (frames it
-//! could not hand to an ICE-TCP connection, frames the hub dropped), and
-//! it answers with the layer to move to, if any. The move itself happens
-//! at the new layer's next keyframe (`layers.rs`).
+//! time: the engine feeds it what str0m reports twice a second (its
+//! transport-wide CC estimate, receiver report loss and RTT, NACKs) plus
+//! what the engine saw itself (frames it could not hand to an ICE-TCP
+//! connection, frames the hub dropped), and it answers with the layer to
+//! move to, if any. The move itself happens at the new layer's next
+//! keyframe (`layers.rs`).
 //!
 //! Policy:
 //! - congested: loss ≥ 5 %, NACKs for ≥ 5 % of packets, RTT ≥ twice the
-//!   lowest seen plus 100 ms (a queue building up), or a transport that
-//!   fell behind;
-//! - down: after `DOWN_AFTER` of congestion, straight to the largest layer
-//!   that fits what the link delivered (the smallest if none does);
-//! - up: one layer, after `hold` without congestion; a move up that meets
-//!   congestion within `PROBE` was a failed probe: down again and double
-//!   `hold` (up to `HOLD_MAX`), so a link at its limit does not flap.
+//!   lowest seen plus 100 ms, or a transport that fell behind. str0m's
+//!   TWCC estimate (GCC) is not a trigger on its own: on this kind of box
+//!   it dipped with nothing lost (CPU-bound keyframe bursts) and its
+//!   probes overstate a token-bucket link; it ends probes early instead;
+//! - down: after `DOWN_AFTER` of congestion (at once when it is severe:
+//!   a quarter lost, or the transport behind), straight to the largest
+//!   layer that fits what the link can carry (the smallest if none does);
+//! - up: after `hold` without congestion, first a probe, while the
+//!   picture stays where it is: for `PROBE_FOR` the engine sends filler
+//!   worth the difference to the layer above (packets the browser drops
+//!   unread, RFC 7983), and the move happens if nothing suffered. A probe
+//!   that meets congestion (with TWCC: the moment GCC's estimate falls)
+//!   ends at once and doubles `hold` (up to `HOLD_MAX`), so a link at its
+//!   limit neither flaps nor freezes. Congestion within `PROBE` after a
+//!   move up sends the viewer straight back down.
 
 use std::time::{Duration, Instant};
 
 use crate::vocab::Layer;
 
-/// Congestion this long moves a viewer down.
-pub const DOWN_AFTER: Duration = Duration::from_millis(1000);
+/// Loss this heavy (or a transport that fell behind) moves a viewer down
+/// on one report: the link has plainly become too narrow.
+pub const SEVERE_LOSS: f32 = 0.25;
+/// Congestion this long (two reports in a row) moves a viewer down.
+pub const DOWN_AFTER: Duration = Duration::from_millis(500);
 /// Quiet this long before the first try up. A failed try costs the
 /// viewer a short freeze, so tries are rare: 15 s, then 30, 60, 120.
 pub const HOLD: Duration = Duration::from_secs(15);
 pub const HOLD_MAX: Duration = Duration::from_secs(120);
 /// A move up is judged over this long.
 pub const PROBE: Duration = Duration::from_secs(5);
+/// Filler is sent this long before a move up.
+pub const PROBE_FOR: Duration = Duration::from_secs(2);
 /// After a move down, reports still describe the old layer (and the
 /// link's queue drains) for about this long: not counted.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -43,10 +57,14 @@ pub struct Sample {
     pub rtt: Option<Duration>,
     pub nacks: u64,
     pub packets: u64,
+    /// Media bytes handed to this viewer's stream (before any pacing).
     pub bytes: u64,
     /// The engine held frames back (ICE-TCP queue full) or the hub dropped
     /// frames for this viewer since the last sample.
     pub fell_behind: bool,
+    /// str0m's latest transport-wide CC estimate, bit/s, while it can
+    /// probe (the peer sends TWCC feedback).
+    pub twcc: Option<u64>,
 }
 
 /// A move and why, for the log.
@@ -54,6 +72,30 @@ pub struct Sample {
 pub struct Move {
     pub to: Layer,
     pub reason: String,
+}
+
+/// What a report led to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Move(Move),
+    /// Start sending `extra` bit/s of filler (a probe towards `to`).
+    Probe {
+        to: Layer,
+        extra: u64,
+    },
+    /// The probe met congestion: filler stops, the layer stays.
+    ProbeFailed(String),
+}
+
+/// A probe under way.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    pub since: Instant,
+    pub to: Layer,
+    /// Filler, bit/s.
+    pub extra: u64,
+    /// The TWCC estimate when it began, if there is one.
+    estimate: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -68,14 +110,19 @@ pub struct Quality {
     hold: Duration,
     /// When the last move up happened.
     probing: Option<Instant>,
+    /// Filler under way before a move up.
+    pub probe: Option<Probe>,
     /// Until then, congestion is the last move down still settling.
     settle_until: Option<Instant>,
     min_rtt: Option<Duration>,
     /// For the API: the last period's figures.
     pub rtt: Option<Duration>,
     pub loss: f32,
-    /// What the link delivered in the last congested period, bit/s.
+    /// What the link can carry, bit/s: the TWCC estimate, else what it
+    /// delivered in the last congested period.
     pub estimate: Option<u64>,
+    /// The TWCC estimate was seen: probes are str0m's.
+    twcc: bool,
     pub moves: u32,
 }
 
@@ -89,20 +136,20 @@ impl Quality {
             quiet_since: now,
             hold: HOLD,
             probing: None,
+            probe: None,
             settle_until: None,
             min_rtt: None,
             rtt: None,
             loss: 0.0,
             estimate: None,
+            twcc: false,
             moves: 0,
         }
     }
 
-    /// One report period. Returns the layer to move to, if any.
-    pub fn on_sample(&mut self, s: Sample, now: Instant) -> Option<Move> {
-        let Some((t0, prev)) = self.last.replace((now, s)) else {
-            return None;
-        };
+    /// One report period. Returns what to do, if anything.
+    pub fn on_sample(&mut self, s: Sample, now: Instant) -> Option<Step> {
+        let (t0, prev) = self.last.replace((now, s))?;
         let dt = now.saturating_duration_since(t0).as_secs_f64().max(0.05);
         let sent = s.packets.saturating_sub(prev.packets);
         let nacked = s.nacks.saturating_sub(prev.nacks);
@@ -115,9 +162,18 @@ impl Quality {
             (Some(r), Some(m)) => r >= m * 2 + Duration::from_millis(100),
             _ => false,
         };
+        if let Some(e) = s.twcc {
+            self.twcc = true;
+            self.estimate = Some(e);
+        }
+        // What the viewer was offered this period.
+        let offered = s.bytes.saturating_sub(prev.bytes) as f64 * 8.0 / dt;
+        let mut severe = false;
         let why = if s.fell_behind {
+            severe = true;
             Some("transport fell behind".to_string())
         } else if self.loss >= 0.05 {
+            severe = self.loss >= SEVERE_LOSS;
             Some(format!("{:.0} % loss", self.loss * 100.0))
         } else if sent > 20 && nacked * 20 >= sent {
             Some(format!("NACKs for {nacked} of {sent} packets"))
@@ -134,18 +190,31 @@ impl Quality {
             self.congested_since = None;
             return self.maybe_up(now);
         };
+        if self.probe.take().is_some() {
+            // Our own filler did it: the picture was never touched.
+            self.hold = (self.hold * 2).min(HOLD_MAX);
+            self.quiet_since = now;
+            self.settle_until = Some(now + SETTLE);
+            return Some(Step::ProbeFailed(format!(
+                "{why}; next try in {} s",
+                self.hold.as_secs()
+            )));
+        }
         if self.settle_until.is_some_and(|t| now < t) {
             return None;
         }
         self.quiet_since = now;
-        let delivered = s.bytes.saturating_sub(prev.bytes) as f64 * 8.0 / dt;
-        self.estimate = Some((delivered * (1.0 - f64::from(self.loss))) as u64);
-        let since = *self.congested_since.get_or_insert(t0);
+        let delivered = (offered * (1.0 - f64::from(self.loss))) as u64;
+        // GCC's estimate can overshoot (a token bucket lets its probe
+        // bursts through) or collapse (busy CPU): what got through bounds it.
+        self.estimate = Some(s.twcc.map_or(delivered, |e| e.min(delivered)));
+        let since = *self.congested_since.get_or_insert(now);
         // A failed probe goes back at once; otherwise congestion must last.
         let failed_probe = self
             .probing
             .is_some_and(|p| now.saturating_duration_since(p) <= PROBE);
-        if !failed_probe && now.saturating_duration_since(since) < DOWN_AFTER {
+        let wait = if severe { Duration::ZERO } else { DOWN_AFTER };
+        if !failed_probe && now.saturating_duration_since(since) < wait {
             return None;
         }
         if failed_probe {
@@ -164,10 +233,10 @@ impl Quality {
             return None; // already the lowest there is
         }
         self.settle_until = Some(now + SETTLE);
-        self.go(to, format!("down: {why}"))
+        self.go(to, format!("down: {why}")).map(Step::Move)
     }
 
-    fn maybe_up(&mut self, now: Instant) -> Option<Move> {
+    fn maybe_up(&mut self, now: Instant) -> Option<Step> {
         if let Some(p) = self.probing
             && now.saturating_duration_since(p) > PROBE
         {
@@ -177,13 +246,57 @@ impl Quality {
             // A long good spell forgives earlier failed probes.
             self.hold = HOLD;
         }
+        if let Some(p) = self.probe {
+            if now.saturating_duration_since(p.since) < PROBE_FOR {
+                return None;
+            }
+            self.probe = None;
+            self.probing = Some(now);
+            self.quiet_since = now;
+            let reason = format!(
+                "up: {} kbit/s more held for {} s",
+                p.extra / 1000,
+                PROBE_FOR.as_secs()
+            );
+            return self.go(p.to, reason).map(Step::Move);
+        }
         if self.layer.is_main() || now.saturating_duration_since(self.quiet_since) < self.hold {
             return None;
         }
-        self.probing = Some(now);
+        let to = Layer(self.layer.0 - 1);
+        let (above, here) = (
+            self.bitrates[to.0 as usize],
+            self.bitrates[self.layer.0 as usize],
+        );
+        // A little over the difference: the layer above must fit with room.
+        let extra = u64::from(above - here) * 11 / 10;
+        self.probe = Some(Probe {
+            since: now,
+            to,
+            extra,
+            estimate: self.estimate.filter(|_| self.twcc),
+        });
+        Some(Step::Probe { to, extra })
+    }
+
+    /// A new TWCC estimate from str0m (several a second). During a probe,
+    /// one that falls means GCC saw the queue the filler builds: stop at
+    /// once, before anything is lost. (The filler itself carries no
+    /// transport sequence numbers; the media around it does.)
+    pub fn on_estimate(&mut self, e: u64, now: Instant) -> Option<Step> {
+        let p = self.probe?;
+        let before = p.estimate?;
+        if (e as f64) >= before as f64 * 0.9 {
+            return None;
+        }
+        self.probe = None;
+        self.hold = (self.hold * 2).min(HOLD_MAX);
         self.quiet_since = now;
-        let up = Layer(self.layer.0 - 1);
-        self.go(up, format!("up: quiet for {} s", self.hold.as_secs()))
+        Some(Step::ProbeFailed(format!(
+            "estimate fell to {} kbit/s; next try in {} s",
+            e / 1000,
+            self.hold.as_secs()
+        )))
     }
 
     /// The largest layer whose bitrate fits `bps` with headroom; the

@@ -25,6 +25,13 @@ impl Link {
 
     /// Half a second at `bps` delivered with `loss`; the move it caused.
     fn period(&mut self, bps: u64, loss: f32) -> Option<Move> {
+        match self.step(bps, loss) {
+            Some(Step::Move(m)) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn step(&mut self, bps: u64, loss: f32) -> Option<Step> {
         self.t += Duration::from_millis(500);
         self.s.bytes += bps / 16;
         self.s.packets += bps / 16 / 1200;
@@ -73,30 +80,55 @@ fn sustained_loss_moves_down_within_two_seconds_to_what_fits() {
 fn a_single_bad_report_is_not_congestion() {
     let mut l = Link::new(&[MAIN, LOW]);
     l.run(2.0, MAIN as u64, 0.0);
-    assert_eq!(l.period(MAIN as u64, 0.3), None);
+    assert_eq!(l.period(MAIN as u64, 0.15), None);
     assert!(l.run(10.0, MAIN as u64, 0.0).is_empty());
 }
 
+/// Until the next probe starts: its time from now and its filler rate.
+fn until_probe(l: &mut Link, bps: u64) -> (f64, u64) {
+    let t0 = l.t;
+    loop {
+        if let Some(Step::Probe { extra, .. }) = l.step(bps, 0.0) {
+            return (l.t.duration_since(t0).as_secs_f64(), extra);
+        }
+        assert!(l.t < t0 + HOLD_MAX * 2, "no probe");
+    }
+}
+
 #[test]
-fn it_probes_up_after_a_quiet_spell_and_backs_off_when_the_probe_fails() {
+fn it_probes_with_filler_before_moving_up_and_backs_off_when_the_probe_fails() {
     let mut l = Link::new(&[MAIN, LOW]);
     l.run(1.0, MAIN as u64, 0.0);
     l.run(3.0, 700_000, 0.7);
     assert_eq!(l.q.layer, Layer(1));
-    // On the rendition the 700 kbit/s link is fine; after HOLD it tries up.
-    let moves = l.run(HOLD.as_secs_f64() + 1.0, LOW as u64, 0.0);
-    assert_eq!(moves.len(), 1, "{moves:?}");
-    assert_eq!(moves[0].1, Layer::MAIN);
-    // The probe fails at once: straight back down, without waiting DOWN_AFTER.
-    assert_eq!(l.period(700_000, 0.6).map(|m| m.to), Some(Layer(1)));
-    // The next try waits twice as long.
-    let moves = l.run(2.0 * HOLD.as_secs_f64() + 1.0, LOW as u64, 0.0);
-    assert_eq!(moves.len(), 1, "{moves:?}");
+    // On the rendition the link is fine; after HOLD, filler worth the
+    // difference to the main stream (and a little more), picture unchanged.
+    let (after, extra) = until_probe(&mut l, LOW as u64);
     assert!(
-        moves[0].0 >= 2.0 * HOLD.as_secs_f64() - 0.5,
-        "retried after {} s",
-        moves[0].0
+        (HOLD.as_secs_f64()..HOLD.as_secs_f64() + 1.0).contains(&after),
+        "{after}"
     );
+    assert_eq!(extra, u64::from(MAIN - LOW) * 11 / 10);
+    assert_eq!(l.q.layer, Layer(1));
+    // The filler overloads the link: the probe ends, the layer stays.
+    assert!(matches!(l.step(700_000, 0.4), Some(Step::ProbeFailed(_))));
+    assert_eq!(l.q.layer, Layer(1));
+    assert!(l.q.probe.is_none());
+    // The next try waits twice as long.
+    let (after, _) = until_probe(&mut l, LOW as u64);
+    assert!(after >= 2.0 * HOLD.as_secs_f64(), "retried after {after} s");
+}
+
+#[test]
+fn a_probe_that_holds_moves_up_and_a_move_that_then_fails_comes_straight_back() {
+    let mut l = Link::new(&[MAIN, LOW]);
+    l.run(3.0, 700_000, 0.7);
+    assert_eq!(l.q.layer, Layer(1));
+    until_probe(&mut l, LOW as u64);
+    let moves = l.run(PROBE_FOR.as_secs_f64(), LOW as u64 + 2_000_000, 0.0);
+    assert_eq!(moves.iter().map(|m| m.1).collect::<Vec<_>>(), [Layer::MAIN]);
+    // The main stream then meets loss: back down at once.
+    assert_eq!(l.period(700_000, 0.5).map(|m| m.to), Some(Layer(1)));
 }
 
 #[test]
@@ -104,8 +136,12 @@ fn a_probe_that_holds_keeps_the_main_stream() {
     let mut l = Link::new(&[MAIN, LOW]);
     l.run(3.0, 700_000, 0.7);
     assert_eq!(l.q.layer, Layer(1));
-    // The link recovers: up after HOLD, and it stays up.
-    l.run(HOLD.as_secs_f64() + 1.0, LOW as u64, 0.0);
+    // The link recovers: up after HOLD and a probe, and it stays up.
+    l.run(
+        HOLD.as_secs_f64() + PROBE_FOR.as_secs_f64() + 1.0,
+        LOW as u64,
+        0.0,
+    );
     assert_eq!(l.q.layer, Layer::MAIN);
     assert!(l.run(60.0, MAIN as u64, 0.0).is_empty());
 }
@@ -145,7 +181,45 @@ fn reports_about_the_old_layer_do_not_move_it_down_twice() {
     let moves = l.run(2.0, 1_800_000, 0.1);
     assert_eq!(moves.iter().map(|m| m.1).collect::<Vec<_>>(), [Layer(1)]);
     // The next second's reports still show the old layer's loss.
-    assert!(l.run(1.0, 1_200_000, 0.3).is_empty());
+    assert!(l.run(1.0, 1_200_000, 0.2).is_empty());
     assert!(l.run(5.0, 1_200_000, 0.0).is_empty());
+    assert_eq!(l.q.layer, Layer(1));
+}
+
+#[test]
+fn severe_loss_moves_down_on_one_report() {
+    let mut l = Link::new(&[MAIN, LOW]);
+    l.run(2.0, MAIN as u64, 0.0);
+    assert_eq!(l.period(700_000, 0.6).map(|m| m.to), Some(Layer(1)));
+}
+
+#[test]
+fn a_twcc_estimate_alone_moves_nobody() {
+    // GCC dips with nothing lost (a keyframe burst, a busy CPU).
+    let mut l = Link::new(&[MAIN, LOW]);
+    l.s.twcc = Some(1_000_000);
+    assert!(l.run(10.0, MAIN as u64, 0.0).is_empty());
+    // But when the link does lose, it bounds where the viewer lands.
+    let mut l = Link::new(&[MAIN, 1_200_000, LOW]);
+    l.run(1.0, MAIN as u64, 0.0);
+    l.s.twcc = Some(900_000);
+    let moves = l.run(2.0, 2_000_000, 0.1);
+    assert_eq!(moves.iter().map(|m| m.1).collect::<Vec<_>>(), [Layer(2)]);
+}
+
+#[test]
+fn with_twcc_a_probe_stops_the_moment_the_estimate_falls() {
+    let mut l = Link::new(&[MAIN, LOW]);
+    l.run(3.0, 700_000, 0.7);
+    l.s.twcc = Some(900_000);
+    let (_, extra) = until_probe(&mut l, LOW as u64);
+    assert!(extra > 0, "filler, not str0m's short probes");
+    let t = l.t + Duration::from_millis(100);
+    assert_eq!(l.q.on_estimate(880_000, t), None, "a wobble");
+    assert!(matches!(
+        l.q.on_estimate(700_000, t),
+        Some(Step::ProbeFailed(_))
+    ));
+    assert!(l.q.probe.is_none());
     assert_eq!(l.q.layer, Layer(1));
 }

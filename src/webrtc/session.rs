@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, CodecConfig};
@@ -111,6 +111,9 @@ pub struct Ticket<'a> {
     /// What the client is told about, in SDP order.
     pub candidates: Vec<Candidate>,
     pub cert: str0m::config::DtlsCert,
+    /// Estimate this viewer's bandwidth (TWCC), starting from this many
+    /// bit/s: viewers of paths with renditions.
+    pub bwe: Option<u32>,
 }
 
 /// Text-level checks that give a person a useful 400 before str0m parses.
@@ -170,6 +173,9 @@ fn negotiate(
         .set_dtls_cert(t.cert.clone())
         .clear_codecs();
     codecs(cfg.codec_config());
+    if let Some(b) = t.bwe {
+        cfg = cfg.enable_bwe(Some(str0m::bwe::Bitrate::bps(u64::from(b))));
+    }
     let mut rtc = cfg.build(now);
     for c in &t.candidates {
         rtc.add_local_candidate(c.clone());
@@ -224,6 +230,16 @@ impl Session {
             )
         })?;
         let audio = negotiated(&n.rtc, &n.mids, MediaKind::Audio);
+        let mut n = n;
+        if t.bwe.is_some()
+            && let Some(tx) = n.rtc.direct_api().stream_tx_by_mid(video.0, None)
+        {
+            // BWE is on for its estimate, not its pacer: frames the link
+            // cannot take must wait in the hub (where a move to a smaller
+            // layer drops them), not in a pacer queue that plays them
+            // out seconds late.
+            tx.set_unpaced(true);
+        }
         let role = Role::Viewer(Outbound {
             video,
             audio,
@@ -306,6 +322,18 @@ impl Session {
 
     pub fn is_publisher(&self) -> bool {
         matches!(self.role, Role::Publisher(_))
+    }
+
+    /// Drop the video's resend cache: after a move down, NACKs for the old
+    /// layer's packets would only take the smaller layer's room.
+    pub fn forget_resends(&mut self) {
+        let Some(mid) = self.video_mid() else {
+            return;
+        };
+        if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
+            // str0m's defaults: 1024 packets, 3 s, resends capped at 15 %.
+            tx.set_rtx_cache(1024, Duration::from_secs(3), Some(0.15));
+        }
     }
 
     /// A viewer's video stream.

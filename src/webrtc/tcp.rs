@@ -123,10 +123,7 @@ fn limit_unsent(stream: &TcpStream) {
         )
     };
     if rc != 0 {
-        log::debug!(
-            "webrtc: TCP_NOTSENT_LOWAT: {}",
-            io::Error::last_os_error()
-        );
+        log::debug!("webrtc: TCP_NOTSENT_LOWAT: {}", io::Error::last_os_error());
     }
 }
 

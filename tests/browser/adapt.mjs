@@ -6,13 +6,14 @@ import { launch, sleep, openPage, until } from './lib.mjs';
 
 const [base, path, secs, n] = [process.argv[2], process.argv[3], +process.argv[4], +(process.argv[5] || 1)];
 const b = await launch();
-const out = { viewers: [] };
+const out = { viewers: [], t0: 0 };
 try {
   const pages = [];
   for (let i = 0; i < n; i++) pages.push(await openPage(b, `${base}/${path}/`, `viewer ${i}`));
   for (const p of pages) await until(p, () => (window.r58.stats.framesDecoded || 0) > 0, 20000);
   const timelines = pages.map(() => []);
   const t0 = Date.now();
+  out.t0 = t0; // epoch ms of second 0, to place outside events on the timeline
   for (let t = 1; t <= secs; t++) {
     await sleep(t0 + t * 1000 - Date.now());
     for (let i = 0; i < n; i++) {

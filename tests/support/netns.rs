@@ -388,8 +388,26 @@ impl Shaped {
             "ip", "-n", &s.dev, "link", "add", "sd0", "type", "veth", "peer", "name", "sg0",
             "netns", &s.guest,
         ]);
-        sh(&["ip", "-n", &s.dev, "addr", "add", "10.213.3.1/24", "dev", "sd0"]);
-        sh(&["ip", "-n", &s.guest, "addr", "add", "10.213.3.2/24", "dev", "sg0"]);
+        sh(&[
+            "ip",
+            "-n",
+            &s.dev,
+            "addr",
+            "add",
+            "10.213.3.1/24",
+            "dev",
+            "sd0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &s.guest,
+            "addr",
+            "add",
+            "10.213.3.2/24",
+            "dev",
+            "sg0",
+        ]);
         sh(&["ip", "-n", &s.dev, "link", "set", "sd0", "up"]);
         sh(&["ip", "-n", &s.guest, "link", "set", "sg0", "up"]);
         s
@@ -399,7 +417,9 @@ impl Shaped {
     /// 200 ms of queue (a home router's), or lift the cap (`None`).
     pub fn limit(&self, kbit: Option<u32>) {
         let _ = Command::new("ip")
-            .args(["netns", "exec", &self.dev, "tc", "qdisc", "del", "dev", "sd0", "root"])
+            .args([
+                "netns", "exec", &self.dev, "tc", "qdisc", "del", "dev", "sd0", "root",
+            ])
             .output();
         if let Some(k) = kbit {
             let rate = format!("{k}kbit");
