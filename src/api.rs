@@ -322,6 +322,9 @@ async fn session_items(st: &State) -> Vec<Value> {
                 "outboundRTPPackets": s.rtp.sent,
                 "inboundRTPPackets": s.rtp.received,
                 "inboundRTPPacketsLost": s.rtp.lost,
+                "outboundFramesDiscarded": s.view.as_ref().map_or(0, |v| v.frames_discarded),
+                "userAgent": s.user_agent.as_deref().unwrap_or(""),
+                "r58": s.view,
             })
         })
         .collect()

@@ -50,6 +50,32 @@ pub struct NetworkFacts {
     pub send: SendFacts,
 }
 
+/// A viewer's layer and link, under `r58` in `/v3/webrtcsessions/list`
+/// (engine → API → `r58 status`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ViewerFacts {
+    /// 0 for the main stream, 1.. for the renditions.
+    pub layer: u8,
+    /// "main" or "r1", …
+    pub rendition: String,
+    /// "640x360 500 kbit/s": what that layer is.
+    pub format: String,
+    /// What the link can carry, bit/s, when known (TWCC, or what got
+    /// through while it was congested).
+    pub estimate_bps: Option<u64>,
+    pub rtt_ms: Option<f64>,
+    /// Fraction lost, from the last receiver report.
+    pub loss: Option<f32>,
+    pub nacks: u64,
+    pub plis: u64,
+    pub firs: u64,
+    /// Moves between layers so far.
+    pub moves: u32,
+    /// Frames skipped for this viewer (too slow, waiting for a keyframe).
+    pub frames_discarded: u64,
+}
+
 /// `r58.webrtc.send`: packets sent since start, per transport. UDP packets
 /// leave in batches (sendmmsg, GSO), so calls are fewer than packets.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

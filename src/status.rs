@@ -23,10 +23,15 @@ pub fn run(cfg: &Config, as_json: bool) -> Result<()> {
     };
     let info = get_json(api, route::INFO).map_err(down)?;
     let paths = get_json(api, route::PATHS).map_err(down)?;
+    let sessions = get_json(api, route::SESSIONS).map_err(down)?;
     if as_json {
-        println!("{}", json!({"info": info, "paths": paths["items"]}));
+        println!(
+            "{}",
+            json!({"info": info, "paths": paths["items"], "sessions": sessions["items"]})
+        );
     } else {
         print!("{}", render(&info, &paths["items"], api));
+        print!("{}", viewers(&sessions["items"]));
     }
     Ok(())
 }
@@ -170,6 +175,55 @@ fn webrtc(w: &NetworkFacts) -> String {
         let line = format!("  public {} does not resolve: {}", u.host, u.error);
         out.push_str(&clip(&line, WIDTH));
         out.push('\n');
+    }
+    out
+}
+
+/// Viewers at most listed one per line; the rest are counted.
+const VIEWER_LINES: usize = 12;
+
+/// One line per viewer: its path, the layer it gets and how its link is.
+/// Empty when nobody watches.
+fn viewers(sessions: &Value) -> String {
+    let list: Vec<(&Value, shapes::ViewerFacts)> = sessions
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|s| !s["r58"].is_null())
+        .map(|s| (s, shapes::read(&s["r58"])))
+        .collect();
+    if list.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nviewers\n");
+    for (s, v) in list.iter().take(VIEWER_LINES) {
+        let id = s["id"].as_str().unwrap_or("?");
+        let over = s["localCandidate"]
+            .as_str()
+            .and_then(|c| c.split('/').nth(1))
+            .unwrap_or("-");
+        let est = v
+            .estimate_bps
+            .map_or("-".into(), |b| format!("{}k", b / 1000));
+        let rtt = v.rtt_ms.map_or("-".into(), |r| format!("{r:.0}ms"));
+        let loss = v.loss.map_or("-".into(), |l| format!("{:.0}%", l * 100.0));
+        let line = format!(
+            "  {:<10} {} {:<4} {:<20} {:<3} est {:>5} rtt {:>6} loss {:>4}",
+            clip(s["path"].as_str().unwrap_or("?"), 10),
+            &id[id.len().saturating_sub(6)..],
+            v.rendition,
+            clip(&v.format, 20),
+            over,
+            est,
+            rtt,
+            loss
+        );
+        out.push_str(&clip(&line, WIDTH));
+        out.push('\n');
+    }
+    if list.len() > VIEWER_LINES {
+        out.push_str(&format!("  … and {} more\n", list.len() - VIEWER_LINES));
     }
     out
 }
@@ -338,6 +392,29 @@ tunnel DOWN 1m30s   vps.example.net:7000 (tls pinned)
             tunnel(&shapes::read(&json!({"enabled": false})), 0),
             "tunnel off\n"
         );
+    }
+
+    #[test]
+    fn one_line_per_viewer_with_its_layer_and_link() {
+        let s = json!([
+            {"id": "00000000000000a3", "path": "cam0", "localCandidate": "host/udp/10.0.0.2/8189",
+             "r58": {"layer": 1, "rendition": "r1", "format": "640x360 500 kbit/s",
+                     "estimateBps": 612000, "rttMs": 41.7, "loss": 0.02}},
+            {"id": "00000000000000a4", "path": "cam0", "localCandidate": "host/tcp/10.0.0.2/8190",
+             "r58": {"layer": 0, "rendition": "main", "format": "1280x720 2500 kbit/s"}},
+            {"id": "00000000000000a5", "path": "guest1", "state": "publish", "r58": null}
+        ]);
+        let screen = viewers(&s);
+        assert_eq!(
+            screen,
+            "
+viewers
+  cam0       0000a3 r1   640x360 500 kbit/s   udp est  612k rtt   42ms loss   2%
+  cam0       0000a4 main 1280x720 2500 kbit/s tcp est     - rtt      - loss    -
+"
+        );
+        assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));
+        assert_eq!(viewers(&json!([])), "");
     }
 
     #[test]

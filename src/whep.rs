@@ -273,6 +273,11 @@ async fn offer(
             "Content-Type must be application/sdp",
         );
     }
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(200).collect());
     let body = match read_body(req, MAX_SDP).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -287,6 +292,7 @@ async fn offer(
             path: p,
             sdp,
             client,
+            user_agent,
             publish: right == Right::Publish,
             reply,
         })

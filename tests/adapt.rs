@@ -92,8 +92,23 @@ fn constrained_view_is_smooth(tcp: bool) {
         link.block_udp();
     }
     link.limit(Some(700));
-    let tl = view(&link, &d, 30);
+    // Mid-view, what the API says of the viewer.
+    let (tl, mid) = std::thread::scope(|sc| {
+        let mid = sc.spawn(|| {
+            std::thread::sleep(Duration::from_secs(22));
+            d.api_json("/v3/webrtcsessions/list")
+        });
+        (view(&link, &d, 30), mid.join().unwrap())
+    });
     let ctx = || format!("{:?}\nr58 log:\n{}", tl.heights(), d.log());
+    // The moves, probes and their reasons, for whoever reads the output.
+    for l in d
+        .log()
+        .lines()
+        .filter(|l| l.contains(" -> ") || l.contains("prob"))
+    {
+        eprintln!("{l}");
+    }
     eprintln!(
         "700 kbit/s over {}: {:.1} fps and {} freezes over the last 20 s; heights {:?}",
         if tcp { "ICE-TCP" } else { "UDP" },
@@ -106,6 +121,16 @@ fn constrained_view_is_smooth(tcp: bool) {
         "{}",
         ctx()
     );
+    let v = &mid["items"][0];
+    assert_eq!(v["r58"]["rendition"], "r1", "{mid:#}");
+    assert_eq!(v["r58"]["format"], "640x360 500 kbit/s", "{mid:#}");
+    assert!(v["r58"]["moves"].as_u64() >= Some(1), "{mid:#}");
+    assert!(v["r58"]["rttMs"].as_f64().is_some(), "{mid:#}");
+    assert!(
+        v["userAgent"].as_str().unwrap().contains("Chrome"),
+        "{mid:#}"
+    );
+    assert!(v["outboundRTPPackets"].as_u64() > Some(1000), "{mid:#}");
     assert_eq!(tl.at(30, "height"), 360, "{}", ctx());
     assert!(
         tl.fps(10, 30) >= 24.0,

@@ -8,7 +8,6 @@ use str0m::Candidate;
 
 use super::engine::Engine;
 use super::relay::Carried;
-use super::session::Session;
 use super::{Cmd, PathTraffic, RelayLatency, SessionInfo, net};
 use crate::vocab::SessionId;
 
@@ -19,13 +18,18 @@ impl Engine {
                 path,
                 sdp,
                 client,
+                user_agent,
                 publish,
                 reply,
             } => {
                 let answer = if self.stopping {
                     Err(super::OfferError::NotReady("r58 is stopping".into()))
                 } else {
-                    self.offer(&path, &sdp, client, publish, now)
+                    self.offer(&path, &sdp, client, publish, now).inspect(|a| {
+                        if let Some(s) = self.sessions.get_mut(&a.id.0) {
+                            s.user_agent = user_agent;
+                        }
+                    })
                 };
                 let _ = reply.send(answer);
             }
@@ -109,7 +113,15 @@ impl Engine {
                 self.unresolved = unresolved;
             }
             Cmd::Sessions { reply } => {
-                let mut v: Vec<SessionInfo> = self.sessions.values().map(Session::info).collect();
+                let mut v: Vec<SessionInfo> = self
+                    .sessions
+                    .values()
+                    .map(|s| {
+                        let mut i = s.info();
+                        i.view = self.view_facts(s);
+                        i
+                    })
+                    .collect();
                 v.sort_by_key(|s| s.created);
                 let _ = reply.send(v);
             }

@@ -9,8 +9,6 @@ use std::time::Instant;
 
 use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpPacket;
-use str0m::stats::MediaEgressStats;
 use str0m::{Event, IceConnectionState, Input, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -22,7 +20,7 @@ use super::deadlines::Deadlines;
 use super::layers::{LayerEntry, layers_of};
 use super::net;
 use super::relay::{Carried, Ingest, Latency};
-use super::session::Session;
+use super::session::{Drained, Session};
 use super::tcp::TcpEvent;
 use super::transport::Transports;
 use crate::config::{Config, Source};
@@ -364,8 +362,10 @@ impl Engine {
             s.write_frame(&f, now);
             sent += f.bytes as u64;
             // Let str0m turn this frame into packets before checking room
-            // again. (`drive` always follows and records the next timeout.)
-            drain(s, &mut self.net);
+            // again. (`drive` always follows: it records the next timeout
+            // and acts on what was seen here too.)
+            let seen = drain(s, &mut self.net);
+            s.seen.merge(seen);
         }
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;
@@ -379,6 +379,7 @@ impl Engine {
             return;
         };
         let mut ev = drain(s, &mut self.net);
+        ev.merge(std::mem::take(&mut s.seen));
         self.deadlines.set(id, s.next_timeout);
         let path = s.path.clone();
         if s.is_publisher() {
@@ -486,20 +487,6 @@ impl Engine {
             self.publisher_gone(&s.path);
         }
     }
-}
-
-/// What one `drain` saw happen.
-#[derive(Default)]
-struct Drained {
-    connected: bool,
-    keyframe: bool,
-    close: bool,
-    /// A publisher's incoming packets (RTP mode hands them over as events).
-    packets: Vec<RtpPacket>,
-    /// The latest report of a viewer's video stream.
-    report: Option<MediaEgressStats>,
-    /// The latest TWCC estimate (None inside: it cannot probe now).
-    estimate: Option<Option<u64>>,
 }
 
 /// Poll a session until it waits: send its packets, note its events.

@@ -17,8 +17,10 @@ use str0m::stats::MediaEgressStats;
 
 use super::engine::Engine;
 use super::quality::{PROBE_FOR, Quality, Sample, Step};
+use super::session::Session;
 use crate::config::PathConfig;
 use crate::media::Control;
+use crate::shapes::ViewerFacts;
 use crate::vocab::Layer;
 
 /// An idle rendition's encoder keeps running this long, for a viewer
@@ -179,9 +181,10 @@ impl Engine {
                 }
             }
             Step::Probe { to, extra } => {
-                log::debug!(
-                    "whep {id}: {path} probing towards {to}: {} kbit/s of filler",
-                    extra / 1000
+                log::info!(
+                    "whep {id}: {path} probing for {to}: up to {} kbit/s of filler for {} s",
+                    extra / 1000,
+                    PROBE_FOR.as_secs()
                 );
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.view.filler_at = Some(now);
@@ -339,6 +342,37 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// A viewer's layer and link, for the session list.
+    pub(super) fn view_facts(&self, s: &Session) -> Option<ViewerFacts> {
+        if s.is_publisher() {
+            return None;
+        }
+        let v = &s.view;
+        let format = self
+            .paths
+            .get(&s.path)
+            .and_then(|p| p.layers.get(v.layer.0 as usize))
+            .map(|l| l.label.clone())
+            .unwrap_or_default();
+        let r = v.report.as_ref();
+        let q = v.quality.as_ref();
+        Some(ViewerFacts {
+            layer: v.layer.0,
+            rendition: v.layer.to_string(),
+            format,
+            estimate_bps: q.and_then(|q| q.estimate).or(v.twcc),
+            rtt_ms: r
+                .and_then(|r| r.rtt)
+                .map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0),
+            loss: r.and_then(|r| r.loss),
+            nacks: r.map_or(0, |r| r.nacks),
+            plis: r.map_or(0, |r| r.plis),
+            firs: r.map_or(0, |r| r.firs),
+            moves: q.map_or(0, |q| q.moves),
+            frames_discarded: self.hub.dropped(&v.feed, s.id),
+        })
     }
 
     /// Leave every feed a closing viewer read or was moving to.

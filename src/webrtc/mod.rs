@@ -121,6 +121,9 @@ pub struct SessionInfo {
     pub rtp: RtpCounts,
     /// A WHIP publisher (else a WHEP viewer).
     pub publishing: bool,
+    pub user_agent: Option<String>,
+    /// Viewers: their layer and link.
+    pub view: Option<crate::shapes::ViewerFacts>,
 }
 
 pub enum Cmd {
@@ -128,6 +131,8 @@ pub enum Cmd {
         path: String,
         sdp: String,
         client: SocketAddr,
+        /// The client's User-Agent header, for the session list.
+        user_agent: Option<String>,
         /// WHIP (publish) rather than WHEP (read).
         publish: bool,
         reply: oneshot::Sender<Result<Answer, OfferError>>,

@@ -169,6 +169,12 @@ impl Quality {
         // What the viewer was offered this period.
         let offered = s.bytes.saturating_sub(prev.bytes) as f64 * 8.0 / dt;
         let mut severe = false;
+        // A probe stops at the first sign of trouble: it is optional.
+        let rtt_up = match (self.rtt, self.min_rtt) {
+            (Some(r), Some(m)) => r >= m + Duration::from_millis(50),
+            _ => false,
+        };
+        let probe_trouble = self.probe.is_some() && (nacked > 0 || self.loss > 0.01 || rtt_up);
         let why = if s.fell_behind {
             severe = true;
             Some("transport fell behind".to_string())
@@ -182,6 +188,12 @@ impl Quality {
                 "RTT {} ms (lowest {} ms)",
                 self.rtt.unwrap_or_default().as_millis(),
                 self.min_rtt.unwrap_or_default().as_millis()
+            ))
+        } else if probe_trouble {
+            Some(format!(
+                "{nacked} NACKs, {:.0} % loss, RTT {} ms",
+                self.loss * 100.0,
+                self.rtt.unwrap_or_default().as_millis()
             ))
         } else {
             None

@@ -13,6 +13,7 @@ use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
 use str0m::net::Protocol;
 use str0m::rtp::{RtpPacket, RtpWrite, SeqNo};
+use str0m::stats::MediaEgressStats;
 use str0m::{Candidate, CandidateKind, Rtc};
 
 use super::layers::{REPORT_EVERY, View};
@@ -99,6 +100,40 @@ pub struct Session {
     pub liveness: Liveness,
     /// Viewers: the layer read and how the link is doing.
     pub view: View,
+    pub user_agent: Option<String>,
+    /// Events seen while pumping frames, for the next `drive`.
+    pub seen: Drained,
+}
+
+/// What draining a session saw happen (engine.rs). What a drain in the
+/// middle of pumping frames sees waits in `Session::seen` for `drive`.
+#[derive(Default)]
+pub struct Drained {
+    pub connected: bool,
+    pub keyframe: bool,
+    pub close: bool,
+    /// A publisher's incoming packets (RTP mode hands them over as events).
+    pub packets: Vec<RtpPacket>,
+    /// The latest report of a viewer's video stream.
+    pub report: Option<MediaEgressStats>,
+    /// The latest TWCC estimate (None inside: it cannot probe now).
+    pub estimate: Option<Option<u64>>,
+}
+
+impl Drained {
+    /// Fold in what an earlier drain saw (the older facts give way).
+    pub fn merge(&mut self, earlier: Drained) {
+        self.connected |= earlier.connected;
+        self.keyframe |= earlier.keyframe;
+        self.close |= earlier.close;
+        if !earlier.packets.is_empty() {
+            let mut p = earlier.packets;
+            p.append(&mut self.packets);
+            self.packets = p;
+        }
+        self.report = self.report.take().or(earlier.report);
+        self.estimate = self.estimate.take().or(earlier.estimate);
+    }
 }
 
 /// What every new session starts from.
@@ -316,6 +351,8 @@ impl Session {
             rtp: RtpCounts::default(),
             liveness: Liveness::new(remote_ufrag(t.offer)),
             view: View::new(&t.path),
+            user_agent: None,
+            seen: Drained::default(),
         };
         (s, n.answer)
     }
@@ -507,6 +544,8 @@ impl Session {
             bytes_received: self.bytes_received,
             rtp: self.rtp,
             publishing: self.is_publisher(),
+            user_agent: self.user_agent.clone(),
+            view: None,
         }
     }
 }
