@@ -37,7 +37,7 @@ export PKG_CONFIG_PATH_aarch64_unknown_linux_gnu := $(ARM64_DEV)/usr/lib/aarch64
 APT_CROSS  := $(APT) -o Dir::Cache::archives=/var/cache/r58-apt
 CROSS_BIN  := target/$(TARGET)/release/r58
 
-.PHONY: fuzz run test interop deps-interop bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
+.PHONY: fuzz run test interop deps-interop adapt bench deps-run deps-test deps-cross build release cross cross-test size install install-board crates-inc lint-layer boot-test layer-parse clean
 
 # Install only what is missing, so a second run costs nothing.
 define apt_install_with
@@ -99,6 +99,15 @@ interop: deps-interop
 	$(CARGO) test --locked --test interop -- --ignored --test-threads=2
 	python3 tests/interop/table.py $(if $(INTEROP_WRITE),--write)
 
+# Adaptive quality against Chromium on a tbf-shaped link (tests/adapt.rs):
+# 700 kbit/s over UDP and over ICE-TCP, and a link that drops mid-view next
+# to an unlimited viewer. Freeze counts are frame timing on whatever else
+# this machine runs, so a failed run is tried once more, and said so.
+adapt: deps-test
+	$(CARGO) test --locked --test adapt -- --ignored --test-threads=1 || { \
+	  echo "adapt: failed once; running the cells again (frame timing on a busy machine)"; \
+	  $(CARGO) test --locked --test adapt -- --ignored --test-threads=1; }
+
 # Prints figures (time to first frame, CPU and RSS per viewer count, tunnel
 # throughput, WHIP relay latency); not a pass/fail test.
 bench: deps-test
@@ -108,6 +117,7 @@ bench: deps-test
 	$(CARGO) bench --locked --bench tunnel
 	$(CARGO) bench --locked --bench whip
 	$(CARGO) bench --locked --bench viewers
+	$(CARGO) bench --locked --bench adapt
 
 deps-cross: deps-run
 	@dpkg --print-foreign-architectures | grep -qx arm64 || { $(SUDO) dpkg --add-architecture arm64 && $(APT) update -q; }

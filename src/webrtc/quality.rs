@@ -40,8 +40,9 @@ pub const HOLD: Duration = Duration::from_secs(15);
 pub const HOLD_MAX: Duration = Duration::from_secs(120);
 /// A move up is judged over this long.
 pub const PROBE: Duration = Duration::from_secs(5);
-/// Filler is sent this long before a move up.
-pub const PROBE_FOR: Duration = Duration::from_secs(2);
+/// Filler is sent this long before a move up (the last 60 % at the full
+/// rate: three reports' worth).
+pub const PROBE_FOR: Duration = Duration::from_millis(2500);
 /// After a move down, reports still describe the old layer (and the
 /// link's queue drains) for about this long: not counted.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -266,9 +267,9 @@ impl Quality {
             self.probing = Some(now);
             self.quiet_since = now;
             let reason = format!(
-                "up: {} kbit/s more held for {} s",
+                "up: {} kbit/s more held for {:.1} s",
                 p.extra / 1000,
-                PROBE_FOR.as_secs()
+                PROBE_FOR.as_secs_f64()
             );
             return self.go(p.to, reason).map(Step::Move);
         }
