@@ -12,6 +12,7 @@ mod candidates;
 mod clock;
 mod commands;
 mod deadlines;
+mod drained;
 pub mod dtls;
 mod engine;
 mod housekeeping;

@@ -13,9 +13,9 @@ use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
 use str0m::net::Protocol;
 use str0m::rtp::{RtpPacket, RtpWrite, SeqNo};
-use str0m::stats::MediaEgressStats;
 use str0m::{Candidate, CandidateKind, Rtc};
 
+pub use super::drained::Drained;
 use super::layers::{REPORT_EVERY, View};
 use super::liveness::Liveness;
 use super::relay::{self, Carried};
@@ -103,37 +103,6 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Events seen while pumping frames, for the next `drive`.
     pub seen: Drained,
-}
-
-/// What draining a session saw happen (engine.rs). What a drain in the
-/// middle of pumping frames sees waits in `Session::seen` for `drive`.
-#[derive(Default)]
-pub struct Drained {
-    pub connected: bool,
-    pub keyframe: bool,
-    pub close: bool,
-    /// A publisher's incoming packets (RTP mode hands them over as events).
-    pub packets: Vec<RtpPacket>,
-    /// The latest report of a viewer's video stream.
-    pub report: Option<MediaEgressStats>,
-    /// The latest TWCC estimate (None inside: it cannot probe now).
-    pub estimate: Option<Option<u64>>,
-}
-
-impl Drained {
-    /// Fold in what an earlier drain saw (the older facts give way).
-    pub fn merge(&mut self, earlier: Drained) {
-        self.connected |= earlier.connected;
-        self.keyframe |= earlier.keyframe;
-        self.close |= earlier.close;
-        if !earlier.packets.is_empty() {
-            let mut p = earlier.packets;
-            p.append(&mut self.packets);
-            self.packets = p;
-        }
-        self.report = self.report.take().or(earlier.report);
-        self.estimate = self.estimate.take().or(earlier.estimate);
-    }
 }
 
 /// What every new session starts from.

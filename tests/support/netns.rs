@@ -285,17 +285,7 @@ impl Lossy {
         sh(&[
             "ip", "-n", &l.ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1",
         ]);
-        sh(&[
-            "ip",
-            "-n",
-            &l.ns,
-            "addr",
-            "add",
-            "192.0.2.58/24",
-            "dev",
-            "d0",
-        ]);
-        sh(&["ip", "-n", &l.ns, "link", "set", "d0", "up"]);
+        addr_up(&l.ns, "d0", "192.0.2.58/24");
         sh(&["ip", "-n", &l.ns, "link", "set", "d1", "up"]);
         // Firefox gathers no candidates without a default route; this one
         // leads into d1, where nothing answers.
@@ -363,6 +353,12 @@ pub fn spawn_in<T: Send + 'static>(
     })
 }
 
+/// Give `iface` in `ns` an address and bring it up.
+fn addr_up(ns: &str, iface: &str, cidr: &str) {
+    sh(&["ip", "-n", ns, "addr", "add", cidr, "dev", iface]);
+    sh(&["ip", "-n", ns, "link", "set", iface, "up"]);
+}
+
 /// Two namespaces joined by one link whose box side can be shaped with
 /// `tc tbf` (this kernel has tbf, no netem): r58 in `dev` at
 /// `SHAPED_DEV_IP`, the viewer in `guest`.
@@ -388,28 +384,8 @@ impl Shaped {
             "ip", "-n", &s.dev, "link", "add", "sd0", "type", "veth", "peer", "name", "sg0",
             "netns", &s.guest,
         ]);
-        sh(&[
-            "ip",
-            "-n",
-            &s.dev,
-            "addr",
-            "add",
-            "10.213.3.1/24",
-            "dev",
-            "sd0",
-        ]);
-        sh(&[
-            "ip",
-            "-n",
-            &s.guest,
-            "addr",
-            "add",
-            "10.213.3.2/24",
-            "dev",
-            "sg0",
-        ]);
-        sh(&["ip", "-n", &s.dev, "link", "set", "sd0", "up"]);
-        sh(&["ip", "-n", &s.guest, "link", "set", "sg0", "up"]);
+        addr_up(&s.dev, "sd0", "10.213.3.1/24");
+        addr_up(&s.guest, "sg0", "10.213.3.2/24");
         s
     }
 
