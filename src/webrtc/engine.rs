@@ -215,6 +215,14 @@ impl Engine {
                     self.net.drop_tcp(id);
                     return;
                 };
+                let layered = |s: &Session| {
+                    !s.is_publisher() && self.paths.get(&s.path).is_some_and(|p| p.layers.len() > 1)
+                };
+                if c.session.is_none() && self.sessions.get(&sid).is_some_and(layered) {
+                    // A viewer that may move between layers: keep its
+                    // backlog where the engine sees it (tcp.rs says why).
+                    c.conn.limit_unsent();
+                }
                 c.session = Some(sid);
                 let (peer, local) = (c.conn.peer, c.conn.local);
                 self.on_packet(sid, Protocol::Tcp, &data, peer, local, now);
