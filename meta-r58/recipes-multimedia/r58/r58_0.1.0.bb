@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "637e219cefd1aa00b1ff24aececf736e4b0c7dc6"
+SRCREV = "6dbe074fac734c2f46ad13609d7763a8c8cab58e"
 
 require ${BPN}-crates.inc
 
