@@ -221,7 +221,7 @@ impl Engine {
                 if c.session.is_none() && self.sessions.get(&sid).is_some_and(layered) {
                     // A viewer that may move between layers: keep its
                     // backlog where the engine sees it (tcp.rs says why).
-                    c.conn.limit_unsent();
+                    c.conn.keep_backlog_short();
                 }
                 c.session = Some(sid);
                 let (peer, local) = (c.conn.peer, c.conn.local);

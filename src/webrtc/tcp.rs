@@ -19,10 +19,12 @@ use tokio::sync::mpsc;
 /// wake-up produced for it (about a frame) already framed. A viewer whose
 /// TCP path is slower than the stream fills this; the engine then stops
 /// moving frames to it and the hub's slow-reader policy takes over (skip
-/// to a keyframe), or the viewer moves to a smaller layer. Short, because
-/// what is queued here plays out before anything newer: 8 frames of a
-/// 2.5 Mbit/s stream are a second on a 700 kbit/s link.
-pub const SEND_QUEUE: usize = 8;
+/// to a keyframe).
+pub const SEND_QUEUE: usize = 32;
+/// The same for a viewer that can move to a smaller layer: what is queued
+/// here plays out before anything newer, and 8 frames of a 2.5 Mbit/s
+/// stream are a second on a 700 kbit/s link.
+pub const SEND_QUEUE_LAYERED: usize = 8;
 /// Connections at once, bound or not; more are refused at accept.
 pub const MAX_CONNS: usize = 512;
 /// RFC 4571 length prefix is 16 bits.
@@ -44,15 +46,19 @@ pub struct Conn {
     /// A duplicate of the socket's descriptor, for socket options set
     /// once the engine knows who the connection is for.
     fd: Option<std::os::fd::OwnedFd>,
+    /// Batches this connection may have queued (`SEND_QUEUE` or less).
+    limit: usize,
 }
 
 impl Conn {
-    /// Keep this connection's backlog out of the kernel (`UNSENT_MAX`).
-    pub fn limit_unsent(&self) {
+    /// For a viewer that can move between layers: keep its backlog out
+    /// of the kernel (`UNSENT_MAX`) and short here (`SEND_QUEUE_LAYERED`).
+    pub fn keep_backlog_short(&mut self) {
         use std::os::fd::AsRawFd;
         if let Some(fd) = &self.fd {
             limit_unsent(fd.as_raw_fd());
         }
+        self.limit = SEND_QUEUE_LAYERED;
     }
 
     /// Queue a batch of packets already framed (`frame_into`). False when
@@ -64,7 +70,7 @@ impl Conn {
 
     /// Room for several more batches.
     pub fn has_room(&self) -> bool {
-        self.tx.capacity() >= SEND_QUEUE / 2
+        SEND_QUEUE - self.tx.capacity() <= self.limit / 2
     }
 }
 
@@ -171,6 +177,7 @@ pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
             local,
             tx,
             fd: std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok(),
+            limit: SEND_QUEUE,
         };
         if events.send(TcpEvent::Open(conn)).await.is_err() {
             return;
