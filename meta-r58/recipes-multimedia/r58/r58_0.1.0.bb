@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "6dbe074fac734c2f46ad13609d7763a8c8cab58e"
+SRCREV = "008b38f4068ccf647259adb747468dad860afa81"
 
 require ${BPN}-crates.inc
 
