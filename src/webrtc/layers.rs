@@ -232,13 +232,13 @@ impl Engine {
             s.view.filler_at = None;
             return;
         };
-        // The rate ramps up over the first 40 % of the probe, so GCC sees a
-        // queue start to build (and the probe ends) before the link drops
-        // anything; the rest of it runs at the full rate, so a probe that
-        // holds has shown the link carries the layer above.
+        // The rate ramps up over the first 80 % of the probe, so a link
+        // near its limit first queues (GCC and the RTT see it, the probe
+        // ends) before it drops anything; the rest runs at the full rate,
+        // so a probe that holds has shown the link carries the layer above.
         let ramp = (now.saturating_duration_since(probe.since).as_secs_f64()
-            / (PROBE_FOR.as_secs_f64() * 0.4))
-            .clamp(0.1, 1.0);
+            / (PROBE_FOR.as_secs_f64() * 0.8))
+            .clamp(0.05, 1.0);
         let owed =
             probe.extra as f64 * ramp / 8.0 * now.saturating_duration_since(at).as_secs_f64();
         let (proto, to) = (pair.proto, pair.remote);
