@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "008b38f4068ccf647259adb747468dad860afa81"
+SRCREV = "85ace7b144b65053427c8d18a781e4f43ee163d1"
 
 require ${BPN}-crates.inc
 
