@@ -72,7 +72,7 @@ impl Engine {
                 profile: entry.profile,
             },
         };
-        if entry.layers.len() > 1 {
+        if entry.layered() {
             // Above the main stream's rate, so the first keyframe burst is
             // not paced out as if the link were that narrow.
             t.bwe = Some(entry.layers[0].bitrate / 2 * 3);

@@ -17,7 +17,7 @@ use super::Cmd;
 use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::deadlines::Deadlines;
-use super::layers::{LayerEntry, layers_of};
+use super::layers::{LayerEntry, finish_move, layers_of, send_filler};
 use super::net;
 use super::relay::{Carried, Ingest, Latency};
 use super::session::{Drained, Session};
@@ -43,6 +43,13 @@ pub(super) struct PathEntry {
     pub ingest: Ingest,
     /// The main stream and the renditions (layers.rs).
     pub layers: Vec<LayerEntry>,
+}
+
+impl PathEntry {
+    /// Has renditions: its viewers may move between layers.
+    pub fn layered(&self) -> bool {
+        self.layers.len() > 1
+    }
 }
 
 pub struct Engine {
@@ -216,7 +223,7 @@ impl Engine {
                     return;
                 };
                 let layered = |s: &Session| {
-                    !s.is_publisher() && self.paths.get(&s.path).is_some_and(|p| p.layers.len() > 1)
+                    !s.is_publisher() && self.paths.get(&s.path).is_some_and(PathEntry::layered)
                 };
                 if c.session.is_none() && self.sessions.get(&sid).is_some_and(layered) {
                     // A viewer that may move between layers: keep its
@@ -354,10 +361,12 @@ impl Engine {
     /// far as its transport keeps up; the rest wait in the hub, which
     /// skips a reader that falls too far behind to the next keyframe.
     fn pump(&mut self, id: u64, now: Instant) {
-        self.finish_move(id);
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
+        if s.view.moving.is_some() {
+            finish_move(&mut self.hub, s);
+        }
         let mut sent = 0;
         loop {
             if !self.net.has_room(s.pair.as_ref()) {
@@ -375,10 +384,12 @@ impl Engine {
             let seen = drain(s, &mut self.net);
             s.seen.merge(seen);
         }
+        if s.view.filler_at.is_some() {
+            send_filler(&mut self.net, s, now);
+        }
         if let Some(p) = self.paths.get_mut(&s.path) {
             p.bytes_sent += sent;
         }
-        self.send_filler(id, now);
     }
 
     /// Run one session's state machine until it wants to wait.

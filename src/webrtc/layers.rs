@@ -18,7 +18,10 @@ use str0m::stats::MediaEgressStats;
 use super::engine::Engine;
 use super::quality::{PROBE_FOR, Quality, Sample, Step};
 use super::session::Session;
+use super::transport::Transports;
 use crate::config::PathConfig;
+use crate::config::rendition::Rendition;
+use crate::hub::Hub;
 use crate::media::Control;
 use crate::shapes::ViewerFacts;
 use crate::vocab::Layer;
@@ -37,7 +40,7 @@ pub(super) struct LayerEntry {
     /// The hub feed: the path's name for the main stream.
     pub feed: Arc<str>,
     pub bitrate: u32,
-    /// "640x360 500 kbit/s" (renditions), for logs and status.
+    /// "640x360 500 kbit/s", for logs and status.
     pub label: String,
     running: bool,
     idle_since: Option<Instant>,
@@ -45,10 +48,15 @@ pub(super) struct LayerEntry {
 
 /// The layers of a path, main first.
 pub(super) fn layers_of(name: &Arc<str>, p: &PathConfig) -> Vec<LayerEntry> {
+    let full = Rendition {
+        width: p.width,
+        height: p.height,
+        bitrate: p.bitrate,
+    };
     let main = LayerEntry {
         feed: name.clone(),
         bitrate: p.bitrate,
-        label: format!("{}x{} {} kbit/s", p.width, p.height, p.bitrate / 1000),
+        label: full.label(),
         running: true,
         idle_since: None,
     };
@@ -120,7 +128,7 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        let Some(p) = self.paths.get(&s.path).filter(|p| p.layers.len() > 1) else {
+        let Some(p) = self.paths.get(&s.path).filter(|p| p.layered()) else {
             return;
         };
         let rates = p.layers.iter().map(|l| l.bitrate).collect();
@@ -132,9 +140,6 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
-        if s.video_mid() != Some(r.mid) {
-            return;
-        }
         let dropped = self.hub.dropped(&s.view.feed, id);
         let sample = Sample {
             loss: r.loss,
@@ -153,6 +158,14 @@ impl Engine {
             .as_mut()
             .and_then(|q| q.on_sample(sample, now))
         else {
+            return;
+        };
+        self.act(id, step, now);
+    }
+
+    /// Carry out what a viewer's `Quality` decided, and log it.
+    fn act(&mut self, id: u64, step: Step, now: Instant) {
+        let Some(s) = self.sessions.get_mut(&id) else {
             return;
         };
         let path = s.path.clone();
@@ -203,64 +216,8 @@ impl Engine {
             return;
         };
         s.view.twcc = e;
-        let Some(step) = e.and_then(|e| s.view.quality.as_mut()?.on_estimate(e, now)) else {
-            return;
-        };
-        if let Step::ProbeFailed(why) = step {
-            log::info!(
-                "whep {id}: {} stays on {}: probe up failed ({why})",
-                s.path,
-                s.view.layer
-            );
-        }
-    }
-
-    /// While a probe runs, send the viewer filler at the probe's rate, as
-    /// far as its transport has room: packets whose first byte is outside
-    /// every range RFC 7983 demultiplexes (STUN, DTLS, RTP/RTCP...), which
-    /// the browser drops unread. They load the link like the layer above
-    /// would, without touching the picture.
-    pub(super) fn send_filler(&mut self, id: u64, now: Instant) {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        let (Some(probe), Some(at), Some(pair)) = (
-            s.view.quality.as_ref().and_then(|q| q.probe),
-            s.view.filler_at,
-            s.pair.as_ref(),
-        ) else {
-            s.view.filler_at = None;
-            return;
-        };
-        // The rate ramps up over the first 80 % of the probe, so a link
-        // near its limit first queues (GCC and the RTT see it, the probe
-        // ends) before it drops anything; the rest runs at the full rate,
-        // so a probe that holds has shown the link carries the layer above.
-        let ramp = (now.saturating_duration_since(probe.since).as_secs_f64()
-            / (PROBE_FOR.as_secs_f64() * 0.8))
-            .clamp(0.05, 1.0);
-        let owed =
-            probe.extra as f64 * ramp / 8.0 * now.saturating_duration_since(at).as_secs_f64();
-        let (proto, to) = (pair.proto, pair.remote);
-        let mut packets = (owed / FILLER as f64) as usize;
-        if packets == 0 {
-            return;
-        }
-        s.view.filler_at = Some(now);
-        // Never a burst of more than ~100 ms worth after a quiet spell.
-        packets = packets.min((probe.extra / 8 / 10 / FILLER as u64).max(1) as usize);
-        let proto = if proto == "tcp" {
-            str0m::net::Protocol::Tcp
-        } else {
-            str0m::net::Protocol::Udp
-        };
-        for _ in 0..packets {
-            if !self.net.has_room(s.pair.as_ref()) {
-                break;
-            }
-            let mut p = vec![0u8; FILLER];
-            p[0] = FILLER_FIRST_BYTE;
-            self.net.send(proto, to, p);
+        if let Some(step) = e.and_then(|e| s.view.quality.as_mut()?.on_estimate(e, now)) {
+            self.act(id, step, now);
         }
     }
 
@@ -286,31 +243,6 @@ impl Engine {
         if self.hub.add_reader_at_keyframe(&feed, id, now) {
             self.ask_keyframe_of(&path, to);
         }
-    }
-
-    /// The new layer's keyframe has arrived: read from it alone.
-    pub(super) fn finish_move(&mut self, id: u64) {
-        let Some(s) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        let Some((to, feed)) = s.view.moving.as_ref() else {
-            return;
-        };
-        if !self.hub.ready(feed, id) {
-            return;
-        }
-        let old = std::mem::replace(&mut s.view.feed, feed.clone());
-        s.view.layer = *to;
-        s.view.moving = None;
-        if let Some(t) = s.view.moving_since.take() {
-            log::info!(
-                "whep {id}: on {} from its keyframe, {} ms after the decision",
-                s.view.layer,
-                t.elapsed().as_millis()
-            );
-        }
-        s.view.hub_dropped = self.hub.dropped(&s.view.feed, id);
-        self.hub.remove_reader(&old, id);
     }
 
     /// Start a rendition's encoder if it is idle.
@@ -383,5 +315,73 @@ impl Engine {
         if let Some((_, f)) = &view.moving {
             self.hub.remove_reader(f, id);
         }
+    }
+}
+
+/// The new layer's keyframe has arrived: read from it alone.
+pub(super) fn finish_move(hub: &mut Hub, s: &mut Session) {
+    let Some((to, feed)) = s.view.moving.as_ref() else {
+        return;
+    };
+    if !hub.ready(feed, s.id) {
+        return;
+    }
+    let old = std::mem::replace(&mut s.view.feed, feed.clone());
+    s.view.layer = *to;
+    s.view.moving = None;
+    if let Some(t) = s.view.moving_since.take() {
+        log::info!(
+            "whep {}: on {} from its keyframe, {} ms after the decision",
+            s.id,
+            s.view.layer,
+            t.elapsed().as_millis()
+        );
+    }
+    s.view.hub_dropped = hub.dropped(&s.view.feed, s.id);
+    hub.remove_reader(&old, s.id);
+}
+
+/// While a probe runs, send the viewer filler at the probe's rate, as
+/// far as its transport has room: packets whose first byte is outside
+/// every range RFC 7983 demultiplexes (STUN, DTLS, RTP/RTCP...), which
+/// the browser drops unread. They load the link like the layer above
+/// would, without touching the picture.
+pub(super) fn send_filler(net: &mut Transports, s: &mut Session, now: Instant) {
+    let (Some(probe), Some(at), Some(pair)) = (
+        s.view.quality.as_ref().and_then(|q| q.probe),
+        s.view.filler_at,
+        s.pair.as_ref(),
+    ) else {
+        s.view.filler_at = None;
+        return;
+    };
+    // The rate ramps up over the first 80 % of the probe, so a link
+    // near its limit first queues (GCC and the RTT see it, the probe
+    // ends) before it drops anything; the rest runs at the full rate,
+    // so a probe that holds has shown the link carries the layer above.
+    let ramp = (now.saturating_duration_since(probe.since).as_secs_f64()
+        / (PROBE_FOR.as_secs_f64() * 0.8))
+        .clamp(0.05, 1.0);
+    let owed = probe.extra as f64 * ramp / 8.0 * now.saturating_duration_since(at).as_secs_f64();
+    let (proto, to) = (pair.proto, pair.remote);
+    let mut packets = (owed / FILLER as f64) as usize;
+    if packets == 0 {
+        return;
+    }
+    s.view.filler_at = Some(now);
+    // Never a burst of more than ~100 ms worth after a quiet spell.
+    packets = packets.min((probe.extra / 8 / 10 / FILLER as u64).max(1) as usize);
+    let proto = if proto == "tcp" {
+        str0m::net::Protocol::Tcp
+    } else {
+        str0m::net::Protocol::Udp
+    };
+    for _ in 0..packets {
+        if !net.has_room(s.pair.as_ref()) {
+            break;
+        }
+        let mut p = vec![0u8; FILLER];
+        p[0] = FILLER_FIRST_BYTE;
+        net.send(proto, to, p);
     }
 }
