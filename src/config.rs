@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 pub mod auth;
 mod explain;
 use explain::explain;
+mod text;
+use text::{has_table, line_at, line_of_key};
 pub mod board;
 pub mod frpc;
 pub mod import;
@@ -385,44 +387,6 @@ pub fn valid_path_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && !matches!(name, "v3" | "whep" | "whip" | "metrics")
-}
-
-fn line_at(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
-fn has_table(text: &str, name: &str) -> bool {
-    text.lines().map(str::trim).any(|l| {
-        l.strip_prefix('[')
-            .is_some_and(|r| r.starts_with(name) && r[name.len()..].starts_with(['.', ']']))
-            || l.starts_with(&format!("{name} ="))
-            || l.starts_with(&format!("{name}."))
-    })
-}
-
-/// The 1-based line where `key` is set inside `[section]` (or the section
-/// header itself when the key is absent or empty), for validation messages.
-fn line_of_key(text: &str, section: &str, key: &str) -> usize {
-    let mut current = String::new();
-    let mut header_line = 1;
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
-        if let Some(h) = l.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            current = h.trim().to_string();
-            if current == section {
-                header_line = i + 1;
-            }
-            continue;
-        }
-        if current == section
-            && !key.is_empty()
-            && let Some((k, _)) = l.split_once('=')
-            && k.trim() == key
-        {
-            return i + 1;
-        }
-    }
-    header_line
 }
 
 #[cfg(test)]
