@@ -11,12 +11,10 @@ mod support;
 
 use std::time::Duration;
 
+use support::adapt::{PATHS, Timeline};
 use support::netns::{SHAPED_DEV_IP, Shaped};
 use support::{Daemon, Setup, browser};
 
-const PATHS: &str = "[paths.cam0]\nsource = \"test\"\npattern = \"bars\"\nencoder = \"x264enc\"\n\
-    width = 1280\nheight = 720\nfps = 30\nbitrate = 2500000\ngop = 60\n\
-    renditions = [{ width = 640, height = 360, bitrate = 500000 }]\n";
 const SECS: u64 = 30;
 
 fn main() {
@@ -65,22 +63,9 @@ fn main() {
                 continue;
             }
         };
-        let tl = out["viewers"][0]["timeline"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let at = |t: u64, k: &str| {
-            tl.iter()
-                .find(|s| s["t"] == t)
-                .and_then(|s| s[k].as_u64())
-                .unwrap_or(0)
-        };
-        let last = tl.len() as u64;
-        let height = at(last, "height");
-        // The first second from which the picture kept its final size.
-        let settled = (1..=last)
-            .find(|&t| (t..=last).all(|u| at(u, "height") == height))
-            .unwrap_or(last);
+        let tl = Timeline::of(&out["viewers"][0]);
+        let last = tl.0.len() as u64;
+        let height = tl.at(last, "height");
         let moves = d.log().lines().filter(|l| l.contains(" -> ")).count();
         if only.is_some() {
             for l in d
@@ -90,20 +75,15 @@ fn main() {
             {
                 println!("{l}");
             }
-            println!(
-                "{:?}",
-                tl.iter()
-                    .map(|s| s["frames"].as_u64().unwrap_or(0))
-                    .collect::<Vec<_>>()
-            );
+            println!("{:?}", tl.frames());
         }
         println!(
             "{name:>10} {:>6.1} {:>8} {:>10} {:>6} {:>10} {:>6}",
-            (at(last, "frames") - at(last - 20, "frames")) as f64 / 20.0,
-            at(last, "freezes") - at(last - 20, "freezes"),
-            at(last, "freezeMs"),
+            tl.fps(last - 20, last),
+            tl.freezes(last - 20, last),
+            tl.at(last, "freezeMs"),
             if height >= 720 { "main" } else { "r1" },
-            settled,
+            tl.settled(),
             moves
         );
     }

@@ -10,14 +10,9 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::Value;
+use support::adapt::{PATHS, Timeline};
 use support::netns::{SHAPED_DEV_IP, Shaped, spawn_in};
 use support::{Daemon, Setup, browser};
-
-/// 720p30 at 2.5 Mbit/s, 2 s GOP, and one rendition at 500 kbit/s.
-const PATHS: &str = "[paths.cam0]\nsource = \"test\"\npattern = \"bars\"\nencoder = \"x264enc\"\n\
-    width = 1280\nheight = 720\nfps = 30\nbitrate = 2500000\ngop = 60\n\
-    renditions = [{ width = 640, height = 360, bitrate = 500000 }]\n";
 
 fn world(tag: &str) -> (Shaped, Daemon) {
     assert_eq!(
@@ -33,48 +28,6 @@ fn world(tag: &str) -> (Shaped, Daemon) {
     });
     d.wait_state("cam0", "streaming", Duration::from_secs(20));
     (link, d)
-}
-
-/// One viewer's per-second samples.
-struct Timeline(Vec<Value>);
-
-impl Timeline {
-    fn of(v: &Value) -> Timeline {
-        Timeline(v["timeline"].as_array().cloned().unwrap_or_default())
-    }
-
-    fn at(&self, t: u64, key: &str) -> u64 {
-        self.0
-            .iter()
-            .find(|s| s["t"] == t)
-            .and_then(|s| s[key].as_u64())
-            .unwrap_or(0)
-    }
-
-    /// Frames per second decoded from second `a` to `b`.
-    fn fps(&self, a: u64, b: u64) -> f64 {
-        (self.at(b, "frames") - self.at(a, "frames")) as f64 / (b - a) as f64
-    }
-
-    fn freezes(&self, a: u64, b: u64) -> u64 {
-        self.at(b, "freezes") - self.at(a, "freezes")
-    }
-
-    fn heights(&self) -> Vec<u64> {
-        self.0
-            .iter()
-            .map(|s| s["height"].as_u64().unwrap_or(0))
-            .collect()
-    }
-
-    /// The first second from `from` on after which every 1 s window has
-    /// at least `fps` frames, or None.
-    fn smooth_from(&self, from: u64, fps: u64) -> Option<u64> {
-        // The last sample races the end of the view: not counted.
-        let last = self.0.len() as u64 - 1;
-        (from..last)
-            .find(|&t| (t..last).all(|u| self.at(u + 1, "frames") - self.at(u, "frames") >= fps))
-    }
 }
 
 fn view(link: &Shaped, d: &Daemon, secs: u32) -> Timeline {

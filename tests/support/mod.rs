@@ -3,6 +3,7 @@
 //! stop it (by PID) when dropped.
 #![allow(dead_code)]
 
+pub mod adapt;
 pub mod browser;
 pub mod netns;
 pub mod whep_client;
