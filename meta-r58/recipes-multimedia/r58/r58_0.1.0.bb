@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "85ace7b144b65053427c8d18a781e4f43ee163d1"
+SRCREV = "8ab057c5d8ac3c4f612cdd34756fce879ba2c175"
 
 require ${BPN}-crates.inc
 
