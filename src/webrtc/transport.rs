@@ -151,8 +151,7 @@ fn flush_tcp(c: &mut TcpConn) -> u64 {
         return 0;
     }
     let n = std::mem::take(&mut c.out_packets);
-    let batch = std::mem::take(&mut c.out);
-    if c.conn.send(batch) {
+    if c.conn.send(&mut c.out) {
         n
     } else {
         log::debug!(

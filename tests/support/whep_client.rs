@@ -40,6 +40,8 @@ pub struct Viewer {
     pub frames: Arc<AtomicU64>,
     pub first_frame: Arc<Mutex<Option<Duration>>>,
     pub location: String,
+    /// RTP and RTCP packets received (ICE-TCP viewers only).
+    pub packets: Arc<AtomicU64>,
     /// Set to make the viewer send one PLI.
     pub pli: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -73,6 +75,7 @@ impl Viewer {
             frames,
             first_frame,
             location,
+            packets: Arc::default(),
             pli,
             stop,
             thread: Some(thread),
@@ -83,6 +86,11 @@ impl Viewer {
     /// the answer is cut down to r58's loopback TCP candidate, and media
     /// comes over one RFC 4571-framed connection to it.
     pub fn connect_tcp(port: u16, path: &str) -> Result<Viewer, String> {
+        Self::connect_tcp_with(port, path, Decode::All)
+    }
+
+    /// `connect_tcp`, choosing what happens to media once it flows.
+    pub fn connect_tcp_with(port: u16, path: &str, decode: Decode) -> Result<Viewer, String> {
         init_crypto();
         let mut rtc = Rtc::builder().build(Instant::now());
         let local = SocketAddr::from(([127, 0, 0, 1], 9));
@@ -109,18 +117,22 @@ impl Viewer {
             .map_err(|e| e.to_string())?;
         let conn = TcpStream::connect(("127.0.0.1", tcp_port)).map_err(|e| e.to_string())?;
         conn.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (frames, first_frame, stop, pli) = Default::default();
+        let (frames, first_frame, stop, pli, packets) = Default::default();
         let flags = Flags {
             frames: Arc::clone(&frames),
             first: Arc::clone(&first_frame),
             stop: Arc::clone(&stop),
             pli: Arc::clone(&pli),
         };
-        let thread = std::thread::spawn(move || run_tcp(rtc, conn, local, mid, t0, flags));
+        let counted = Arc::clone(&packets);
+        let thread = std::thread::spawn(move || {
+            run_tcp(rtc, conn, (local, mid, t0), flags, (decode, counted))
+        });
         Ok(Viewer {
             frames,
             first_frame,
             location: r.header("location").unwrap_or("").to_string(),
+            packets,
             pli,
             stop,
             thread: Some(thread),
@@ -148,6 +160,19 @@ impl Drop for Viewer {
             let _ = t.join();
         }
     }
+}
+
+/// What an ICE-TCP viewer does with media.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Decode {
+    /// Decrypt and depacketize everything (str0m sees every packet).
+    All,
+    /// Only until the first whole frame; after that SRTP is counted and
+    /// dropped while STUN still reaches str0m, so the session stays
+    /// alive. For the cost bench: a load client that decrypts 50,000
+    /// packets a second competes for the two cores with the server it
+    /// measures.
+    UntilFirstFrame,
 }
 
 struct Flags {
@@ -248,7 +273,13 @@ fn run(mut rtc: Rtc, sock: UdpSocket, mid: Mid, t0: Instant, f: Flags) {
 
 /// `run` over one ICE-TCP connection: RFC 4571 framing (a 16-bit length
 /// before each packet), reads with a timeout.
-fn run_tcp(mut rtc: Rtc, mut conn: TcpStream, local: SocketAddr, mid: Mid, t0: Instant, f: Flags) {
+fn run_tcp(
+    mut rtc: Rtc,
+    mut conn: TcpStream,
+    (local, mid, t0): (SocketAddr, Mid, Instant),
+    f: Flags,
+    (decode, packets): (Decode, Arc<AtomicU64>),
+) {
     let remote = conn.peer_addr().unwrap();
     let mut pending: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -272,13 +303,22 @@ fn run_tcp(mut rtc: Rtc, mut conn: TcpStream, local: SocketAddr, mid: Mid, t0: I
                 continue;
             }
         }
-        while pending.len() >= 2 {
-            let len = u16::from_be_bytes([pending[0], pending[1]]) as usize;
-            if pending.len() < 2 + len {
-                break;
+        let skip_media = decode == Decode::UntilFirstFrame && f.frames.load(Ordering::Relaxed) > 0;
+        let mut at = 0;
+        while let Some(len) = pending
+            .get(at..at + 2)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) as usize)
+            .filter(|len| pending.len() >= at + 2 + len)
+        {
+            let packet = &pending[at + 2..at + 2 + len];
+            at += 2 + len;
+            // RFC 7983: 128..=191 is RTP or RTCP.
+            let media = matches!(packet.first(), Some(128..=191));
+            packets.fetch_add(media as u64, Ordering::Relaxed);
+            if media && skip_media {
+                continue;
             }
-            let packet: Vec<u8> = pending.drain(..2 + len).skip(2).collect();
-            let Ok(contents) = packet.as_slice().try_into() else {
+            let Ok(contents) = packet.try_into() else {
                 continue;
             };
             let input = Input::Receive(
@@ -294,5 +334,6 @@ fn run_tcp(mut rtc: Rtc, mut conn: TcpStream, local: SocketAddr, mid: Mid, t0: I
                 return;
             }
         }
+        pending.drain(..at);
     }
 }
