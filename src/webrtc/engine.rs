@@ -21,6 +21,7 @@ use super::layers::{LayerEntry, finish_move, layers_of, send_filler};
 use super::net;
 use super::relay::{Carried, Ingest, Latency};
 use super::session::{Drained, Session};
+use super::simulcast::Simulcast;
 use super::tcp::TcpEvent;
 use super::transport::Transports;
 use crate::config::{Config, Source};
@@ -41,8 +42,10 @@ pub(super) struct PathEntry {
     pub publisher: Option<u64>,
     pub carried: Option<Carried>,
     pub ingest: Ingest,
-    /// The main stream and the renditions (layers.rs).
+    /// The main stream and the renditions (layers.rs), or a simulcast
+    /// publisher's encodings.
     pub layers: Vec<LayerEntry>,
+    pub simulcast: Option<Simulcast>,
 }
 
 impl PathEntry {
@@ -110,6 +113,7 @@ impl Engine {
                     carried: None,
                     ingest: Ingest::default(),
                     layers: layers_of(&h.name, &p),
+                    simulcast: None,
                 };
                 (h.name.clone(), entry)
             })
@@ -350,7 +354,7 @@ impl Engine {
         };
         match p.publisher.and_then(|id| self.sessions.get_mut(&id)) {
             Some(s) => {
-                s.request_keyframe();
+                s.request_keyframe(p.simulcast.as_ref().and_then(|sc| sc.rid_of(layer)));
                 self.deadlines.set(s.id, Instant::now());
             }
             None => p.handle.send(Control::Keyframe(layer)),

@@ -26,6 +26,7 @@ impl Engine {
         self.close_dead(now);
         self.net.close_unbound(now, TCP_BIND_TIMEOUT);
         self.idle_renditions(now);
+        self.rank_simulcast(now);
     }
 
     /// Stand-in consent checks for peers that send media but no checks

@@ -61,14 +61,45 @@ pub(super) fn layers_of(name: &Arc<str>, p: &PathConfig) -> Vec<LayerEntry> {
         idle_since: None,
     };
     let renditions = p.renditions.iter().enumerate().map(|(i, r)| LayerEntry {
-        // '#' cannot be in a path name, so this never meets a real path.
-        feed: format!("{name}#{}", i + 1).into(),
+        feed: layer_feed(name, i + 1),
         bitrate: r.bitrate,
         label: r.label(),
         running: false,
         idle_since: None,
     });
     std::iter::once(main).chain(renditions).collect()
+}
+
+/// The hub feed of a path's layer past the main one. '#' cannot be in a
+/// path name, so this never meets a real path.
+fn layer_feed(name: &str, i: usize) -> Arc<str> {
+    format!("{name}#{i}").into()
+}
+
+/// A simulcast publisher's layers: feeds like renditions', figures
+/// filled in as its encodings are measured (`simulcast_rate`).
+pub(super) fn simulcast_layers(name: &Arc<str>, n: usize) -> Vec<LayerEntry> {
+    (1..n)
+        .map(|i| LayerEntry {
+            feed: layer_feed(name, i),
+            bitrate: 0,
+            label: String::new(),
+            running: true,
+            idle_since: None,
+        })
+        .collect()
+}
+
+impl LayerEntry {
+    /// What a simulcast encoding feeding this layer delivers.
+    pub(super) fn simulcast_rate(&mut self, r: Option<(str0m::media::Rid, u32)>) {
+        let Some((rid, bps)) = r else {
+            self.label = "no encoding".into();
+            return;
+        };
+        self.bitrate = bps;
+        self.label = format!("simulcast '{rid}' {} kbit/s", bps / 1000);
+    }
 }
 
 /// One viewer's side of layers: what it reads and how its link is doing.
@@ -262,7 +293,8 @@ impl Engine {
 
     /// Once a second: stop renditions no viewer has read for `LINGER`.
     pub(super) fn idle_renditions(&mut self, now: Instant) {
-        for p in self.paths.values_mut() {
+        // A simulcast publisher's layers have no encoder here to stop.
+        for p in self.paths.values_mut().filter(|p| p.simulcast.is_none()) {
             for (i, l) in p.layers.iter_mut().enumerate().skip(1) {
                 if !l.running || self.hub.readers(&l.feed) > 0 {
                     l.idle_since = None;
@@ -328,6 +360,8 @@ pub(super) fn finish_move(hub: &mut Hub, s: &mut Session) {
     }
     let old = std::mem::replace(&mut s.view.feed, feed.clone());
     s.view.layer = *to;
+    // A relayed layer has its own numbering: continue the viewer's.
+    s.restart_numbering();
     s.view.moving = None;
     if let Some(t) = s.view.moving_since.take() {
         log::info!(

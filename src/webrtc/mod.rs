@@ -17,6 +17,7 @@ pub mod dtls;
 mod engine;
 mod housekeeping;
 pub mod ice_servers;
+mod inbound;
 mod layers;
 mod liveness;
 pub(crate) mod net;
@@ -25,6 +26,7 @@ mod publish;
 mod quality;
 mod relay;
 pub mod session;
+mod simulcast;
 pub(crate) mod tcp;
 mod transport;
 

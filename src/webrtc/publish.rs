@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use str0m::rtp::RtpPacket;
 
 use super::engine::Engine;
+use super::layers::simulcast_layers;
+use super::relay;
 use super::session::{OfferError, Role, Session, Ticket};
+use super::simulcast::Simulcast;
 use crate::config::Source;
 use crate::hub::Track;
 use crate::media::{PathState, source_name};
@@ -60,6 +63,24 @@ impl Engine {
         let entry = self.paths.get_mut(&name).expect("looked up above");
         entry.publisher = Some(s.id);
         entry.ingest.new_publisher();
+        // Simulcast: each encoding one of the path's layers (simulcast.rs).
+        let rids = match &s.role {
+            Role::Publisher(inb) => inb.rids.clone(),
+            Role::Viewer(_) => vec![],
+        };
+        entry.layers.truncate(1);
+        if rids.len() > 1 {
+            log::info!(
+                "whip {}: {name} is simulcast: {}",
+                s.id,
+                rids.iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            entry.layers.extend(simulcast_layers(&name, rids.len()));
+        }
+        entry.simulcast = (rids.len() > 1).then(|| Simulcast::new(rids, now));
         if let Some(old) = old {
             // Viewers stay: the new publisher's packets continue their streams.
             log::info!("whip {old}: replaced by a new publisher of {name}");
@@ -101,17 +122,86 @@ impl Engine {
                 self.hub.reset(&path);
             }
         }
-        for p in packets {
+        let (mut routes, mut asks, mut units) = (vec![], vec![], vec![]);
+        for mut p in packets {
             let Some(entry) = self.paths.get_mut(&path) else {
                 return;
             };
-            let unit = entry.ingest.unit(p);
-            if unit.track == Track::Video && unit.marker {
+            let layers = entry.layers.len();
+            match (entry.simulcast.as_mut(), p.rid, p.track) {
+                (Some(sc), Some(rid), Track::Video) => {
+                    // One encoding: to the layers it feeds, on the path's clock.
+                    p.time = sc.time(rid, p.time, p.arrived);
+                    let key = relay::starts_keyframe(p.codec, &p.payload);
+                    sc.route(rid, p.payload.len(), key, now, &mut routes, &mut asks);
+                    for r in &routes {
+                        if r.switched {
+                            entry.ingest.switch(r.layer);
+                        }
+                        units.push((r.layer, Arc::new(entry.ingest.unit(p.clone(), r.layer))));
+                    }
+                }
+                (Some(_), None, Track::Video) => {} // no rid yet: nowhere to go
+                (Some(_), _, Track::Audio) => {
+                    // Every layer's viewers hear the one audio track.
+                    let unit = Arc::new(entry.ingest.unit(p, Layer::MAIN));
+                    units.extend((0..layers).map(|l| (Layer(l as u8), unit.clone())));
+                }
+                (None, ..) => {
+                    units.push((Layer::MAIN, Arc::new(entry.ingest.unit(p, Layer::MAIN))))
+                }
+            }
+            if units
+                .iter()
+                .any(|(l, u)| l.is_main() && u.track == Track::Video && u.marker)
+            {
                 // Counted like an encoder's frames: the health check calls a
                 // streaming path whose count stands still wedged.
                 entry.handle.status.lock().unwrap().frames += 1;
             }
-            self.fan_out(&path, Layer::MAIN, Arc::new(unit), now);
+            for (layer, unit) in units.drain(..) {
+                self.fan_out(&path, layer, unit, now);
+            }
+            for layer in asks.drain(..) {
+                self.ask_keyframe_of(&path, layer);
+            }
+        }
+    }
+
+    /// Once a second: rank each simulcast publisher's encodings again,
+    /// and give the layers and their viewers' quality the measured rates.
+    pub(super) fn rank_simulcast(&mut self, now: Instant) {
+        let mut asks = vec![];
+        for (name, p) in &mut self.paths {
+            let Some(sc) = p.simulcast.as_mut() else {
+                continue;
+            };
+            sc.rank(now, &mut asks);
+            let rates = sc.rates();
+            for (l, r) in p.layers.iter_mut().zip(&rates) {
+                l.simulcast_rate(*r);
+            }
+            // The quality policy sees the layers that have an encoding of
+            // their own, largest first.
+            let mut bitrates = vec![];
+            let mut seen = vec![];
+            for (rid, b) in rates.iter().map_while(|r| *r) {
+                if seen.contains(&rid) {
+                    break;
+                }
+                seen.push(rid);
+                bitrates.push(b);
+            }
+            for s in self.sessions.values_mut().filter(|s| s.path == *name) {
+                if let Some(q) = s.view.quality.as_mut() {
+                    q.set_bitrates(bitrates.clone());
+                }
+            }
+            for layer in asks.drain(..) {
+                if let Some(s) = p.publisher.and_then(|id| self.sessions.get_mut(&id)) {
+                    s.request_keyframe(sc.rid_of(layer));
+                }
+            }
         }
     }
 
@@ -123,6 +213,14 @@ impl Engine {
         };
         entry.publisher = None;
         entry.carried = None;
+        entry.simulcast = None;
+        let extra: Vec<Arc<str>> = entry.layers.drain(1..).map(|l| l.feed).collect();
+        for feed in &extra {
+            self.hub.reset(feed);
+        }
+        let Some(entry) = self.paths.get_mut(path) else {
+            return;
+        };
         {
             let mut st = entry.handle.status.lock().unwrap();
             st.set(PathState::Idle, Some(WAITING.into()));

@@ -282,7 +282,7 @@ impl Quality {
             self.bitrates[self.layer.0 as usize],
         );
         // A little over the difference: the layer above must fit with room.
-        let extra = u64::from(above - here) * 11 / 10;
+        let extra = u64::from(above.saturating_sub(here)) * 11 / 10;
         self.probe = Some(Probe {
             since: now,
             to,
@@ -310,6 +310,16 @@ impl Quality {
             e / 1000,
             self.hold.as_secs()
         )))
+    }
+
+    /// New figures for the layers (a simulcast publisher's, measured as
+    /// they go). A layer past the end keeps the smallest figure.
+    pub fn set_bitrates(&mut self, mut b: Vec<u32>) {
+        let Some(&min) = b.last() else {
+            return;
+        };
+        b.resize(b.len().max(self.layer.0 as usize + 1), min);
+        self.bitrates = b;
     }
 
     /// The largest layer whose bitrate fits `bps` with headroom; the

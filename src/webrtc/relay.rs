@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use str0m::format::{Codec, CodecConfig, CodecSpec};
 
 use crate::hub::{Frame, Track};
+use crate::vocab::Layer;
 
 /// What a published path carries, learned from its publisher.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,9 +160,12 @@ fn vp8_key(p: &[u8]) -> bool {
 }
 
 /// One relayed packet as str0m hands it over.
+#[derive(Clone)]
 pub struct Packet {
     pub track: Track,
     pub codec: Codec,
+    /// A simulcast publisher's encoding.
+    pub rid: Option<str0m::media::Rid>,
     /// Extended sequence number and RTP time (no wrap to handle).
     pub seq: u64,
     pub time: u64,
@@ -178,27 +182,51 @@ struct Line {
     newest_time: Option<u64>,
     /// A new publisher's first packet re-bases this track.
     rebase: bool,
+    /// ...its sequence numbers only (the time is on the same clock).
+    keep_time: bool,
 }
 
 /// Per path: publisher packets → hub units, continuous across publishers.
+/// Video has a line per layer (a simulcast publisher's encodings).
 #[derive(Default)]
 pub struct Ingest {
-    video: Line,
+    video: Vec<Line>,
     audio: Line,
+}
+
+impl Line {
+    fn rebase(&mut self, keep_time: bool) {
+        self.rebase = self.last.is_some();
+        self.keep_time = keep_time;
+        self.newest_time = None;
+    }
 }
 
 impl Ingest {
     /// A new publisher took over: its numbering starts where the last ended.
     pub fn new_publisher(&mut self) {
-        for l in [&mut self.video, &mut self.audio] {
-            l.rebase = l.last.is_some();
-            l.newest_time = None;
+        self.video.iter_mut().for_each(|l| l.rebase(false));
+        self.audio.rebase(false);
+    }
+
+    /// A layer's video now comes from another encoding of the same
+    /// publisher, already on the path's clock (`Simulcast::time`): its
+    /// numbering continues the old one's.
+    pub fn switch(&mut self, layer: Layer) {
+        if let Some(l) = self.video.get_mut(layer.0 as usize) {
+            l.rebase(true);
         }
     }
 
-    pub fn unit(&mut self, p: Packet) -> Frame {
+    pub fn unit(&mut self, p: Packet, layer: Layer) -> Frame {
         let l = match p.track {
-            Track::Video => &mut self.video,
+            Track::Video => {
+                let i = layer.0 as usize;
+                if self.video.len() <= i {
+                    self.video.resize_with(i + 1, Line::default);
+                }
+                &mut self.video[i]
+            }
             Track::Audio => &mut self.audio,
         };
         if std::mem::take(&mut l.rebase)
@@ -207,7 +235,9 @@ impl Ingest {
             // A gap of 100 ms in media time keeps jitter buffers sane.
             let gap = if p.track == Track::Video { 9000 } else { 4800 };
             l.seq_offset = seq as i64 + 1 - p.seq as i64;
-            l.time_offset = (time + gap) as i64 - p.time as i64;
+            if !l.keep_time {
+                l.time_offset = (time + gap) as i64 - p.time as i64;
+            }
         }
         let seq = (p.seq as i64 + l.seq_offset).max(0) as u64;
         let time = (p.time as i64 + l.time_offset).max(0) as u64;
@@ -320,6 +350,7 @@ mod tests {
         Packet {
             track,
             codec: Codec::H264,
+            rid: None,
             seq,
             time,
             marker: true,
@@ -328,22 +359,40 @@ mod tests {
         }
     }
 
+    const M: Layer = Layer::MAIN;
+
+    #[test]
+    fn a_layer_that_changes_encoding_continues_its_numbering_on_the_same_clock() {
+        let mut i = Ingest::default();
+        let r1 = Layer(1);
+        i.unit(pkt(Track::Video, 40, 90_000, &[0x65]), r1);
+        i.unit(pkt(Track::Video, 41, 93_000, &[0x41]), r1);
+        i.switch(r1);
+        let c = i.unit(pkt(Track::Video, 9_000, 96_000, &[0x65]), r1);
+        assert_eq!((c.seq, c.rtp_time), (Some(42), 96_000));
+        // The main layer's line is its own.
+        assert_eq!(
+            i.unit(pkt(Track::Video, 7, 96_000, &[0x65]), M).seq,
+            Some(7)
+        );
+    }
+
     #[test]
     fn a_new_publisher_continues_the_numbering() {
         let mut i = Ingest::default();
-        let a = i.unit(pkt(Track::Video, 500, 90_000, &[0x65]));
+        let a = i.unit(pkt(Track::Video, 500, 90_000, &[0x65]), M);
         assert_eq!((a.seq, a.rtp_time, a.keyframe), (Some(500), 90_000, true));
-        let b = i.unit(pkt(Track::Video, 501, 93_000, &[0x41]));
+        let b = i.unit(pkt(Track::Video, 501, 93_000, &[0x41]), M);
         assert_eq!((b.seq, b.keyframe), (Some(501), false));
         // A repeated SPS with an old timestamp does not start a GOP.
-        assert!(!i.unit(pkt(Track::Video, 499, 90_000, &[0x67])).keyframe);
+        assert!(!i.unit(pkt(Track::Video, 499, 90_000, &[0x67]), M).keyframe);
         i.new_publisher();
-        let c = i.unit(pkt(Track::Video, 7, 1_000, &[0x65]));
+        let c = i.unit(pkt(Track::Video, 7, 1_000, &[0x65]), M);
         assert_eq!(c.seq, Some(502), "continues after 501");
         assert_eq!(c.rtp_time, 93_000 + 9_000);
-        let d = i.unit(pkt(Track::Video, 9, 4_000, &[0x41]));
+        let d = i.unit(pkt(Track::Video, 9, 4_000, &[0x41]), M);
         assert_eq!(d.seq, Some(504), "an upstream gap stays a gap");
-        assert!(i.unit(pkt(Track::Audio, 1, 960, &[1])).keyframe);
+        assert!(i.unit(pkt(Track::Audio, 1, 960, &[1]), M).keyframe);
     }
 
     #[test]

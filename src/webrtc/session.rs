@@ -12,10 +12,11 @@ use str0m::format::{Codec, CodecConfig};
 use str0m::media::Pt;
 use str0m::media::{MediaKind, Mid};
 use str0m::net::Protocol;
-use str0m::rtp::{RtpPacket, RtpWrite, SeqNo};
+use str0m::rtp::{RtpWrite, SeqNo};
 use str0m::{Candidate, CandidateKind, Rtc};
 
 pub use super::drained::Drained;
+pub use super::inbound::Inbound;
 use super::layers::{REPORT_EVERY, View};
 use super::liveness::Liveness;
 use super::relay::{self, Carried};
@@ -60,18 +61,6 @@ pub struct Outbound {
     seq: [u64; 2],
     /// Relayed units: the offset from the path's numbering to this viewer's.
     base: [Option<i64>; 2],
-}
-
-#[derive(Default)]
-pub struct Inbound {
-    pub video_mid: Option<Mid>,
-    pub audio_mid: Option<Mid>,
-    /// Set by the first video packet: the codec the publisher really sends.
-    pub carried: Option<Carried>,
-    pub last_media: Option<Instant>,
-    /// The newest extended sequence number per track (video, audio), to
-    /// count what the publisher's link lost on the way in.
-    last_seq: [Option<u64>; 2],
 }
 
 pub struct Session {
@@ -150,20 +139,20 @@ fn remote_ufrag(sdp: &str) -> &str {
 }
 
 /// Does the offer list `codec` (an `a=rtpmap` name such as "H264")?
-fn offers(sdp: &str, codec: &str) -> bool {
+pub(super) fn offers(sdp: &str, codec: &str) -> bool {
     let want = format!(" {}/", codec.to_ascii_uppercase());
     sdp.lines()
         .any(|l| l.starts_with("a=rtpmap:") && l.to_ascii_uppercase().contains(&want))
 }
 
 /// What both kinds of session share: parse, negotiate, remember candidates.
-struct Negotiated {
-    rtc: Rtc,
+pub(super) struct Negotiated {
+    pub rtc: Rtc,
     answer: String,
-    mids: Vec<Mid>,
+    pub mids: Vec<Mid>,
 }
 
-fn negotiate(
+pub(super) fn negotiate(
     t: &Ticket,
     codecs: impl FnOnce(&mut CodecConfig),
     now: Instant,
@@ -253,44 +242,7 @@ impl Session {
         Ok(Session::new(t, n, role, now))
     }
 
-    /// Build the answer for a WHIP publisher's offer.
-    pub fn accept_publisher(t: Ticket, now: Instant) -> Result<(Session, String), OfferError> {
-        let offer = t.offer;
-        precheck(offer)?;
-        let count = |kind: &str| offer.lines().filter(|l| l.starts_with(kind)).count();
-        if count("m=video") > 1 || count("m=audio") > 1 {
-            return Err(OfferError::Codec(
-                "a publisher sends one video and at most one audio track".into(),
-            ));
-        }
-        if !offers(offer, "H264") && !offers(offer, "VP8") {
-            return Err(OfferError::Codec(
-                "r58 relays H264 or VP8 video (and Opus audio); the offer has neither".into(),
-            ));
-        }
-        let n = negotiate(&t, |c| relay::publisher_codecs(c, offer), now)?;
-        let received = |kind: MediaKind| {
-            n.mids.iter().copied().find(|&m| {
-                n.rtc
-                    .media(m)
-                    .is_some_and(|m| m.kind() == kind && m.direction().is_receiving())
-            })
-        };
-        let (video_mid, audio_mid) = (received(MediaKind::Video), received(MediaKind::Audio));
-        if video_mid.is_none() {
-            return Err(OfferError::BadSdp(
-                "offer sends no video (the video m-line must be sendonly or sendrecv)".into(),
-            ));
-        }
-        let role = Role::Publisher(Inbound {
-            video_mid,
-            audio_mid,
-            ..Default::default()
-        });
-        Ok(Session::new(t, n, role, now))
-    }
-
-    fn new(t: Ticket, mut n: Negotiated, role: Role, now: Instant) -> (Session, String) {
+    pub(super) fn new(t: Ticket, mut n: Negotiated, role: Role, now: Instant) -> (Session, String) {
         let ufrag = n.rtc.direct_api().local_ice_credentials().ufrag;
         let offered = t
             .offer
@@ -333,12 +285,25 @@ impl Session {
     /// Drop the video's resend cache: after a move down, NACKs for the old
     /// layer's packets would only take the smaller layer's room.
     pub fn forget_resends(&mut self) {
+        let tcp = self.pair.as_ref().is_some_and(|p| p.proto == "tcp");
+        self.keep_resends(!tcp);
+    }
+
+    /// A resend cache for the video, or none: over ICE-TCP nothing is lost
+    /// on the way (a batch the engine cannot queue is dropped whole and
+    /// the viewer skips to a keyframe), and keeping 3 s of sent packets
+    /// costs an insert per packet and about a megabyte per viewer.
+    fn keep_resends(&mut self, keep: bool) {
         let Some(mid) = self.video_mid() else {
             return;
         };
         if let Some(tx) = self.rtc.direct_api().stream_tx_by_mid(mid, None) {
-            // str0m's defaults: 1024 packets, 3 s, resends capped at 15 %.
-            tx.set_rtx_cache(1024, Duration::from_secs(3), Some(0.15));
+            if keep {
+                // str0m's defaults: 1024 packets, 3 s, resends capped at 15 %.
+                tx.set_rtx_cache(1024, Duration::from_secs(3), Some(0.15));
+            } else {
+                tx.set_rtx_cache(0, Duration::ZERO, None);
+            }
         }
     }
 
@@ -353,6 +318,15 @@ impl Session {
     /// "whep" or "whip", for log lines.
     pub fn kind(&self) -> &'static str {
         if self.is_publisher() { "whip" } else { "whep" }
+    }
+
+    /// The next relayed video unit comes from another numbering (a
+    /// simulcast layer): this viewer's sequence numbers carry on from
+    /// where they are.
+    pub fn restart_numbering(&mut self) {
+        if let Role::Viewer(o) = &mut self.role {
+            o.base[0] = None;
+        }
     }
 
     /// Queue one unit's shared payloads on this viewer's stream.
@@ -390,68 +364,6 @@ impl Session {
         self.rtp.sent += f.payloads.len() as u64;
     }
 
-    /// A publisher's packet, ready for the path's `Ingest`; None for what
-    /// is not relayed (an unknown payload type, a viewer's session).
-    pub fn inbound(&mut self, p: RtpPacket) -> Option<relay::Packet> {
-        let Role::Publisher(inb) = &mut self.role else {
-            return None;
-        };
-        let pt = p.header.payload_type;
-        let params = self.rtc.codec_config().params();
-        let spec = params.iter().find(|x| x.pt() == pt)?.spec();
-        let track = if spec.codec.is_video() {
-            Track::Video
-        } else {
-            Track::Audio
-        };
-        if inb.carried.is_none() && track == Track::Video {
-            let audio = params
-                .iter()
-                .map(|x| x.spec())
-                .find(|s| s.codec == Codec::Opus);
-            inb.carried = Some(Carried {
-                video: spec,
-                audio: audio.filter(|_| inb.audio_mid.is_some()),
-            });
-        }
-        inb.last_media = Some(p.timestamp);
-        let seq = *p.seq_no;
-        let last = &mut inb.last_seq[(track == Track::Audio) as usize];
-        self.rtp.received += 1;
-        match *last {
-            Some(l) if seq > l => {
-                self.rtp.lost += seq - l - 1;
-                *last = Some(seq);
-            }
-            // Late (reordered or retransmitted) packets fill nothing here.
-            Some(_) => {}
-            None => *last = Some(seq),
-        }
-        Some(relay::Packet {
-            track,
-            codec: spec.codec,
-            seq: *p.seq_no,
-            time: p.time.numer(),
-            marker: p.header.marker,
-            payload: p.payload,
-            arrived: p.timestamp,
-        })
-    }
-
-    /// Ask a publisher for a keyframe (PLI); it goes out on the next poll.
-    pub fn request_keyframe(&mut self) {
-        let Role::Publisher(Inbound {
-            video_mid: Some(mid),
-            ..
-        }) = self.role
-        else {
-            return;
-        };
-        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
-            rx.request_keyframe(str0m::media::KeyframeRequestKind::Pli);
-        }
-    }
-
     /// A trickled candidate from PATCH.
     pub fn add_remote_candidate(&mut self, c: Candidate) {
         self.offered.push((c.addr(), kind_name(c.kind())));
@@ -474,6 +386,10 @@ impl Session {
             .map(|(_, k)| *k)
             .unwrap_or("prflx");
         let proto = if proto == Protocol::Udp { "udp" } else { "tcp" };
+        let was = self.pair.as_ref().map(|p| p.proto);
+        if was != Some(proto) && (proto == "tcp" || was == Some("tcp")) {
+            self.keep_resends(proto == "udp");
+        }
         self.pair = Some(Pair {
             proto,
             local,
