@@ -1,16 +1,21 @@
 //! The control channel's bytes: message framing and, once logged in,
-//! encryption. The session loop only sees `ControlWire`, so frp's v2 wire
-//! (magic + hellos, u16-typed frames, AEAD after LoginResp; opt-in since
-//! frps 0.69) can slot in beside `V1` without touching it.
+//! encryption. The session loop only sees `ControlWire`: frp's v1 here,
+//! v2 (magic + hellos, u16-typed frames, AEAD after LoginResp; frps ≥
+//! 0.69) in `v2.rs`.
 
 use super::crypto::{Decryptor, Encryptor, Key};
-use super::msg::{Decoder, Message};
+use super::msg::{Decoder, Message, Wire};
 
 pub trait ControlWire: Send {
     /// One message → the bytes to send (the Login included).
     fn seal(&mut self, m: &Message) -> Vec<u8>;
     /// Received bytes → the whole messages they complete, in order.
     fn open(&mut self, bytes: &[u8]) -> Result<Vec<Message>, String>;
+    fn wire(&self) -> Wire;
+    /// The control channel's AEAD algorithm, once chosen (v2 only).
+    fn aead(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// frp's v1: plaintext frames up to a successful LoginResp, then
@@ -67,6 +72,10 @@ impl ControlWire for V1 {
             out.push(m);
         }
         Ok(out)
+    }
+
+    fn wire(&self) -> Wire {
+        Wire::V1
     }
 }
 

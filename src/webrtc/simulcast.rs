@@ -159,8 +159,7 @@ impl Simulcast {
                 e.rate = if e.rate == 0.0 { r } else { (e.rate + r) / 2.0 };
             }
             e.bytes = 0;
-            if e
-                .last
+            if e.last
                 .is_none_or(|t| now.saturating_duration_since(t) >= QUIET)
             {
                 e.rate = 0.0;
