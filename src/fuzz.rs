@@ -75,12 +75,24 @@ pub fn stun_demux(data: &[u8]) {
     let _ = net::stun_local_ufrag(data);
 }
 
-/// frp v1 control messages (type byte, length, JSON), in pieces.
+/// frp control messages in pieces: v1 frames, v2 frames, and what a v2
+/// server sends a client that has logged in (hellos, LoginResp, AEAD).
 pub fn frp_msg(data: &[u8]) {
-    let mut d = msg::Decoder::default();
+    use crate::tunnel::wire::ControlWire;
+    for wire in [msg::Wire::V1, msg::Wire::V2] {
+        let mut d = msg::Decoder::new(wire);
+        for chunk in data.chunks(64) {
+            d.feed(chunk);
+            while let Ok(Some(_)) = d.next() {}
+        }
+    }
+    let algs = crate::tunnel::aead::Algorithm::preferred();
+    let mut c = crate::tunnel::v2::V2::client("fuzz-token", false, true, &algs);
+    c.seal(&msg::Message::Login(Default::default()));
     for chunk in data.chunks(64) {
-        d.feed(chunk);
-        while let Ok(Some(_)) = d.next() {}
+        if c.open(chunk).is_err() {
+            break;
+        }
     }
 }
 
@@ -113,8 +125,11 @@ pub fn aes_cfb(data: &[u8]) {
 
 /// UDPPacket messages on a udp proxy's work connection.
 pub fn udp_packet(data: &[u8]) {
-    let mut r = udp::Relay::new(codec::Codec::new(false, false, &[0; 16]), Instant::now());
-    let _ = r.inbound(data.to_vec(), Instant::now());
+    for wire in [msg::Wire::V1, msg::Wire::V2] {
+        let codec = codec::Codec::new(false, false, &[0; 16]);
+        let mut r = udp::Relay::new(codec, wire, Instant::now());
+        let _ = r.inbound(data.to_vec(), Instant::now());
+    }
 }
 
 /// An existing frpc.ini or frpc.toml.

@@ -267,9 +267,13 @@ fn tunnel(t: &TunnelFacts, now: u64) -> String {
     } else {
         format!("DOWN {since}")
     };
+    let wire = match t.wire_text() {
+        w if w.is_empty() => w,
+        w => format!(", {w}"),
+    };
     let mut out = clip(
         &format!(
-            "tunnel {state}   {} (tls {}){rtt}",
+            "tunnel {state}   {} (tls {}{wire}){rtt}",
             t.server,
             t.tls.as_str()
         ),
@@ -391,6 +395,12 @@ tunnel DOWN 1m30s   vps.example.net:7000 (tls pinned)
         assert_eq!(
             tunnel(&shapes::read(&json!({"enabled": false})), 0),
             "tunnel off\n"
+        );
+        let up = json!({"enabled": true, "server": "vps.example.net:7000", "tls": "pinned",
+            "connected": true, "since": 1000, "rttMs": 3.2, "wire": "v2", "aead": "aes-256-gcm"});
+        assert_eq!(
+            tunnel(&shapes::read(&up), 1090),
+            "tunnel up 1m30s   vps.example.net:7000 (tls pinned, v2 aes-256-gcm)   rtt 3 ms\n"
         );
     }
 

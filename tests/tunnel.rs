@@ -2,6 +2,34 @@
 //! frps-compatible server (`tunnel/frps.rs`) on loopback, with a local TCP
 //! service behind the proxies and users connecting to the public ports.
 
+thread_local! {
+    /// The frp wire protocol the running test asks for ("v1", "v2").
+    static WIRE: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// Every tunnel test runs once per frp wire protocol: v1 as configured,
+/// v2 as `auto` (the default) finds it against a server that speaks it.
+/// `tunnel_section` sets it and `running` checks the login used it.
+macro_rules! each_wire {
+    ($($name:ident),* $(,)?) => {
+        mod v1 {
+            $( #[test] fn $name() { crate::with_wire("v1", super::$name) } )*
+        }
+        mod v2 {
+            $( #[test] fn $name() { crate::with_wire("v2", super::$name) } )*
+        }
+    };
+}
+
+fn with_wire(w: &'static str, test: fn()) {
+    WIRE.with(|c| c.set(w));
+    test();
+}
+
+fn wire() -> &'static str {
+    WIRE.with(|c| c.get())
+}
+
 #[path = "tunnel/faults.rs"]
 mod faults;
 #[path = "tunnel/frps.rs"]
@@ -9,6 +37,8 @@ mod frps;
 mod support;
 #[path = "tunnel/cores.rs"]
 mod tunnel;
+#[path = "tunnel/wires.rs"]
+mod wires;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -82,6 +112,9 @@ fn tunnel_section(
         "[tunnel]\nserver_addr = \"127.0.0.1\"\nserver_port = {frps}\ntoken = \"{TOKEN}\"\n\
          run_id_file = \"{d_dir}/run-id\"\nauto_proxies = false\n{extra}\n"
     );
+    if wire() == "v1" {
+        s += "wire_protocol = \"v1\"\n";
+    }
     for (name, local, remote, more) in proxies {
         s += &format!(
             "[[tunnel.proxies]]\nname = \"{name}\"\nlocal_port = {local}\nremote_port = {remote}\n{more}\n"
@@ -128,6 +161,18 @@ fn running(d: &Daemon, name: &str) {
         Duration::from_secs(10),
         || proxy_state(d, name)["state"] == "running",
     );
+    let t = d.api_json("/v3/tunnel");
+    if !wire().is_empty() {
+        assert_eq!(t["wire"], wire(), "{t}");
+    }
+    if wire() == "v2" {
+        assert!(
+            t["aead"]
+                .as_str()
+                .is_some_and(|a| a.ends_with("poly1305") || a.starts_with("aes")),
+            "{t}"
+        );
+    }
 }
 
 fn scratch() -> std::path::PathBuf {
@@ -203,7 +248,6 @@ fn certs(dir: &std::path::Path) -> Certs {
 
 /// TLS (pinned), yamux, a proxy carrying 2 MB both ways, Ping on the
 /// control channel, CloseProxy on shutdown, and no token anywhere visible.
-#[test]
 fn tls_mux_proxy_carries_data_both_ways() {
     let dir = scratch();
     let c = certs(&dir);
@@ -241,7 +285,6 @@ fn tls_mux_proxy_carries_data_both_ways() {
 
 /// A CA file verifies the chain and the address; a wrong pin is refused
 /// with both fingerprints' meaning spelled out.
-#[test]
 fn tls_verification_by_ca_and_refusal_by_pin() {
     let dir = scratch();
     let c = certs(&dir);
@@ -278,7 +321,6 @@ fn tls_verification_by_ca_and_refusal_by_pin() {
 /// WHEP through the tunnel: the offer reaches r58 via frps, and the answer
 /// advertises the VPS address with the public ICE-TCP port, so a remote
 /// browser can connect with no extra configuration.
-#[test]
 fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
     let dir = scratch();
     let frps = plain_frps(true);
@@ -322,7 +364,6 @@ fn whep_through_the_tunnel_advertises_the_public_ice_tcp_port() {
 
 /// Without mux every channel is its own connection; the proxy encrypts
 /// and compresses (the server undoes both, so the echo proves them).
-#[test]
 fn encrypted_compressed_proxy_without_mux() {
     let dir = scratch();
     let frps = plain_frps(false);
@@ -349,7 +390,6 @@ fn encrypted_compressed_proxy_without_mux() {
 
 /// A wrong token and a refused port are reported with frps's own words;
 /// the other proxy keeps working; the token never shows.
-#[test]
 fn wrong_token_and_refused_port_are_clear_errors() {
     let dir = scratch();
     let good = free_port();
@@ -432,7 +472,6 @@ fn wrong_token_and_refused_port_are_clear_errors() {
 /// frps goes away and comes back on the same port: r58 notices, reconnects
 /// with the same run id (so frps replaces the old session) and the proxy
 /// works again.
-#[test]
 fn reconnects_with_the_same_run_id_after_frps_restarts() {
     let dir = scratch();
     let opts = Opts::new(TOKEN);
@@ -466,7 +505,6 @@ fn reconnects_with_the_same_run_id_after_frps_restarts() {
 
 /// frps with `auth.additionalScopes`: r58, configured by an unchanged
 /// frpc.toml that asks for both scopes, signs every Ping and NewWorkConn.
-#[test]
 fn pings_and_work_conns_are_signed_when_frpc_toml_asks() {
     let dir = scratch();
     let frps = Frps::start(Opts {
@@ -477,9 +515,11 @@ fn pings_and_work_conns_are_signed_when_frpc_toml_asks() {
     let frpc = format!(
         "serverAddr = \"127.0.0.1\"\nserverPort = {}\nauth.token = \"{TOKEN}\"\n\
          auth.additionalScopes = [\"HeartBeats\", \"NewWorkConns\"]\n\
-         transport.tls.enable = false\ntransport.heartbeatInterval = 1\n\n\
+         transport.tls.enable = false\ntransport.heartbeatInterval = 1\n\
+         transport.wireProtocol = \"{}\"\n\n\
          [[proxies]]\nname = \"echo\"\ntype = \"tcp\"\nlocalPort = {echo}\nremotePort = {remote}\n",
-        frps.port
+        frps.port,
+        if wire() == "v1" { "v1" } else { "auto" }
     );
     std::fs::write(dir.join("frpc.toml"), frpc).unwrap();
     let d = daemon(&format!(
@@ -501,7 +541,6 @@ fn pings_and_work_conns_are_signed_when_frpc_toml_asks() {
 /// users' datagrams reach the local service from two distinct tunnel
 /// sockets, and each user gets only its own answers, encrypted and
 /// compressed on the work connection.
-#[test]
 fn udp_proxy_keeps_public_peers_apart() {
     let dir = scratch();
     let frps = plain_frps(true);
@@ -558,3 +597,14 @@ fn udp_proxy_keeps_public_peers_apart() {
     assert_eq!(frps.seen.lock().unwrap().udp_work_conns.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+each_wire!(
+    tls_mux_proxy_carries_data_both_ways,
+    tls_verification_by_ca_and_refusal_by_pin,
+    whep_through_the_tunnel_advertises_the_public_ice_tcp_port,
+    encrypted_compressed_proxy_without_mux,
+    wrong_token_and_refused_port_are_clear_errors,
+    reconnects_with_the_same_run_id_after_frps_restarts,
+    pings_and_work_conns_are_signed_when_frpc_toml_asks,
+    udp_proxy_keeps_public_peers_apart,
+);

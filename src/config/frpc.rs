@@ -4,7 +4,7 @@
 //! key names, then mapped onto one model, so INI and TOML cannot drift.
 //! Keys r58 does not use are named in warnings, never silently dropped.
 
-use super::tunnel::{Proxy, ProxyType, Secret, Settings};
+use super::tunnel::{Proxy, ProxyType, Secret, Settings, WireChoice};
 
 /// Legacy INI key → current key (frp's own conversion table).
 const COMMON_KEYS: &[(&str, &str)] = &[
@@ -21,6 +21,7 @@ const COMMON_KEYS: &[(&str, &str)] = &[
         "transport.tls.disableCustomTLSFirstByte",
     ),
     ("tcp_mux", "transport.tcpMux"),
+    ("wire_protocol", "transport.wireProtocol"),
     ("pool_count", "transport.poolCount"),
     ("heartbeat_interval", "transport.heartbeatInterval"),
     ("heartbeat_timeout", "transport.heartbeatTimeout"),
@@ -182,6 +183,7 @@ fn build(
             "transport.tls.serverName" => s.tls.server_name = Some(v.clone()),
             "transport.tls.disableCustomTLSFirstByte" => s.tls.first_byte = !boolean(k, v)?,
             "transport.tcpMux" => s.tcp_mux = boolean(k, v)?,
+            "transport.wireProtocol" => s.wire = WireChoice::parse(v)?,
             "transport.poolCount" => s.pool_count = num(k, v)?,
             "auth.heartbeats" => s.auth_heartbeats = boolean(k, v)?,
             "auth.newWorkConns" => s.auth_new_work_conns = boolean(k, v)?,

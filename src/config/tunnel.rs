@@ -29,6 +29,30 @@ impl ProxyType {
     }
 }
 
+/// Which frp wire protocol to speak. `Auto` tries v2 (frps ≥ 0.69) and
+/// falls back to v1 for a server that hangs up at v2's magic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WireChoice {
+    #[default]
+    Auto,
+    V1,
+    V2,
+}
+
+impl WireChoice {
+    pub fn parse(v: &str) -> Result<WireChoice, String> {
+        match v {
+            "auto" => Ok(WireChoice::Auto),
+            "v1" => Ok(WireChoice::V1),
+            "v2" => Ok(WireChoice::V2),
+            _ => Err(format!(
+                "wire protocol \"{v}\": expected \"auto\", \"v1\" or \"v2\""
+            )),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Proxy {
@@ -72,6 +96,8 @@ pub struct Section {
     pub tls_cert_sha256: Option<String>,
     pub tls_first_byte: Option<bool>,
     pub tcp_mux: Option<bool>,
+    /// "auto" (default), "v1" or "v2".
+    pub wire_protocol: Option<WireChoice>,
     pub pool_count: Option<u32>,
     /// App-level Ping interval (always sent, even with tcp_mux).
     pub heartbeat_secs: Option<u64>,
@@ -101,6 +127,7 @@ pub struct Settings {
     pub user: String,
     pub tls: Tls,
     pub tcp_mux: bool,
+    pub wire: WireChoice,
     pub pool_count: u32,
     pub heartbeat: Duration,
     pub dead_after: Duration,
@@ -125,6 +152,7 @@ impl Default for Settings {
                 first_byte: false,
             },
             tcp_mux: true,
+            wire: WireChoice::Auto,
             pool_count: 1,
             heartbeat: Duration::from_secs(3),
             dead_after: Duration::from_secs(10),
@@ -182,6 +210,7 @@ pub fn resolve(
     take!(tls => tls.enable);
     take!(tls_first_byte => tls.first_byte);
     take!(tcp_mux => tcp_mux);
+    take!(wire_protocol => wire);
     take!(pool_count => pool_count);
     if let Some(v) = &sec.tls_server_name {
         s.tls.server_name = Some(v.clone());

@@ -29,6 +29,10 @@ pub fn checks(f: &Facts) -> Vec<Check> {
         if let Some(ms) = t.rtt_ms {
             detail += &format!(", ping {ms:.0} ms");
         }
+        match t.wire_text() {
+            w if w.is_empty() => {}
+            w => detail += &format!(", frp wire {w}"),
+        }
         match t.reconnects {
             0 => {}
             n => detail += &format!(", {n} reconnects"),

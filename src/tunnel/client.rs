@@ -1,7 +1,8 @@
-//! The reconnecting session loop: connect, log in, register proxies, keep
-//! the control channel alive and spawn work connections; on any failure,
-//! report it, wait (capped backoff with jitter, 1 s → 10 s) and start over
-//! with the same run id so frps replaces the stale session at once.
+//! The reconnecting session loop: connect, log in (in the wire protocol
+//! `pick` chooses), register proxies, keep the control channel alive and
+//! spawn work connections; on any failure, report it, wait (capped
+//! backoff with jitter, 1 s → 10 s) and start over with the same run id
+//! so frps replaces the stale session at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,11 +12,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::aead::Algorithm;
 use super::control::{Control, Host};
 use super::crypto;
-use super::msg::Message;
+use super::msg::{Message, Wire};
+use super::pick::Pick;
 use super::status::Status;
 use super::transport::{self, Channel, Dialer};
+use super::v2::V2;
 use super::wire::{ControlWire, V1};
 use super::work;
 use crate::backoff::Backoff;
@@ -57,14 +61,35 @@ async fn run(s: Settings, status: Shared, mut stop: watch::Receiver<bool>) {
         .and_then(|f| std::fs::read_to_string(f).ok())
         .map(|r| r.trim().to_string())
         .unwrap_or_default();
+    let mut memory = Memory::load(&s);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
     loop {
         let mut progress = Progress::NoAnswer;
-        let r = session(&s, &dialer, &mut run_id, &status, &mut stop, &mut progress).await;
+        let wire = memory.pick.wire(unix_now());
+        let mut sess = Session {
+            wire,
+            run_id: &mut run_id,
+            memory: &mut memory,
+            progress: &mut progress,
+        };
+        let r = session(&s, &dialer, &mut sess, &status, &mut stop).await;
         let delay = match r {
             Ok(()) => {
                 status.lock().unwrap().disconnected(None);
                 return;
+            }
+            Err(e) if progress == Progress::HungUpAtMagic => {
+                let again = memory.v2_refused();
+                log::warn!("tunnel: {e}");
+                status.lock().unwrap().disconnected(Some(e));
+                if again {
+                    log::info!(
+                        "tunnel: using frp wire v1 with {}; v2 is tried again in a day",
+                        dialer.server()
+                    );
+                    continue;
+                }
+                retry_delay(Progress::Answered, &mut backoff)
             }
             Err(e) => {
                 log::warn!("tunnel: {e}");
@@ -86,7 +111,52 @@ enum Progress {
     NoAnswer,
     /// frps (or something at its address) answered, then it failed.
     Answered,
+    /// It closed the connection at wire v2's magic: frps before 0.69.
+    HungUpAtMagic,
     LoggedIn,
+}
+
+/// What the wire protocol choice knows, and the file it is kept in
+/// (beside the run id).
+struct Memory {
+    pick: Pick,
+    file: Option<std::path::PathBuf>,
+}
+
+impl Memory {
+    fn load(s: &Settings) -> Memory {
+        let file = s.run_id_file.as_ref().map(|f| f.with_file_name("frp-wire"));
+        let text = file.as_ref().and_then(|f| std::fs::read_to_string(f).ok());
+        let server = format!("{}:{}", s.server_addr, s.server_port);
+        Memory {
+            pick: Pick::new(s.wire, &server, text.as_deref()),
+            file,
+        }
+    }
+
+    fn keep(&self, text: Option<String>) {
+        if let (Some(f), Some(t)) = (&self.file, text)
+            && let Err(e) = std::fs::write(f, t)
+        {
+            log::debug!("tunnel: keeping the wire protocol in {}: {e}", f.display());
+        }
+    }
+
+    /// True when the next attempt should go at once, in v1.
+    fn v2_refused(&mut self) -> bool {
+        let t = self.pick.v2_refused(unix_now());
+        let changed = t.is_some();
+        self.keep(t);
+        changed
+    }
+}
+
+/// One attempt's inputs and what it reports back.
+struct Session<'a> {
+    wire: Wire,
+    run_id: &'a mut String,
+    memory: &'a mut Memory,
+    progress: &'a mut Progress,
 }
 
 /// Backoff protects frps from a fleet that keeps failing against it; a
@@ -100,18 +170,18 @@ fn retry_delay(p: Progress, backoff: &mut Backoff) -> Duration {
             Duration::from_millis(200)
         }
         Progress::NoAnswer => Duration::from_millis(500),
-        Progress::Answered => jitter(backoff.next_delay()),
+        Progress::Answered | Progress::HungUpAtMagic => jitter(backoff.next_delay()),
     }
 }
 
 async fn session(
     s: &Settings,
     dialer: &Arc<Dialer>,
-    run_id: &mut String,
+    sess: &mut Session<'_>,
     status: &Shared,
     stop: &mut watch::Receiver<bool>,
-    progress: &mut Progress,
 ) -> Result<(), String> {
+    let (progress, run_id) = (&mut *sess.progress, &mut *sess.run_id);
     status.lock().unwrap().connecting();
     let (mut ch, opener, mux_task) = transport::connect(dialer, s).await.map_err(|e| {
         if !e.path_down {
@@ -123,7 +193,15 @@ async fn session(
     let mut mux_task = MuxGuard(mux_task);
     let mut control = Control::new(s, run_id.clone(), Instant::now().into_std());
     let key = crypto::derive_key(s.token.expose());
-    let mut wire: Box<dyn ControlWire> = Box::new(V1::new(&key));
+    let mut wire: Box<dyn ControlWire> = match sess.wire {
+        Wire::V1 => Box::new(V1::new(&key)),
+        Wire::V2 => Box::new(V2::client(
+            s.token.expose(),
+            s.tls.enable,
+            s.tcp_mux,
+            &Algorithm::preferred(),
+        )),
+    };
     ch.send(wire.seal(&control.login(&Host::this(), unix_now())))
         .await
         .map_err(|e| format!("sending login: {e}"))?;
@@ -131,12 +209,25 @@ async fn session(
     // Messages that arrived with the LoginResp are handled after it.
     let mut msgs: Vec<Message>;
     let deadline = Instant::now() + super::control::LOGIN_TIMEOUT;
+    let mut answered = false;
     let resp = loop {
         let d = tokio::time::timeout_at(deadline, ch.recv())
             .await
-            .map_err(|_| super::control::Error::LoginTimeout.to_string())?
-            .map_err(|e| format!("waiting for login answer: {e}"))?
-            .ok_or("frps closed the connection during login")?;
+            .map_err(|_| super::control::Error::LoginTimeout.to_string())?;
+        let d = match d {
+            Ok(Some(d)) => d,
+            // Not a byte back to v2's magic: an frps from before 0.69.
+            Ok(None) | Err(_) if sess.wire == Wire::V2 && !answered => {
+                *progress = Progress::HungUpAtMagic;
+                return Err(format!(
+                    "{} closed the connection at frp wire v2's magic (frps older than 0.69)",
+                    dialer.server()
+                ));
+            }
+            Ok(None) => return Err("frps closed the connection during login".into()),
+            Err(e) => return Err(format!("waiting for login answer: {e}")),
+        };
+        answered = true;
         msgs = wire.open(&d)?;
         if msgs.is_empty() {
             continue;
@@ -159,7 +250,16 @@ async fn session(
         *run_id = control.run_id.clone();
         save_run_id(s, run_id);
     }
-    log::info!("tunnel: logged in to {} (run id {run_id})", dialer.server());
+    let noted = sess.memory.pick.logged_in(sess.wire);
+    sess.memory.keep(noted);
+    let aead = wire.aead();
+    log::info!(
+        "tunnel: logged in to {} (run id {run_id}, frp wire {}{})",
+        dialer.server(),
+        sess.wire.name(),
+        aead.map(|a| format!(", {a}")).unwrap_or_default()
+    );
+    status.lock().unwrap().wire_in_use(sess.wire, aead);
 
     let proxies: Arc<HashMap<String, Proxy>> = Arc::new(
         s.proxies
@@ -181,6 +281,7 @@ async fn session(
             workers.spawn(work::serve(work::Work {
                 opener: opener.clone(),
                 hello: control.new_work_conn(unix_now()),
+                wire: sess.wire,
                 proxies: proxies.clone(),
                 key,
                 udp_relays: udp_relays.clone(),

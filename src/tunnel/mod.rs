@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod md5;
 pub mod msg;
 pub mod mux;
+mod pick;
 pub mod snappy;
 pub mod status;
 mod tls;

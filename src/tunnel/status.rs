@@ -35,6 +35,10 @@ pub struct Status {
     pub last_error: Option<String>,
     pub rtt_ms: Option<f64>,
     pub reconnects: u64,
+    /// frp wire protocol of the last login ("v1", "v2"; "" before one).
+    pub wire: String,
+    /// Its control channel's AEAD algorithm (v2).
+    pub aead: Option<String>,
     pub proxies: Vec<ProxyStatus>,
 }
 
@@ -48,6 +52,8 @@ impl Status {
             last_error: None,
             rtt_ms: None,
             reconnects: 0,
+            wire: String::new(),
+            aead: None,
             proxies: s
                 .proxies
                 .iter()
@@ -65,6 +71,20 @@ impl Status {
 
     pub fn failed(&mut self, e: String) {
         self.last_error = Some(e);
+    }
+
+    pub fn wire_in_use(&mut self, w: super::msg::Wire, aead: Option<&str>) {
+        self.wire = w.name().into();
+        self.aead = aead.map(str::to_string);
+    }
+
+    /// "v2 aes-256-gcm", "v1", or "" before any login.
+    pub fn wire_text(&self) -> String {
+        match (&self.wire[..], &self.aead) {
+            ("", _) => String::new(),
+            (w, Some(a)) => format!("{w} {a}"),
+            (w, None) => w.to_string(),
+        }
     }
 
     pub fn connecting(&mut self) {

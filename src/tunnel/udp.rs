@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64ct::{Base64, Encoding};
 
 use super::codec::Codec;
-use super::msg::{Decoder, Message, Ping, UdpAddr, UdpPacket};
+use super::msg::{Decoder, Message, Ping, UdpAddr, UdpPacket, Wire};
 
 pub const PEER_IDLE: Duration = Duration::from_secs(30);
 pub const PING_EVERY: Duration = Duration::from_secs(30);
@@ -32,6 +32,7 @@ pub struct Datagram {
 
 pub struct Relay {
     codec: Codec,
+    wire: Wire,
     msgs: Decoder,
     /// Peer → last datagram in either direction.
     peers: HashMap<SocketAddr, Instant>,
@@ -41,10 +42,13 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(codec: Codec, now: Instant) -> Relay {
+    /// UDPPacket messages framed as the control channel's `wire` frames
+    /// them (v2: message frames, id 13).
+    pub fn new(codec: Codec, wire: Wire, now: Instant) -> Relay {
         Relay {
             codec,
-            msgs: Decoder::default(),
+            wire,
+            msgs: Decoder::new(wire),
             peers: HashMap::new(),
             next_ping: now + PING_EVERY,
             dropped: 0,
@@ -86,7 +90,7 @@ impl Relay {
             local_addr: None,
             remote_addr: Some(UdpAddr::from_socket(peer)),
         });
-        Some(self.codec.outbound_owned(m.encode()))
+        Some(self.codec.outbound_owned(m.frame(self.wire)))
     }
 
     /// Records activity; false when the peer is new and there is no room.
@@ -110,7 +114,7 @@ impl Relay {
         let ping = (now >= self.next_ping).then(|| {
             self.next_ping = now + PING_EVERY;
             self.codec
-                .outbound_owned(Message::Ping(Ping::default()).encode())
+                .outbound_owned(Message::Ping(Ping::default()).frame(self.wire))
         });
         let gone: Vec<SocketAddr> = self
             .peers
@@ -136,10 +140,14 @@ mod tests {
     use crate::tunnel::crypto::derive_key;
 
     fn pair(enc: bool, comp: bool, now: Instant) -> (Relay, Relay) {
+        pair_on(Wire::V1, enc, comp, now)
+    }
+
+    fn pair_on(wire: Wire, enc: bool, comp: bool, now: Instant) -> (Relay, Relay) {
         let key = derive_key("secret");
         (
-            Relay::new(Codec::new(enc, comp, &key), now),
-            Relay::new(Codec::new(enc, comp, &key), now),
+            Relay::new(Codec::new(enc, comp, &key), wire, now),
+            Relay::new(Codec::new(enc, comp, &key), wire, now),
         )
     }
 
@@ -148,9 +156,13 @@ mod tests {
         let t0 = Instant::now();
         let a: SocketAddr = "198.51.100.4:40000".parse().unwrap();
         let b: SocketAddr = "[2001:db8::1]:5".parse().unwrap();
-        for (enc, comp) in [(false, false), (true, true), (true, false)] {
+        let modes = [(false, false), (true, true), (true, false)];
+        for (w, (enc, comp)) in [Wire::V1, Wire::V2]
+            .into_iter()
+            .flat_map(|w| modes.map(|m| (w, m)))
+        {
             // `frps` stands in for the server end of the same connection.
-            let (mut frpc, mut frps) = pair(enc, comp, t0);
+            let (mut frpc, mut frps) = pair_on(w, enc, comp, t0);
             let mut wire = frps.outbound(a, b"stun", t0).unwrap();
             wire.extend(frps.outbound(b, &[0u8; 1400], t0).unwrap());
             // Split anywhere: framing must not depend on reads.

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::codec::Codec;
 use super::crypto::Key;
-use super::msg::{Decoder, Message};
+use super::msg::{Decoder, Message, Wire};
 use super::transport::{Channel, Opener};
 use super::udp::{MAX_DATAGRAM, Relay};
 use crate::config::tunnel::{Proxy, ProxyType};
@@ -31,6 +31,8 @@ pub const TUNNEL_SOURCE: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 58);
 pub struct Work {
     pub opener: Opener,
     pub hello: Message,
+    /// The control channel's wire protocol; work streams speak it too.
+    pub wire: Wire,
     /// Wire name → proxy.
     pub proxies: Arc<HashMap<String, Proxy>>,
     pub key: Key,
@@ -44,10 +46,14 @@ pub type UdpRelays = Arc<Mutex<HashMap<String, oneshot::Sender<()>>>>;
 /// Outcome for the log: `Ok(None)` is a parked connection frps closed.
 pub async fn serve(w: Work) -> Result<Option<String>, String> {
     let mut ch = w.opener.open().await?;
-    ch.send(w.hello.encode())
+    let hello = match w.wire {
+        Wire::V1 => w.hello.encode(),
+        Wire::V2 => super::v2::work_hello(&w.hello),
+    };
+    ch.send(hello)
         .await
         .map_err(|e| format!("announcing a work connection: {e}"))?;
-    let mut dec = Decoder::default();
+    let mut dec = Decoder::new(w.wire);
     let start = loop {
         match ch.recv().await {
             Ok(Some(d)) => dec.feed(&d),
@@ -74,7 +80,7 @@ pub async fn serve(w: Work) -> Result<Option<String>, String> {
         let (tx, replaced) = oneshot::channel();
         // Dropping the old sender ends the relay it belonged to.
         w.udp_relays.lock().unwrap().insert(start.proxy_name, tx);
-        return relay_udp(ch, dec.take_rest(), proxy, &w.key, replaced)
+        return relay_udp(ch, dec.take_rest(), proxy, (&w.key, w.wire), replaced)
             .await
             .map(|()| Some(format!("{} (udp)", proxy.name)))
             .map_err(|e| format!("{}: {e}", proxy.name));
@@ -168,12 +174,13 @@ async fn relay_udp(
     mut ch: Channel,
     first: Vec<u8>,
     p: &Proxy,
-    key: &Key,
+    (key, wire): (&Key, Wire),
     mut replaced: oneshot::Receiver<()>,
 ) -> Result<(), String> {
     let target = local_addr(p)?;
     let mut relay = Relay::new(
         Codec::new(p.use_encryption, p.use_compression, key),
+        wire,
         Instant::now().into_std(),
     );
     // Answers from every peer's local socket funnel into one queue.

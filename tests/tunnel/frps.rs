@@ -1,7 +1,9 @@
 //! A small frps for tests, written from the protocol notes: plain or TLS
-//! (0x16 or 0x17 first byte), yamux or one connection per channel, token
-//! login with run-id replacement, tcp proxies (allowed ports, conflicts),
-//! the encrypted control channel, Ping/Pong, a work-connection pool and
+//! (0x16 or 0x17 first byte), yamux or one connection per channel, frp
+//! wire v1 and v2 on every stream (or, as frps before 0.69, v1 only,
+//! hanging up at v2's magic), token login with run-id replacement, tcp
+//! proxies (allowed ports, conflicts), the encrypted control channel
+//! (AES-128-CFB or v2's AEAD), Ping/Pong, a work-connection pool and
 //! per-proxy encryption and compression, and udp proxies (datagrams as
 //! UDPPacket messages on one work connection at a time). It reuses r58's sans-IO cores in
 //! the server role; those are pinned to stock frp by recorded bytes.
@@ -16,12 +18,21 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
+use crate::tunnel::aead::Algorithm;
 use crate::tunnel::codec::Codec;
 use crate::tunnel::msg::{
     Decoder, LoginResp, Message, NewProxy, NewProxyResp, Pong, StartWorkConn, UdpAddr, UdpPacket,
+    Wire,
 };
 use crate::tunnel::mux::{self, BoxIo};
+use crate::tunnel::v2::V2;
+
+use crate::tunnel::wire::ControlWire;
 use crate::tunnel::{crypto, yamux};
+
+#[path = "frps_wire.rs"]
+mod wire;
+use wire::{Ctl, which_wire};
 
 #[derive(Clone, Default)]
 pub struct Opts {
@@ -35,6 +46,9 @@ pub struct Opts {
     /// frps's `auth.additionalScopes = ["HeartBeats", "NewWorkConns"]`:
     /// Pings and NewWorkConns must carry a valid privilege key.
     pub scopes: bool,
+    /// An frps from before 0.69: v1 only; a stream that starts with v2's
+    /// magic is dropped, as the old parser drops an unknown type byte.
+    pub v1_only: bool,
 }
 
 /// What the server saw, for assertions.
@@ -42,6 +56,10 @@ pub struct Opts {
 pub struct Seen {
     /// run_id sent in each Login ("" for a first login).
     pub logins: Vec<String>,
+    /// The wire protocol of each stream that began with a Login, and v2
+    /// streams dropped by a `v1_only` server.
+    pub wires: Vec<Wire>,
+    pub hung_up_v2: usize,
     pub tls: Vec<bool>,
     pub pings: usize,
     pub closed_proxies: Vec<String>,
@@ -63,7 +81,7 @@ pub struct Frps {
 /// A logged-in client: where its work connections park, how to kick it
 /// out when the same run id logs in again, and when it is gone.
 type Session = (
-    mpsc::UnboundedSender<Chan>,
+    mpsc::UnboundedSender<(Chan, Wire)>,
     watch::Sender<bool>,
     watch::Receiver<bool>,
 );
@@ -250,16 +268,49 @@ async fn next_msg(ch: &mut Chan, dec: &mut Decoder) -> Option<Message> {
 }
 
 async fn channel(srv: Arc<Server>, mut ch: Chan) {
-    let mut dec = Decoder::default();
-    match next_msg(&mut ch, &mut dec).await {
-        Some(Message::Login(l)) => control(srv, ch, dec, l).await,
+    let Some((wire, first)) = which_wire(&srv, &mut ch).await else {
+        return;
+    };
+    let (first_msg, ctl, dec) = match wire {
+        Wire::V1 => {
+            let mut dec = Decoder::default();
+            dec.feed(&first);
+            (next_msg(&mut ch, &mut dec).await, None, dec)
+        }
+        Wire::V2 => {
+            let algs = [Algorithm::Aes256Gcm, Algorithm::XChaCha20Poly1305];
+            let mut w = V2::server(&srv.opts.token, &algs);
+            let mut msgs = w.open(&first).unwrap_or_default();
+            // A work stream has no hello: its first frame is NewWorkConn.
+            while msgs.is_empty() {
+                let Some(d) = ch.recv().await else { return };
+                match w.open(&d) {
+                    Ok(m) => msgs = m,
+                    Err(_) => return,
+                }
+            }
+            let m = msgs.remove(0);
+            // What followed NewWorkConn is the work stream's own bytes.
+            (Some(m), Some(w), Decoder::new(Wire::V2))
+        }
+    };
+    let start = |m: StartWorkConn| Message::StartWorkConn(m).frame(wire);
+    match first_msg {
+        Some(Message::Login(l)) => {
+            srv.seen.lock().unwrap().wires.push(wire);
+            let ctl = match ctl {
+                Some(w) => Ctl::V2(Box::new(w)),
+                None => Ctl::Plain(dec),
+            };
+            control(srv, ch, ctl, l).await
+        }
         Some(Message::NewWorkConn(w)) => {
             if !srv.signed(&w.privilege_key, w.timestamp) {
-                let m = Message::StartWorkConn(StartWorkConn {
+                let m = StartWorkConn {
                     error: "invalid NewWorkConn".into(),
                     ..Default::default()
-                });
-                ch.send(m.encode()).await;
+                };
+                ch.send(start(m)).await;
                 return;
             }
             let pool = srv
@@ -270,15 +321,15 @@ async fn channel(srv: Arc<Server>, mut ch: Chan) {
                 .map(|c| c.0.clone());
             match pool {
                 Some(p) => {
-                    let _ = p.send(ch);
+                    let _ = p.send((ch, wire));
                 }
                 None => {
                     let error = format!("no client control found for run id [{}]", w.run_id);
-                    let m = Message::StartWorkConn(StartWorkConn {
+                    let m = StartWorkConn {
                         error,
                         ..Default::default()
-                    });
-                    ch.send(m.encode()).await;
+                    };
+                    ch.send(start(m)).await;
                 }
             }
         }
@@ -286,12 +337,7 @@ async fn channel(srv: Arc<Server>, mut ch: Chan) {
     }
 }
 
-async fn control(
-    srv: Arc<Server>,
-    mut ch: Chan,
-    mut plain: Decoder,
-    login: crate::tunnel::msg::Login,
-) {
+async fn control(srv: Arc<Server>, mut ch: Chan, mut ctl: Ctl, login: crate::tunnel::msg::Login) {
     srv.seen.lock().unwrap().logins.push(login.run_id.clone());
     if crypto::privilege_key(&srv.opts.token, login.timestamp) != login.privilege_key {
         let error = "token in login doesn't match token from configuration".to_string();
@@ -300,7 +346,7 @@ async fn control(
             error,
             ..Default::default()
         };
-        ch.send(Message::LoginResp(r).encode()).await;
+        ch.send(ctl.seal(&Message::LoginResp(r))).await;
         return;
     }
     let run_id = if login.run_id.is_empty() {
@@ -330,24 +376,22 @@ async fn control(
         run_id: run_id.clone(),
         ..Default::default()
     };
-    if !ch.send(Message::LoginResp(r).encode()).await {
+    if !ch.send(ctl.seal(&Message::LoginResp(r))).await {
         return;
     }
-    let mut enc = crypto::Encryptor::new(&srv.key);
-    let mut dec = crypto::Decryptor::new(&srv.key);
-    let mut msgs = Decoder::default();
-    msgs.feed(&dec.open(&plain.take_rest()));
+    ctl.secure(&srv.key);
+    let mut inbox = ctl.open(&[]);
     let pool = Arc::new(tokio::sync::Mutex::new(pool_rx));
     let (refill_tx, mut refill) = mpsc::unbounded_channel::<()>();
     let mut out = vec![Message::ReqWorkConn; login.pool_count.max(1) as usize];
     let mut listeners: HashMap<String, (u16, tokio::task::JoinHandle<()>)> = HashMap::new();
     loop {
         for m in out.drain(..) {
-            if !ch.send(enc.seal(&m.encode())).await {
+            if !ch.send(ctl.seal(&m)).await {
                 break;
             }
         }
-        while let Ok(Some(m)) = msgs.next() {
+        for m in inbox.drain(..) {
             match m {
                 Message::NewProxy(p) => {
                     let port = p.remote_port as u16;
@@ -409,7 +453,7 @@ async fn control(
         }
         tokio::select! {
             d = ch.recv() => match d {
-                Some(d) => msgs.feed(&dec.open(&d)),
+                Some(d) => inbox = ctl.open(&d),
                 None => break,
             },
             Some(()) = refill.recv() => out.push(Message::ReqWorkConn),
@@ -430,7 +474,7 @@ async fn release(srv: &Server, port: u16, t: tokio::task::JoinHandle<()>) {
 }
 
 type Pool = (
-    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Chan>>>,
+    Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(Chan, Wire)>>>,
     mpsc::UnboundedSender<()>,
 );
 
@@ -452,13 +496,13 @@ async fn bind_public(
 
 /// Takes a parked work connection (asking for a new one to be parked)
 /// and starts it for `p`.
-async fn start_work(pool: &Pool, p: &NewProxy, from: Option<SocketAddr>) -> Option<Chan> {
+async fn start_work(pool: &Pool, p: &NewProxy, from: Option<SocketAddr>) -> Option<(Chan, Wire)> {
     let work = tokio::time::timeout(Duration::from_secs(10), async {
         pool.0.lock().await.recv().await
     })
     .await;
     let _ = pool.1.send(());
-    let mut work = work.ok()??;
+    let (mut work, wire) = work.ok()??;
     let start = StartWorkConn {
         proxy_name: p.proxy_name.clone(),
         src_addr: from.map(|f| f.ip().to_string()).unwrap_or_default(),
@@ -467,15 +511,15 @@ async fn start_work(pool: &Pool, p: &NewProxy, from: Option<SocketAddr>) -> Opti
         dst_port: p.remote_port,
         ..Default::default()
     };
-    work.send(Message::StartWorkConn(start).encode())
+    work.send(Message::StartWorkConn(start).frame(wire))
         .await
-        .then_some(work)
+        .then_some((work, wire))
 }
 
 /// The public port of one tcp proxy: each user gets a parked work connection.
 async fn public(l: TcpListener, p: NewProxy, pool: Pool, key: crypto::Key) {
     while let Ok((user, from)) = l.accept().await {
-        if let Some(work) = start_work(&pool, &p, Some(from)).await {
+        if let Some((work, _)) = start_work(&pool, &p, Some(from)).await {
             let codec = Codec::new(p.use_encryption, p.use_compression, &key);
             tokio::spawn(relay(user, work, codec));
         }
@@ -507,7 +551,7 @@ async fn relay(mut user: TcpStream, mut work: Chan, mut codec: Codec) {
 async fn public_udp(sock: UdpSocket, p: NewProxy, pool: Pool, srv: Arc<Server>) {
     let mut buf = vec![0u8; 65536];
     loop {
-        let Some(mut work) = start_work(&pool, &p, None).await else {
+        let Some((mut work, wire)) = start_work(&pool, &p, None).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
@@ -518,7 +562,7 @@ async fn public_udp(sock: UdpSocket, p: NewProxy, pool: Pool, srv: Arc<Server>) 
             .entry(p.proxy_name.clone())
             .or_default() += 1;
         let mut codec = Codec::new(p.use_encryption, p.use_compression, &srv.key);
-        let mut msgs = Decoder::default();
+        let mut msgs = Decoder::new(wire);
         loop {
             tokio::select! {
                 r = sock.recv_from(&mut buf) => {
@@ -528,7 +572,7 @@ async fn public_udp(sock: UdpSocket, p: NewProxy, pool: Pool, srv: Arc<Server>) 
                         local_addr: None,
                         remote_addr: Some(UdpAddr::from_socket(from)),
                     });
-                    if !work.send(codec.outbound_owned(m.encode())).await { break; }
+                    if !work.send(codec.outbound_owned(m.frame(wire))).await { break; }
                 }
                 w = work.recv() => {
                     let Some(Ok(data)) = w.map(|d| codec.inbound(d)) else { break };
