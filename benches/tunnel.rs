@@ -3,7 +3,8 @@
 //! On loopback, r58 (release build) tunnels to the test frps
 //! (`tests/tunnel/frps.rs`) and a user reaches a local service through the
 //! public port, compared with reaching the service directly:
-//! - throughput (MB/s) of a 128 MiB download, per transport setting;
+//! - throughput (MB/s) of a 128 MiB download, per transport setting and
+//!   frp wire protocol (v1, v2);
 //! - round-trip time of 1-byte ping-pongs (p50/p99 of 2000);
 //! - r58's RSS while it tunnels.
 
@@ -101,28 +102,33 @@ fn main() {
         DOWNLOAD >> 20
     );
     println!(
-        "{:<28} {:>9} {:>10} {:>10} {:>10}",
+        "{:<32} {:>9} {:>10} {:>10} {:>10}",
         "path", "MB/s", "rtt p50", "rtt p99", "r58 MiB"
     );
     let (mbs, _) = download(local, None);
     let rtt = pings(local);
     println!(
-        "{:<28} {mbs:>9.0} {:>7} µs {:>7} µs {:>9}",
+        "{:<32} {mbs:>9.0} {:>7} µs {:>7} µs {:>9}",
         "direct",
         pct(&rtt, 50),
         pct(&rtt, 99),
         "-"
     );
-    for (name, mux, extra) in [
-        ("tunnel, yamux", true, ""),
-        ("tunnel, no mux", false, ""),
-        ("tunnel, yamux, encryption", true, "use_encryption = true"),
+    let settings = [
+        ("yamux", true, ""),
+        ("no mux", false, ""),
+        ("yamux, encryption", true, "use_encryption = true"),
         (
-            "tunnel, yamux, enc+snappy",
+            "yamux, enc+snappy",
             true,
             "use_encryption = true\nuse_compression = true",
         ),
-    ] {
+    ];
+    for ((setting, mux, extra), wire) in settings
+        .into_iter()
+        .flat_map(|s| ["v1", "v2"].map(|w| (s, w)))
+    {
+        let name = format!("tunnel {wire}, {setting}");
         let frps = Frps::start(Opts {
             mux,
             ..Opts::new(TOKEN)
@@ -136,7 +142,7 @@ fn main() {
             paths: format!(
                 "[paths.cam0]\nsource = \"test\"\nwidth = 320\nheight = 180\n\
                  [tunnel]\nserver_addr = \"127.0.0.1\"\nserver_port = {}\ntoken = \"{TOKEN}\"\n\
-                 tls = false\ntcp_mux = {mux}\nauto_proxies = false\nrun_id_file = \"{}/run-id\"\n\
+                 tls = false\ntcp_mux = {mux}\nwire_protocol = \"{wire}\"\nauto_proxies = false\nrun_id_file = \"{}/run-id\"\n\
                  [[tunnel.proxies]]\nname = \"bench\"\nlocal_port = {local}\nremote_port = {remote}\n{extra}\n",
                 frps.port,
                 dir.display()
@@ -156,7 +162,7 @@ fn main() {
         let (mbs, rss) = download(remote, Some(d.child.id()));
         let rtt = pings(remote);
         println!(
-            "{name:<28} {mbs:>9.0} {:>7} µs {:>7} µs {idle:>5.1}/{rss:.1}",
+            "{name:<32} {mbs:>9.0} {:>7} µs {:>7} µs {idle:>5.1}/{rss:.1}",
             pct(&rtt, 50),
             pct(&rtt, 99)
         );
@@ -164,7 +170,8 @@ fn main() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     println!();
-    println!("MB/s: 10^6 bytes/s received by the user; rtt: user → service → user,");
+    println!("v1/v2: frp's wire protocol (v2: AEAD control channel; the proxied bytes are");
+    println!("framed alike). MB/s: 10^6 bytes/s received by the user; rtt: user → service → user,");
     println!("1 byte each way; r58 MiB: VmRSS before / peak during the download (the");
     println!("test pattern pipeline included). The test frps shares the machine.");
 }

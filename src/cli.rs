@@ -330,11 +330,12 @@ fn check(file: PathBuf) -> Result<()> {
         Ok(None) => {}
         Ok(Some((t, warnings))) => {
             println!(
-                "  tunnel to {}:{} (tls {}, {})",
+                "  tunnel to {}:{} (tls {}, {}, wire {})",
                 t.server_addr,
                 t.server_port,
                 crate::tunnel::tls_mode(&t).as_str(),
-                if t.tcp_mux { "mux" } else { "no mux" }
+                if t.tcp_mux { "mux" } else { "no mux" },
+                t.wire.as_str()
             );
             for p in &t.proxies {
                 println!(

@@ -41,6 +41,14 @@ pub enum WireChoice {
 }
 
 impl WireChoice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireChoice::Auto => "auto",
+            WireChoice::V1 => "v1",
+            WireChoice::V2 => "v2",
+        }
+    }
+
     pub fn parse(v: &str) -> Result<WireChoice, String> {
         match v {
             "auto" => Ok(WireChoice::Auto),

@@ -200,3 +200,22 @@ fn the_token_never_prints() {
     let shown = format!("{s:?} {w:?}");
     assert!(!shown.contains("fleet-secret"), "{shown}");
 }
+
+#[test]
+fn the_wire_protocol_is_auto_unless_a_file_or_key_says_otherwise() {
+    let (s, _) = from_file("frpc.toml", FLEET_TOML);
+    assert_eq!(s.wire, WireChoice::Auto, "r58's default, not frpc's v1");
+    let v2 = format!("transport.wireProtocol = \"v2\"\n{FLEET_TOML}");
+    assert_eq!(from_file("frpc.toml", &v2).0.wire, WireChoice::V2);
+    let ini = FLEET_INI.replace("log_file", "wire_protocol = v1\nlog_file");
+    assert_eq!(from_file("frpc.ini", &ini).0.wire, WireChoice::V1);
+    let bad = format!("transport.wireProtocol = \"v3\"\n{FLEET_TOML}");
+    let e = crate::config::frpc::parse(&bad, "frpc.toml").unwrap_err();
+    assert!(
+        e.contains("\"v3\"") && e.contains("\"auto\", \"v1\" or \"v2\""),
+        "{e}"
+    );
+    let inline: Section = toml::from_str("server_addr = \"vps\"\nwire_protocol = \"v1\"").unwrap();
+    let (s, _) = resolve(&inline, &OWN, Path::new("/")).unwrap().unwrap();
+    assert_eq!(s.wire, WireChoice::V1);
+}
