@@ -368,11 +368,17 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
                     .collect::<Vec<_>>()
             ),
         ),
-        None => (
-            json!({"type": "r58Source", "id": s.source}),
-            json!(["H264"]),
-            json!([{"codec": "H264", "codecProps": {"profile": profile.map(profile_name)}}]),
-        ),
+        None => {
+            let h264 =
+                json!({"codec": "H264", "codecProps": {"profile": profile.map(profile_name)}});
+            let opus = json!({"codec": "Opus", "codecProps": {"channelCount": 2}});
+            let (names, props) = if s.sends_audio {
+                (json!(["H264", "Opus"]), json!([h264, opus]))
+            } else {
+                (json!(["H264"]), json!([h264]))
+            };
+            (json!({"type": "r58Source", "id": s.source}), names, props)
+        }
     };
     json!({
         "name": &*h.name,
@@ -400,6 +406,8 @@ fn path_item(h: &PathHandle, t: Option<&PathTraffic>) -> Value {
             signal: s.signal.clone(),
             fps: (f64::from(s.fps) * 10.0).round() / 10.0,
             since_seconds: s.since.elapsed().as_secs(),
+            audio: s.audio.clone(),
+            audio_missing: s.audio_missing,
         },
     })
 }

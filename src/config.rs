@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+pub mod audio;
 pub mod auth;
 mod explain;
 use explain::explain;
@@ -104,6 +105,9 @@ pub struct PathConfig {
     pub renditions: Vec<rendition::Rendition>,
     /// `test` paths: what the pattern shows (`TEST_PATTERNS`).
     pub pattern: Option<String>,
+    /// Sound for viewers, as Opus (`audio.rs`).
+    pub audio: audio::Audio,
+    pub audio_bitrate: u32,
 }
 
 impl Default for Config {
@@ -167,6 +171,8 @@ impl Default for PathConfig {
             read_token: None,
             renditions: Vec::new(),
             pattern: None,
+            audio: audio::Audio::Auto,
+            audio_bitrate: audio::DEFAULT_BITRATE,
         }
     }
 }
@@ -244,6 +250,7 @@ impl Config {
                 ));
             }
             board::check_input(name, p).map_err(|(key, msg)| fail(&sec, key, msg))?;
+            audio::check(name, p).map_err(|(key, msg)| fail(&sec, key, msg))?;
             if p.width < 16 || p.width > 4096 || p.width % 2 != 0 {
                 return Err(fail(
                     &sec,

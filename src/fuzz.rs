@@ -53,7 +53,14 @@ pub fn whep_offer(data: &[u8]) {
         bwe: None,
     };
     let now = Instant::now();
-    let _ = Session::accept(ticket(), Plan::Encoder { profile: None }, now);
+    let _ = Session::accept(
+        ticket(),
+        Plan::Encoder {
+            profile: None,
+            audio: true,
+        },
+        now,
+    );
     let _ = Session::accept_publisher(ticket(), now);
 }
 

@@ -38,6 +38,9 @@ pub struct Frame {
     pub seq: Option<u64>,
     /// Relayed packets: when the RTP packet reached r58.
     pub arrived: Option<Instant>,
+    /// Local media: when it was captured (the RTP time's wall clock, for
+    /// sender reports; relayed units use the time they are sent).
+    pub captured: Option<Instant>,
 }
 
 impl Frame {
@@ -52,7 +55,28 @@ impl Frame {
             marker: true,
             seq: None,
             arrived: None,
+            captured: None,
         }
+    }
+
+    /// One Opus packet from a local encoder.
+    pub fn sound(rtp_time: u32, packet: Vec<u8>, captured: Instant) -> Frame {
+        Frame {
+            rtp_time,
+            keyframe: true,
+            bytes: packet.len(),
+            payloads: vec![packet.into()],
+            track: Track::Audio,
+            marker: false,
+            seq: None,
+            arrived: None,
+            captured: Some(captured),
+        }
+    }
+
+    pub fn captured_at(mut self, t: Instant) -> Frame {
+        self.captured = Some(t);
+        self
     }
 
     fn ends_picture(&self) -> bool {

@@ -31,6 +31,9 @@ pub struct PathFacts {
     /// Measured over the last seconds, one decimal.
     pub fps: f64,
     pub since_seconds: u64,
+    /// "Opus 48 kHz stereo, test tone", "no audio: ..." or none.
+    pub audio: Option<String>,
+    pub audio_missing: bool,
 }
 
 /// `r58.webrtc` in `/v3/info`.

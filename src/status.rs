@@ -103,6 +103,9 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         if let Some(d) = &r.detail {
             notes.push(clip(&format!("  {name}: {d}"), WIDTH));
         }
+        if let Some(a) = &r.audio {
+            notes.push(clip(&format!("  {name}: audio {a}"), WIDTH));
+        }
     }
     if items.is_empty() {
         out.push_str("(no paths configured)\n");

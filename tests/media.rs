@@ -121,3 +121,77 @@ fn failing_pipeline_restarts_with_backoff_and_others_keep_streaming() {
     wait_for("cam0 frames", Duration::from_secs(5), || v.frames() >= 10);
     assert_eq!(d.path_info("cam0")["r58"]["restarts"], 0);
 }
+
+/// An offer like a browser's: video and audio, both receive-only.
+fn av_offer() -> String {
+    use str0m::media::{Direction, MediaKind};
+    support::whep_client::init_crypto();
+    let mut rtc = str0m::Rtc::builder().build(Instant::now());
+    let addr = "127.0.0.1:9".parse().unwrap();
+    rtc.add_local_candidate(str0m::Candidate::host(addr, "udp").unwrap());
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+    api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+    api.apply().unwrap().0.to_sdp_string()
+}
+
+/// The answer's audio m-line: (port, whether it carries Opus).
+fn answered_audio(d: &Daemon, path: &str) -> (String, bool) {
+    let r = request(
+        d.http,
+        "POST",
+        &format!("/{path}/whep"),
+        &[("Content-Type", "application/sdp")],
+        av_offer().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let text = r.text();
+    let audio = text.split("m=audio").nth(1).unwrap_or_default().to_string();
+    let port = audio.split_whitespace().next().unwrap_or("").to_string();
+    (port, audio.contains("opus/48000/2"))
+}
+
+/// Sound per path: the test tone by default, none when off, and a device
+/// that is not there is one warning and a status line, with video going on.
+#[test]
+fn audio_is_opus_when_there_is_sound_and_video_only_otherwise() {
+    let d = Daemon::start(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n\
+         [paths.quiet]\nsource = \"test\"\nencoder = \"x264enc\"\naudio = \"off\"\n\
+         [paths.gone]\nsource = \"test\"\nencoder = \"x264enc\"\naudio = \"hw:CARD=nosuch\"\n",
+    );
+    for p in ["cam0", "quiet", "gone"] {
+        d.wait_state(p, "streaming", Duration::from_secs(20));
+    }
+    let cam0 = d.path_info("cam0");
+    assert_eq!(
+        cam0["tracks"],
+        serde_json::json!(["H264", "Opus"]),
+        "{cam0}"
+    );
+    assert_eq!(cam0["r58"]["audio"], "Opus 48 kHz stereo, test tone");
+    let (port, opus) = answered_audio(&d, "cam0");
+    assert!(opus && port != "0", "audio answered: {port} {opus}");
+
+    let quiet = d.path_info("quiet");
+    assert_eq!(quiet["tracks"], serde_json::json!(["H264"]), "{quiet}");
+    assert!(quiet["r58"]["audio"].is_null(), "{quiet}");
+    assert!(!answered_audio(&d, "quiet").1, "no Opus for a silent path");
+
+    let gone = d.path_info("gone");
+    assert_eq!(
+        gone["r58"]["audio"],
+        "no audio: ALSA device hw:CARD=nosuch not present"
+    );
+    assert_eq!(gone["r58"]["audioMissing"], true);
+    assert!(!answered_audio(&d, "gone").1);
+    let warnings = d.log().matches("hw:CARD=nosuch not present").count();
+    assert_eq!(
+        warnings,
+        1,
+        "one warning, not one per restart:\n{}",
+        d.log()
+    );
+    assert!(!d.log().contains("ERROR"), "{}", d.log());
+}

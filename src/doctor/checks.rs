@@ -221,15 +221,21 @@ fn path(p: &Value) -> Check {
                 .as_deref()
                 .map(|s| format!(" from {s}"))
                 .unwrap_or_default();
-            Check::new(
-                Mark::Ok,
-                "path",
-                format!(
-                    "{name}: streaming {format}{from} {} {kbps} kbit/s, {} frames",
-                    r.encoder.as_deref().unwrap_or("?"),
-                    r.frames
-                ),
-            )
+            let sound = r
+                .audio
+                .as_deref()
+                .map(|a| format!(", {a}"))
+                .unwrap_or_default();
+            let what = format!(
+                "{name}: streaming {format}{from} {} {kbps} kbit/s, {} frames{sound}",
+                r.encoder.as_deref().unwrap_or("?"),
+                r.frames
+            );
+            if r.audio_missing {
+                return Check::new(Mark::Warn, "path", what)
+                    .hint("arecord -l lists the sound cards; audio = \"off\" sends video only");
+            }
+            Check::new(Mark::Ok, "path", what)
         }
         PathState::NoSignal | PathState::Idle => {
             Check::new(Mark::Warn, "path", format!("{name}: no signal: {detail}"))

@@ -86,6 +86,7 @@ fn start(name: &str, source: Source, input: Option<OpenInput>) -> Running {
         frames: tx,
         input,
         running: Default::default(),
+        audio_warned: Default::default(),
     };
     let thread = std::thread::spawn(move || sup.run());
     Running {

@@ -4,6 +4,7 @@
 //! A path's state is shared (`PathStatus`) so the API and WHEP handlers can
 //! answer truthfully without talking to the pipeline thread.
 
+pub mod audio;
 pub mod encoder;
 pub mod hdmi;
 mod input;
@@ -20,20 +21,25 @@ use crate::config::{Config, Source};
 use crate::error::Result;
 pub use encoder::Encoder;
 
-/// One encoded picture: Annex-B bytes with SPS/PPS in front of every IDR.
+/// One encoded picture (Annex-B bytes with SPS/PPS in front of every
+/// IDR) or one Opus packet.
 #[derive(Debug, Clone)]
 pub struct AccessUnit {
     pub data: Vec<u8>,
     /// Presentation time in nanoseconds on the pipeline's running clock.
     pub pts_ns: u64,
     pub keyframe: bool,
+    /// When it was captured, on this process's clock: viewers' sender
+    /// reports map both tracks' RTP time to it, so browsers align them.
+    pub captured: Instant,
 }
 
 /// Access units leave the pipeline threads through this.
 pub struct MediaEvent {
     pub path: Arc<str>,
-    /// The main stream or one of the path's renditions.
+    /// The main stream or one of the path's renditions (video).
     pub layer: Layer,
+    pub track: crate::hub::Track,
     pub au: AccessUnit,
 }
 
@@ -57,6 +63,14 @@ pub struct PathStatus {
     /// HDMI inputs: the incoming signal, "1920x1080@60" or why there is
     /// none ("no cable"); `None` for other sources.
     pub signal: Option<String>,
+    /// "Opus 48 kHz stereo, test tone", why the configured sound is
+    /// missing, or `None` (no sound for this path).
+    pub audio: Option<String>,
+    /// The pipeline has an Opus branch: viewers are offered audio.
+    #[serde(skip)]
+    pub sends_audio: bool,
+    /// Sound was asked for (or is the source's own) but is not there.
+    pub audio_missing: bool,
     #[serde(skip)]
     pub since: Instant,
     /// Frames per second actually delivered, over the last few seconds.
@@ -79,6 +93,9 @@ impl PathStatus {
             format,
             detail: None,
             signal: None,
+            audio: None,
+            sends_audio: false,
+            audio_missing: false,
             since: Instant::now(),
             fps: 0.0,
             rate_mark: (Instant::now(), 0),
@@ -252,6 +269,7 @@ pub fn start(
                     frames: frames.clone(),
                     input,
                     running: Default::default(),
+                    audio_warned: Default::default(),
                 };
                 std::thread::Builder::new()
                     .name(format!("media-{name}"))

@@ -18,9 +18,12 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 
 use super::signal::Action;
-use super::{AccessUnit, Control, Encoder, Layer, MediaEvent, PathState, PathStatus, source};
+use super::{
+    AccessUnit, Control, Encoder, Layer, MediaEvent, PathState, PathStatus, audio, source,
+};
 use crate::backoff::Backoff;
 use crate::config::PathConfig;
+use crate::hub::Track;
 
 /// No frames for this long while the source is present means wedged.
 const STALL: Duration = Duration::from_secs(15);
@@ -39,6 +42,8 @@ pub struct Supervisor {
     /// Renditions being fed, one bit per layer; kept across pipeline
     /// restarts so viewers on a rendition get it back.
     pub running: std::cell::Cell<u8>,
+    /// Missing sound is said once, not at every restart.
+    pub audio_warned: std::cell::Cell<bool>,
 }
 
 pub(super) enum Ended {
@@ -99,8 +104,9 @@ impl Supervisor {
             )
         };
         let main = branch("sink", self.encoder.launch_fragment(&self.cfg));
+        let sound = self.sound();
         if self.cfg.renditions.is_empty() {
-            return format!("{src} ! {QUEUE} ! videoconvert ! {main}");
+            return format!("{src} ! {QUEUE} ! videoconvert ! {main}{sound}");
         }
         let mut d = format!("{src} ! {QUEUE} ! videoconvert ! tee name=t t. ! {QUEUE} ! {main}");
         for (i, r) in self.cfg.renditions.iter().enumerate() {
@@ -116,7 +122,27 @@ impl Supervisor {
                 branch(&format!("sink{n}"), enc)
             );
         }
-        d
+        d + &sound
+    }
+
+    /// The audio branch (" ..." to append), and the path's audio status.
+    fn sound(&self) -> String {
+        let cards = std::fs::read_to_string(audio::CARDS).unwrap_or_default();
+        let (branch, label, missing) = match audio::plan(&self.cfg, &cards) {
+            audio::Plan::Sound(b) => (format!(" {}", b.launch), Some(b.label), false),
+            audio::Plan::Silent => (String::new(), None, false),
+            audio::Plan::Missing(why) => {
+                if !self.audio_warned.replace(true) {
+                    log::warn!("{}: {why}; sending video only", self.name);
+                }
+                (String::new(), Some(format!("no audio: {why}")), true)
+            }
+        };
+        let mut st = self.status.lock().unwrap();
+        st.sends_audio = !branch.is_empty();
+        st.audio_missing = missing;
+        st.audio = label;
+        branch
     }
 
     /// A pipeline failed: count it, show it, wait out the backoff. Returns
@@ -199,15 +225,24 @@ impl Supervisor {
             .by_name("enc")
             .expect("pipeline has the encoder we named");
         let layers = 1 + self.cfg.renditions.len() as u8;
+        if let Some(s) = pipeline
+            .by_name("asink")
+            .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
+        {
+            self.install_sink(&s, Layer::MAIN, Track::Audio);
+        }
         for l in (0..layers).map(Layer) {
             if let Some(s) = sink_of(l) {
-                self.install_sink(&s, l);
+                self.install_sink(&s, l, Track::Video);
             }
             if !l.is_main() {
                 self.feed(pipeline, l, self.running.get() & (1 << l.0) != 0);
             }
         }
 
+        if let Some(f) = pipeline.by_name(source::FLASH) {
+            flash_whole_seconds(&f, self.cfg.width, self.cfg.height, self.cfg.fps);
+        }
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             return Ended::Failed(format!("starting pipeline: {e}"));
         }
@@ -294,7 +329,7 @@ impl Supervisor {
         }
     }
 
-    fn install_sink(&self, sink: &gst_app::AppSink, layer: Layer) {
+    fn install_sink(&self, sink: &gst_app::AppSink, layer: Layer, track: Track) {
         let (name, tx, status) = (self.name.clone(), self.frames.clone(), self.status.clone());
         let mut dropped = 0u64;
         sink.set_callbacks(
@@ -305,13 +340,20 @@ impl Supervisor {
                         return Ok(gst::FlowSuccess::Ok);
                     };
                     let map = buf.map_readable().map_err(|_| gst::FlowError::Error)?;
+                    let pts_ns = buf.pts().map(|t| t.nseconds()).unwrap_or(0);
+                    // How long ago, in running time, this was captured.
+                    let age = sink
+                        .current_running_time()
+                        .map(|now| now.nseconds().saturating_sub(pts_ns))
+                        .unwrap_or(0);
                     let au = AccessUnit {
                         data: map.as_slice().to_vec(),
-                        pts_ns: buf.pts().map(|t| t.nseconds()).unwrap_or(0),
+                        pts_ns,
                         keyframe: !buf.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                        captured: Instant::now() - Duration::from_nanos(age.min(5_000_000_000)),
                     };
-                    // The path's frame count (fps, stall) is the main stream's.
-                    if layer.is_main() {
+                    // The path's frame count (fps, stall) is the main video's.
+                    if layer.is_main() && track == Track::Video {
                         status.lock().unwrap().frames += 1;
                     }
                     // Never block a streaming thread on the network side.
@@ -319,6 +361,7 @@ impl Supervisor {
                         .try_send(MediaEvent {
                             path: name.clone(),
                             layer,
+                            track,
                             au,
                         })
                         .is_err()
@@ -333,6 +376,29 @@ impl Supervisor {
                 .build(),
         );
     }
+}
+
+/// The test source's sync mark: the first frame of every whole second of
+/// running time gets a white luma plane, at the instant its tone clicks.
+fn flash_whole_seconds(el: &gst::Element, width: u32, height: u32, fps: u32) {
+    let Some(pad) = el.static_pad("src") else {
+        return;
+    };
+    let frame_ns = 1_000_000_000 / u64::from(fps.max(1));
+    let luma = (width * height) as usize;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(buf) = info.buffer_mut() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let at_second = buf
+            .pts()
+            .is_some_and(|t| t.nseconds() % 1_000_000_000 < frame_ns);
+        if at_second && let Ok(mut map) = buf.make_mut().map_writable() {
+            let n = luma.min(map.len());
+            map[..n].fill(235);
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Ask the encoder behind `sink` for an IDR with SPS/PPS.

@@ -54,6 +54,9 @@ pub struct NoSource(pub String);
 /// and rate. Frame rate is never forced in a capture device's caps (120 fps
 /// HDMI sources broke negotiation); `videorate` converts after capture.
 /// `clock`: the host has `clockoverlay` for the test pattern.
+/// The test source's element whose frames at whole seconds are flashed.
+pub const FLASH: &str = "flash";
+
 pub fn launch_fragment(
     p: &PathConfig,
     devs: &dyn VideoDevices,
@@ -61,6 +64,14 @@ pub fn launch_fragment(
 ) -> Result<String, NoSource> {
     let (w, h, fps) = (p.width, p.height, p.fps);
     let raw = format!("video/x-raw,width={w},height={h},framerate={fps}/1");
+    // With sound, the first frame of every whole second is flashed white
+    // (`FLASH`, on I420's luma plane), the instant the test tone clicks:
+    // lip sync can be measured on what a viewer decodes.
+    let flash = if p.audio != crate::config::audio::Audio::Off {
+        format!(",format=I420 ! identity name={FLASH}")
+    } else {
+        String::new()
+    };
     let pattern = match p.pattern.as_deref() {
         Some("bars") => "smpte horizontal-speed=8",
         Some("snow") => "snow",
@@ -70,12 +81,12 @@ pub fn launch_fragment(
         // The clock (pango plugin) helps eyeball latency; images without
         // it still get a moving pattern.
         Source::Test if clock => Ok(format!(
-            "videotestsrc is-live=true pattern={pattern} ! {raw} ! \
+            "videotestsrc is-live=true pattern={pattern} ! {raw}{flash} ! \
              clockoverlay time-format=\"%H:%M:%S\" halignment=right valignment=top ! \
              timeoverlay halignment=left valignment=bottom"
         )),
         Source::Test => Ok(format!(
-            "videotestsrc is-live=true pattern={pattern} ! {raw}"
+            "videotestsrc is-live=true pattern={pattern} ! {raw}{flash}"
         )),
         Source::V4l2 => {
             let d = PathBuf::from(p.device.as_deref().unwrap_or_default());

@@ -70,6 +70,7 @@ impl Engine {
             (Some(c), Source::Publisher) => Plan::Relay(c),
             _ => Plan::Encoder {
                 profile: entry.profile,
+                audio: entry.handle.status.lock().unwrap().sends_audio,
             },
         };
         if entry.layered() {

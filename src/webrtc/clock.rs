@@ -1,25 +1,46 @@
-//! The 90 kHz RTP clock of a path, continuous across pipeline restarts.
+//! A path's RTP clocks (90 kHz video, 48 kHz Opus), continuous across
+//! pipeline restarts.
 
-/// Maps a pipeline's PTS to the path's 90 kHz RTP time. A restarted
-/// pipeline starts its PTS again from zero; the RTP time must not jump
-/// back for viewers who stay connected, so the clock rebases.
-#[derive(Default)]
+/// Maps a pipeline's PTS to the path's RTP time. A restarted pipeline
+/// starts its PTS again from zero; the RTP time must not jump back for
+/// viewers who stay connected, so the clock rebases.
 pub struct RtpClock {
+    hz: u64,
     base: Option<(u64, u32)>,
     last: u32,
 }
 
+impl Default for RtpClock {
+    fn default() -> Self {
+        RtpClock {
+            hz: 90_000,
+            base: None,
+            last: 0,
+        }
+    }
+}
+
 impl RtpClock {
+    /// Opus's clock.
+    pub fn audio() -> RtpClock {
+        RtpClock {
+            hz: 48_000,
+            ..RtpClock::default()
+        }
+    }
+
     pub fn rtp_time(&mut self, pts_ns: u64) -> u32 {
         let (pts0, rtp0) = match self.base {
             Some((p, r)) if pts_ns >= p => (p, r),
             _ => {
-                let b = (pts_ns, self.last.wrapping_add(3000));
+                // A frame's worth (1/30 s) past the last time.
+                let b = (pts_ns, self.last.wrapping_add((self.hz / 30) as u32));
                 self.base = Some(b);
                 b
             }
         };
-        let t = rtp0.wrapping_add(((pts_ns - pts0) as u128 * 90_000 / 1_000_000_000) as u32);
+        let t =
+            rtp0.wrapping_add(((pts_ns - pts0) as u128 * self.hz as u128 / 1_000_000_000) as u32);
         self.last = t;
         t
     }
@@ -31,7 +52,7 @@ impl RtpClock {
         let Some((pts0, rtp0)) = self.base else {
             return self.rtp_time(pts_ns);
         };
-        let d = (i128::from(pts_ns) - i128::from(pts0)) * 90_000 / 1_000_000_000;
+        let d = (i128::from(pts_ns) - i128::from(pts0)) * self.hz as i128 / 1_000_000_000;
         rtp0.wrapping_add(d as i64 as u32)
     }
 }

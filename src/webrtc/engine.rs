@@ -26,7 +26,7 @@ use super::tcp::TcpEvent;
 use super::transport::Transports;
 use crate::config::{Config, Source};
 use crate::h264;
-use crate::hub::{Frame, Hub};
+use crate::hub::{Frame, Hub, Track};
 use crate::media::{Control, MediaEvent, PathHandle};
 use crate::vocab::Layer;
 
@@ -36,8 +36,11 @@ pub(super) struct PathEntry {
     pub override_publisher: bool,
     pub max_viewers: usize,
     pub profile: Option<u32>,
+    /// Opus bit/s, when the path has sound.
+    pub audio_bitrate: u32,
     pub bytes_sent: u64,
     clock: RtpClock,
+    audio_clock: RtpClock,
     /// `publisher` paths: the session feeding it, and what it sends.
     pub publisher: Option<u64>,
     pub carried: Option<Carried>,
@@ -107,8 +110,10 @@ impl Engine {
                     override_publisher: p.override_publisher,
                     max_viewers: p.max_viewers,
                     profile: None,
+                    audio_bitrate: p.audio_bitrate,
                     bytes_sent: 0,
                     clock: RtpClock::default(),
+                    audio_clock: RtpClock::audio(),
                     publisher: None,
                     carried: None,
                     ingest: Ingest::default(),
@@ -295,6 +300,15 @@ impl Engine {
         let Some(entry) = self.paths.get_mut(&ev.path) else {
             return;
         };
+        if ev.track == Track::Audio {
+            // One Opus packet, for the viewers of every layer.
+            let t = entry.audio_clock.rtp_time(ev.au.pts_ns);
+            let frame = Arc::new(Frame::sound(t, ev.au.data, ev.au.captured));
+            for l in 0..entry.layers.len() {
+                self.fan_out(&ev.path, Layer(l as u8), frame.clone(), now);
+            }
+            return;
+        }
         if ev.au.keyframe
             && let Some(p) = h264::profile_level_id(&ev.au.data)
         {
@@ -306,8 +320,8 @@ impl Engine {
         } else {
             entry.clock.same_capture(ev.au.pts_ns)
         };
-        let frame = Arc::new(Frame::picture(rtp_time, ev.au.keyframe, payloads));
-        self.fan_out(&ev.path, ev.layer, frame, now);
+        let frame = Frame::picture(rtp_time, ev.au.keyframe, payloads).captured_at(ev.au.captured);
+        self.fan_out(&ev.path, ev.layer, Arc::new(frame), now);
     }
 
     /// One unit of a path's layer for its viewers: into the hub, then out

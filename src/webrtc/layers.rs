@@ -162,7 +162,14 @@ impl Engine {
         let Some(p) = self.paths.get(&s.path).filter(|p| p.layered()) else {
             return;
         };
-        let rates = p.layers.iter().map(|l| l.bitrate).collect();
+        // A layer's viewer also gets the path's sound: it takes its share
+        // of the link whatever the layer.
+        let sound = if p.handle.status.lock().unwrap().sends_audio {
+            p.audio_bitrate
+        } else {
+            0
+        };
+        let rates = p.layers.iter().map(|l| l.bitrate + sound).collect();
         s.view.quality = Some(Quality::new(rates, now));
     }
 

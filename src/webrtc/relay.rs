@@ -262,6 +262,7 @@ impl Ingest {
             marker: p.marker,
             seq: Some(seq),
             arrived: Some(p.arrived),
+            captured: None,
         }
     }
 }

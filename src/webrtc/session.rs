@@ -44,7 +44,11 @@ pub enum OfferError {
 /// What a viewer is sent: the path's own encoder output (H.264 with the
 /// profile read from its SPS), or what a publisher sends.
 pub enum Plan<'a> {
-    Encoder { profile: Option<u32> },
+    /// `audio`: the path sends Opus too.
+    Encoder {
+        profile: Option<u32>,
+        audio: bool,
+    },
     Relay(&'a Carried),
 }
 
@@ -196,13 +200,13 @@ impl Session {
         let (offer, path) = (t.offer, &t.path);
         precheck(offer)?;
         let n = match plan {
-            Plan::Encoder { profile } => {
+            Plan::Encoder { profile, audio } => {
                 if !offers(offer, "H264") {
                     return Err(OfferError::BadSdp(
                         "offer has no H264 codec; this path is H.264".into(),
                     ));
                 }
-                negotiate(&t, |c| encoder_codecs(c, profile), now)?
+                negotiate(&t, |c| encoder_codecs(c, profile, audio), now)?
             }
             Plan::Relay(carried) => {
                 let name = relay::codec_name(carried.video.codec);
@@ -355,7 +359,7 @@ impl Session {
             o.seq[t] = o.seq[t].max(n + 1);
             let seq: SeqNo = n.into();
             tx.write_rtp(
-                RtpWrite::new(pt, seq, f.rtp_time, now, p.clone())
+                RtpWrite::new(pt, seq, f.rtp_time, f.captured.unwrap_or(now), p.clone())
                     .marker(i == last && f.marker)
                     .nackable(f.track == Track::Video),
             );
@@ -448,13 +452,16 @@ fn kind_name(k: CandidateKind) -> &'static str {
 /// baseline first (what x264 and MPP baseline emit), then baseline; the
 /// path's own profile, read from its SPS, goes first. Level 3.1 with
 /// asymmetry allowed covers 720p and 1080p.
-fn encoder_codecs(c: &mut CodecConfig, profile: Option<u32>) {
+fn encoder_codecs(c: &mut CodecConfig, profile: Option<u32>, audio: bool) {
     let mut profiles = [0x42e01f, 0x42001f];
     if profile.is_some_and(|p| p >> 16 == 0x42 && (p >> 8) & 0x40 == 0) {
         profiles.reverse();
     }
     c.add_h264(108.into(), Some(109.into()), true, profiles[0]);
     c.add_h264(127.into(), Some(121.into()), true, profiles[1]);
+    if audio {
+        c.enable_opus(true, false);
+    }
 }
 
 /// The m-line of `kind` we send on and the pt the viewer accepted for it

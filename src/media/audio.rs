@@ -1,0 +1,197 @@
+//! A path's sound: where it comes from (the HDMI receiver's own ALSA card,
+//! found by name as its video node is; an explicit device; a test tone)
+//! and the pipeline branch that encodes it once to Opus for the hub.
+//! Sans-IO apart from reading the card list, which the caller passes in.
+
+use crate::config::audio::Audio;
+use crate::config::{PathConfig, Source};
+
+/// The kernel's list of sound cards.
+pub const CARDS: &str = "/proc/asound/cards";
+
+/// A path's audio branch, ready to join its pipeline.
+#[derive(Debug, PartialEq)]
+pub struct Branch {
+    /// Source → Opus → `appsink name=asink`.
+    pub launch: String,
+    /// For status: "48 kHz stereo, hw:CARD=rockchiphdmiin".
+    pub label: String,
+}
+
+/// What the path sends: a branch, nothing (off, or no sound of its kind),
+/// or why the configured sound is missing (video goes on without it).
+#[derive(Debug, PartialEq)]
+pub enum Plan {
+    Sound(Branch),
+    Silent,
+    Missing(String),
+}
+
+/// The RK3588 BSP names the HDMI receiver's card `rockchip,hdmiin`.
+const HDMI_IN: &str = "hdmiin";
+
+/// The id (`hw:CARD=<id>`) of the first card whose description has `needle`.
+pub fn find_card(cards: &str, needle: &str) -> Option<String> {
+    cards
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains(needle))
+        .find_map(|l| {
+            let id = l.split_once('[')?.1.split_once(']')?.0.trim();
+            (!id.is_empty()).then(|| id.to_string())
+        })
+}
+
+/// Is an ALSA device string's card among `cards`? (`hw:CARD=x,DEV=0`,
+/// `plughw:1`, `hw:x`; `default` and plugins are taken on trust.)
+fn card_present(cards: &str, device: &str) -> bool {
+    let Some((_, rest)) = device.split_once(':') else {
+        return true;
+    };
+    let card = rest.split(',').next().unwrap_or("");
+    let card = card.strip_prefix("CARD=").unwrap_or(card);
+    let ids: Vec<(String, String)> = cards
+        .lines()
+        .filter_map(|l| {
+            let (n, rest) = l.trim_start().split_once(' ')?;
+            let id = rest.split_once('[')?.1.split_once(']')?.0.trim();
+            Some((n.to_string(), id.to_string()))
+        })
+        .collect();
+    ids.iter().any(|(n, id)| n == card || id == card)
+}
+
+pub fn plan(p: &PathConfig, cards: &str) -> Plan {
+    let device = match (&p.audio, p.source) {
+        (Audio::Off, _) | (_, Source::Publisher) => return Plan::Silent,
+        (Audio::Auto, Source::Test) => None,
+        (Audio::Auto, Source::Hdmi) if p.subdev.is_none() => match find_card(cards, HDMI_IN) {
+            Some(id) => Some(format!("hw:CARD={id}")),
+            None => return Plan::Missing("no HDMI-in sound card".into()),
+        },
+        // A bridge's or a camera's sound is wired per board: named.
+        (Audio::Auto, _) => return Plan::Silent,
+        (Audio::Device(d), _) if !card_present(cards, d) => {
+            return Plan::Missing(format!("ALSA device {d} not present"));
+        }
+        (Audio::Device(d), _) => Some(d.clone()),
+    };
+    let opus = format!(
+        "queue max-size-buffers=0 max-size-bytes=0 max-size-time=200000000 leaky=downstream \
+         ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
+         ! opusenc bitrate={} frame-size=20 \
+         ! appsink name=asink sync=false max-buffers=100 drop=true async=false",
+        p.audio_bitrate
+    );
+    let (launch, from) = match device {
+        // A quiet tone, and a click at every whole second of running
+        // time (the video's clock too), to hear and to measure sync by.
+        None => (
+            format!(
+                "audiomixer name=amix ! {opus} \
+                 audiotestsrc is-live=true wave=sine freq=330 volume=0.1 ! amix. \
+                 audiotestsrc is-live=true wave=ticks freq=1500 sine-periods-per-tick=15 \
+                 volume=0.9 ! amix."
+            ),
+            "test tone".to_string(),
+        ),
+        // The card is not the pipeline's clock: video and audio share the
+        // system clock, so their timestamps agree.
+        Some(d) => (
+            format!("alsasrc device={d} provide-clock=false do-timestamp=true ! {opus}"),
+            d,
+        ),
+    };
+    Plan::Sound(Branch {
+        launch,
+        label: format!("Opus 48 kHz stereo, {from}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the R58's BSP kernel lists (HDMI-in, the codec, the HDMI outs).
+    const R58_CARDS: &str = " 0 [rockchipdp0    ]: rockchip-dp0 - rockchip,dp0
+                      rockchip,dp0
+ 1 [rockchiphdmi0  ]: rockchip-hdmi0 - rockchip,hdmi0
+                      rockchip,hdmi0
+ 2 [rockchipes8388 ]: rockchip-es8388 - rockchip,es8388
+                      rockchip,es8388
+ 3 [rockchiphdmiin ]: rockchip_hdmiin - rockchip,hdmiin
+                      rockchip,hdmiin
+";
+
+    fn path(source: Source, audio: Audio) -> PathConfig {
+        PathConfig {
+            source,
+            audio,
+            ..PathConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_hdmi_receivers_card_is_found_by_name() {
+        assert_eq!(
+            find_card(R58_CARDS, HDMI_IN).as_deref(),
+            Some("rockchiphdmiin")
+        );
+        let Plan::Sound(b) = plan(&path(Source::Hdmi, Audio::Auto), R58_CARDS) else {
+            panic!("no sound")
+        };
+        assert!(
+            b.launch
+                .starts_with("alsasrc device=hw:CARD=rockchiphdmiin "),
+            "{}",
+            b.launch
+        );
+        assert!(b.launch.contains("opusenc bitrate=96000") && b.launch.ends_with("async=false"));
+        assert_eq!(b.label, "Opus 48 kHz stereo, hw:CARD=rockchiphdmiin");
+    }
+
+    #[test]
+    fn missing_sound_is_named_and_other_sources_are_silent() {
+        let no_hdmiin = R58_CARDS.lines().take(6).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            plan(&path(Source::Hdmi, Audio::Auto), &no_hdmiin),
+            Plan::Missing("no HDMI-in sound card".into())
+        );
+        assert_eq!(
+            plan(
+                &path(Source::Hdmi, Audio::Device("hw:CARD=usbaudio".into())),
+                R58_CARDS
+            ),
+            Plan::Missing("ALSA device hw:CARD=usbaudio not present".into())
+        );
+        assert!(matches!(
+            plan(
+                &path(Source::V4l2, Audio::Device("plughw:2".into())),
+                R58_CARDS
+            ),
+            Plan::Sound(_)
+        ));
+        assert_eq!(
+            plan(&path(Source::V4l2, Audio::Auto), R58_CARDS),
+            Plan::Silent
+        );
+        assert_eq!(
+            plan(&path(Source::Test, Audio::Off), R58_CARDS),
+            Plan::Silent
+        );
+        assert_eq!(
+            plan(&path(Source::Publisher, Audio::Auto), ""),
+            Plan::Silent
+        );
+    }
+
+    #[test]
+    fn the_test_source_has_a_tone_with_a_click_each_second() {
+        let Plan::Sound(b) = plan(&path(Source::Test, Audio::Auto), "") else {
+            panic!("no tone")
+        };
+        assert!(b.launch.contains("wave=ticks") && b.launch.contains("wave=sine"));
+        gstreamer::init().unwrap();
+        // The branch builds as GStreamer sees it.
+        gstreamer::parse::launch(&b.launch).expect("a valid branch");
+    }
+}
