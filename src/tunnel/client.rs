@@ -73,25 +73,32 @@ async fn run(s: Settings, status: Shared, mut stop: watch::Receiver<bool>) {
             progress: &mut progress,
         };
         let r = session(&s, &dialer, &mut sess, &status, &mut stop).await;
-        let delay = match r {
-            Ok(()) => {
+        let delay = match (r, progress) {
+            (Ok(()), _) => {
                 status.lock().unwrap().disconnected(None);
                 return;
             }
-            Err(e) if progress == Progress::HungUpAtMagic => {
-                let again = memory.v2_refused();
+            (Err(e), Progress::HungUp(refused)) => {
+                let again = memory.refused(refused);
                 log::warn!("tunnel: {e}");
                 status.lock().unwrap().disconnected(Some(e));
                 if again {
+                    let next = memory.pick.wire(unix_now());
                     log::info!(
-                        "tunnel: using frp wire v1 with {}; v2 is tried again in a day",
-                        dialer.server()
+                        "tunnel: trying frp wire {} with {}{}",
+                        next.name(),
+                        dialer.server(),
+                        if next == Wire::V1 {
+                            "; v2 again in a day"
+                        } else {
+                            ""
+                        }
                     );
                     continue;
                 }
                 retry_delay(Progress::Answered, &mut backoff)
             }
-            Err(e) => {
+            (Err(e), _) => {
                 log::warn!("tunnel: {e}");
                 status.lock().unwrap().disconnected(Some(e));
                 retry_delay(progress, &mut backoff)
@@ -111,8 +118,10 @@ enum Progress {
     NoAnswer,
     /// frps (or something at its address) answered, then it failed.
     Answered,
-    /// It closed the connection at wire v2's magic: frps before 0.69.
-    HungUpAtMagic,
+    /// It closed the connection on our Login in this wire protocol
+    /// without a word: at v2's magic, an frps before 0.69; at v1's, one
+    /// that has dropped v1.
+    HungUp(Wire),
     LoggedIn,
 }
 
@@ -142,9 +151,12 @@ impl Memory {
         }
     }
 
-    /// True when the next attempt should go at once, in v1.
-    fn v2_refused(&mut self) -> bool {
-        let t = self.pick.v2_refused(unix_now());
+    /// True when the next attempt should go at once, in the other wire.
+    fn refused(&mut self, wire: Wire) -> bool {
+        let t = match wire {
+            Wire::V2 => self.pick.v2_refused(unix_now()),
+            Wire::V1 => self.pick.v1_refused(),
+        };
         let changed = t.is_some();
         self.keep(t);
         changed
@@ -170,7 +182,7 @@ fn retry_delay(p: Progress, backoff: &mut Backoff) -> Duration {
             Duration::from_millis(200)
         }
         Progress::NoAnswer => Duration::from_millis(500),
-        Progress::Answered | Progress::HungUpAtMagic => jitter(backoff.next_delay()),
+        Progress::Answered | Progress::HungUp(_) => jitter(backoff.next_delay()),
     }
 }
 
@@ -218,9 +230,16 @@ async fn session(
             Ok(Some(d)) => d,
             // Not a byte back to v2's magic: an frps from before 0.69.
             Ok(None) | Err(_) if sess.wire == Wire::V2 && !answered => {
-                *progress = Progress::HungUpAtMagic;
+                *progress = Progress::HungUp(Wire::V2);
                 return Err(format!(
                     "{} closed the connection at frp wire v2's magic (frps older than 0.69)",
+                    dialer.server()
+                ));
+            }
+            Ok(None) | Err(_) if !answered => {
+                *progress = Progress::HungUp(Wire::V1);
+                return Err(format!(
+                    "{} closed the connection on a wire v1 login without an answer",
                     dialer.server()
                 ));
             }

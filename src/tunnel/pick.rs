@@ -57,6 +57,18 @@ impl Pick {
         Some(format!("v1 {} {now}\n", self.server))
     }
 
+    /// The server hung up on a v1 Login without a word, as an frps that
+    /// has dropped v1 would. With `auto`, v2 again: the text to save.
+    /// (So a hang-up that was only a restart of frps during a v2 login
+    /// costs one more attempt, not a day in the wrong protocol.)
+    pub fn v1_refused(&mut self) -> Option<String> {
+        if self.choice != WireChoice::Auto {
+            return None;
+        }
+        self.refused_v2.take()?;
+        Some(format!("v2 {}\n", self.server))
+    }
+
     /// A login with `wire` worked: the text to save if that is news.
     pub fn logged_in(&mut self, wire: Wire) -> Option<String> {
         if self.choice != WireChoice::Auto || wire != Wire::V2 {
@@ -98,6 +110,19 @@ mod tests {
         assert_eq!(p.logged_in(Wire::V2), Some("v2 vps:7000\n".into()));
         assert_eq!(p.wire(T + RETRY_V2_AFTER + 2), Wire::V2);
         assert_eq!(p.logged_in(Wire::V2), None);
+    }
+
+    #[test]
+    fn a_server_that_hangs_up_on_v1_gets_v2_again_at_once() {
+        let mut p = Pick::new(WireChoice::Auto, "vps:7000", None);
+        p.v2_refused(T);
+        assert_eq!(p.wire(T + 1), Wire::V1);
+        assert_eq!(p.v1_refused(), Some("v2 vps:7000\n".into()));
+        assert_eq!(p.wire(T + 2), Wire::V2);
+        assert_eq!(p.v1_refused(), None, "nothing remembered: nothing to undo");
+        let mut v1 = Pick::new(WireChoice::V1, "vps:7000", None);
+        assert_eq!(v1.v1_refused(), None);
+        assert_eq!(v1.wire(T), Wire::V1, "v1 as configured stays v1");
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Opts {
     /// An frps from before 0.69: v1 only; a stream that starts with v2's
     /// magic is dropped, as the old parser drops an unknown type byte.
     pub v1_only: bool,
+    /// A future frps without v1: v1 streams are dropped unanswered.
+    pub v2_only: bool,
 }
 
 /// What the server saw, for assertions.

@@ -16,7 +16,8 @@ pub async fn which_wire(srv: &Server, ch: &mut Chan) -> Option<(Wire, Vec<u8>)> 
         first.extend(ch.recv().await?);
     }
     if !first.starts_with(MAGIC) {
-        return Some((Wire::V1, first));
+        // An frps that has dropped v1 (frp plans it for 0.78 or later).
+        return (!srv.opts.v2_only).then_some((Wire::V1, first));
     }
     if srv.opts.v1_only {
         srv.seen.lock().unwrap().hung_up_v2 += 1;

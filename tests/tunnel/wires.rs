@@ -73,3 +73,39 @@ fn v2_as_configured_names_an_old_frps() {
     assert!(frps.seen.lock().unwrap().wires.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A box that remembered v1 meets an frps that has since dropped v1: the
+/// unanswered v1 login sends it straight back to v2, and that is kept.
+#[test]
+fn a_remembered_v1_gives_way_when_frps_drops_v1() {
+    let dir = scratch();
+    let frps = Frps::start(Opts {
+        v2_only: true,
+        ..Opts::new(TOKEN)
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let memory = dir.join("frp-wire");
+    std::fs::write(&memory, format!("v1 127.0.0.1:{} {now}\n", frps.port)).unwrap();
+    let (echo, remote) = (echo_server(), free_port());
+    let sec = tunnel_section(
+        &dir.display().to_string(),
+        frps.port,
+        "tls = false",
+        &[("echo", &echo.to_string(), remote, "")],
+    );
+    let d = daemon(&sec);
+    running(&d, "echo");
+    echo_through(remote, 10_000);
+    assert_eq!(d.api_json("/v3/tunnel")["wire"], "v2");
+    assert!(
+        d.log().contains("closed the connection on a wire v1 login"),
+        "{}",
+        d.log()
+    );
+    let kept = std::fs::read_to_string(&memory).unwrap();
+    assert_eq!(kept, format!("v2 127.0.0.1:{}\n", frps.port));
+    let _ = std::fs::remove_dir_all(&dir);
+}
