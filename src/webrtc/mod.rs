@@ -20,6 +20,7 @@ pub mod ice_servers;
 mod inbound;
 mod layers;
 mod liveness;
+mod msid;
 pub(crate) mod net;
 mod public;
 mod publish;

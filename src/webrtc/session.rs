@@ -189,7 +189,7 @@ pub(super) fn negotiate(
         .collect();
     Ok(Negotiated {
         rtc,
-        answer: answer.to_sdp_string(),
+        answer: super::msid::one_stream(&answer.to_sdp_string()),
         mids,
     })
 }
