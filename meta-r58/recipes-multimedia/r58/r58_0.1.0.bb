@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "f4dac650134760269df746bfb93f646c6991af6b"
+SRCREV = "6936112886cc4cea11ba612073a0cbb4adbad70f"
 
 require ${BPN}-crates.inc
 
