@@ -30,34 +30,32 @@ pub enum Plan {
 /// The RK3588 BSP names the HDMI receiver's card `rockchip,hdmiin`.
 const HDMI_IN: &str = "hdmiin";
 
-/// The id (`hw:CARD=<id>`) of the first card whose description has `needle`.
-pub fn find_card(cards: &str, needle: &str) -> Option<String> {
-    cards
-        .lines()
-        .filter(|l| l.to_ascii_lowercase().contains(needle))
-        .find_map(|l| {
-            let id = l.split_once('[')?.1.split_once(']')?.0.trim();
-            (!id.is_empty()).then(|| id.to_string())
-        })
+/// The cards `/proc/asound/cards` lists: (index, id, description), from
+/// each card's first line (" 3 [rockchiphdmiin ]: rockchip_hdmiin - ...").
+fn cards(text: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    text.lines().filter_map(|l| {
+        let (index, rest) = l.trim_start().split_once(' ')?;
+        let (id, description) = rest.trim_start().strip_prefix('[')?.split_once(']')?;
+        Some((index, id.trim(), description))
+    })
 }
 
-/// Is an ALSA device string's card among `cards`? (`hw:CARD=x,DEV=0`,
+/// The id (`hw:CARD=<id>`) of the first card whose description has `needle`.
+pub fn find_card(text: &str, needle: &str) -> Option<String> {
+    cards(text)
+        .find(|(_, id, d)| !id.is_empty() && d.to_ascii_lowercase().contains(needle))
+        .map(|(_, id, _)| id.to_string())
+}
+
+/// Is an ALSA device string's card among the cards? (`hw:CARD=x,DEV=0`,
 /// `plughw:1`, `hw:x`; `default` and plugins are taken on trust.)
-fn card_present(cards: &str, device: &str) -> bool {
+fn card_present(text: &str, device: &str) -> bool {
     let Some((_, rest)) = device.split_once(':') else {
         return true;
     };
     let card = rest.split(',').next().unwrap_or("");
     let card = card.strip_prefix("CARD=").unwrap_or(card);
-    let ids: Vec<(String, String)> = cards
-        .lines()
-        .filter_map(|l| {
-            let (n, rest) = l.trim_start().split_once(' ')?;
-            let id = rest.split_once('[')?.1.split_once(']')?.0.trim();
-            Some((n.to_string(), id.to_string()))
-        })
-        .collect();
-    ids.iter().any(|(n, id)| n == card || id == card)
+    cards(text).any(|(index, id, _)| index == card || id == card)
 }
 
 pub fn plan(p: &PathConfig, cards: &str) -> Plan {

@@ -60,15 +60,18 @@ impl Ctl {
     }
 
     pub fn open(&mut self, bytes: &[u8]) -> Vec<Message> {
-        let mut out = Vec::new();
-        match self {
-            Ctl::Plain(d) => d.feed(bytes),
-            Ctl::V1 { dec, msgs, .. } => msgs.feed(&dec.open(bytes)),
+        let d = match self {
             Ctl::V2(w) => return w.open(bytes).unwrap_or_default(),
-        }
-        let (Ctl::Plain(d) | Ctl::V1 { msgs: d, .. }) = self else {
-            return out;
+            Ctl::Plain(d) => {
+                d.feed(bytes);
+                d
+            }
+            Ctl::V1 { dec, msgs, .. } => {
+                msgs.feed(&dec.open(bytes));
+                msgs
+            }
         };
+        let mut out = Vec::new();
         while let Ok(Some(m)) = d.next() {
             out.push(m);
         }
