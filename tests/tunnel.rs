@@ -2,34 +2,10 @@
 //! frps-compatible server (`tunnel/frps.rs`) on loopback, with a local TCP
 //! service behind the proxies and users connecting to the public ports.
 
-thread_local! {
-    /// The frp wire protocol the running test asks for ("v1", "v2").
-    static WIRE: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
-}
-
-/// Every tunnel test runs once per frp wire protocol: v1 as configured,
-/// v2 as `auto` (the default) finds it against a server that speaks it.
-/// `tunnel_section` sets it and `running` checks the login used it.
-macro_rules! each_wire {
-    ($($name:ident),* $(,)?) => {
-        mod v1 {
-            $( #[test] fn $name() { crate::with_wire("v1", super::$name) } )*
-        }
-        mod v2 {
-            $( #[test] fn $name() { crate::with_wire("v2", super::$name) } )*
-        }
-    };
-}
-
-fn with_wire(w: &'static str, test: fn()) {
-    WIRE.with(|c| c.set(w));
-    test();
-}
-
-fn wire() -> &'static str {
-    WIRE.with(|c| c.get())
-}
-
+// First: its `each_wire!` is used by the modules below.
+#[macro_use]
+#[path = "tunnel/wires.rs"]
+mod wires;
 #[path = "tunnel/faults.rs"]
 mod faults;
 #[path = "tunnel/frps.rs"]
@@ -37,8 +13,6 @@ mod frps;
 mod support;
 #[path = "tunnel/cores.rs"]
 mod tunnel;
-#[path = "tunnel/wires.rs"]
-mod wires;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -47,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use frps::{Frps, Opts};
 use support::{Daemon, Setup, free_port};
+use wires::{wire, with_wire};
 
 const TOKEN: &str = "tunnel-test-token-5f2c";
 
