@@ -171,12 +171,13 @@ impl Engine {
     /// Once a second: rank each simulcast publisher's encodings again,
     /// and give the layers and their viewers' quality the measured rates.
     pub(super) fn rank_simulcast(&mut self, now: Instant) {
-        let mut asks = vec![];
+        let (mut asks, mut due) = (vec![], vec![]);
         for (name, p) in &mut self.paths {
             let Some(sc) = p.simulcast.as_mut() else {
                 continue;
             };
             sc.rank(now, &mut asks);
+            due.extend(asks.drain(..).map(|l| (name.clone(), l)));
             let rates = sc.rates();
             for (l, r) in p.layers.iter_mut().zip(&rates) {
                 l.simulcast_rate(*r);
@@ -197,11 +198,10 @@ impl Engine {
                     q.set_bitrates(bitrates.clone());
                 }
             }
-            for layer in asks.drain(..) {
-                if let Some(s) = p.publisher.and_then(|id| self.sessions.get_mut(&id)) {
-                    s.request_keyframe(sc.rid_of(layer));
-                }
-            }
+        }
+        // The usual way, so the PLI goes out on this turn.
+        for (path, layer) in due {
+            self.ask_keyframe_of(&path, layer);
         }
     }
 
