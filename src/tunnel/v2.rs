@@ -249,21 +249,26 @@ impl ControlWire for V2 {
     }
 
     fn open(&mut self, bytes: &[u8]) -> Result<Vec<Message>, String> {
-        let mut bytes = bytes.to_vec();
-        if let Some(seen) = &mut self.magic {
-            seen.extend_from_slice(&bytes);
-            if seen.len() < MAGIC.len() {
-                return Ok(Vec::new());
+        // The server's first bytes: the magic, then frames.
+        let after_magic;
+        let bytes = match &mut self.magic {
+            None => bytes,
+            Some(seen) => {
+                seen.extend_from_slice(bytes);
+                if seen.len() < MAGIC.len() {
+                    return Ok(Vec::new());
+                }
+                if !seen.starts_with(MAGIC) {
+                    return Err("not frp wire v2 (no magic)".into());
+                }
+                after_magic = seen.split_off(MAGIC.len());
+                self.magic = None;
+                &after_magic[..]
             }
-            if !seen.starts_with(MAGIC) {
-                return Err("not frp wire v2 (no magic)".into());
-            }
-            bytes = seen.split_off(MAGIC.len());
-            self.magic = None;
-        }
+        };
         match &mut self.opener {
-            Some(o) => self.frames.feed(&o.open(&bytes)?),
-            None => self.frames.feed(&bytes),
+            Some(o) => self.frames.feed(&o.open(bytes)?),
+            None => self.frames.feed(bytes),
         }
         let mut out = Vec::new();
         while let Some((t, payload)) = self.frames.next_frame().map_err(|e| e.to_string())? {
