@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "6936112886cc4cea11ba612073a0cbb4adbad70f"
+SRCREV = "4b52b8bcea19c984a0f5e31b8b7993743360fd84"
 
 require ${BPN}-crates.inc
 
