@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use str0m::stats::MediaEgressStats;
 
 use super::engine::Engine;
-use super::quality::{PROBE_FOR, Quality, Sample, Step};
+use super::quality::{Quality, Sample, Step};
 use super::session::Session;
 use super::transport::Transports;
 use crate::config::PathConfig;
@@ -231,11 +231,17 @@ impl Engine {
                     s.forget_resends();
                 }
             }
-            Step::Probe { to, extra } => {
+            Step::Probe {
+                to,
+                start,
+                extra,
+                length,
+            } => {
                 log::info!(
-                    "whep {id}: {path} probing for {to}: up to {} kbit/s of filler for {:.1} s",
+                    "whep {id}: {path} probing for {to}: {} to {} kbit/s of filler over {:.1} s",
+                    start / 1000,
                     extra / 1000,
-                    PROBE_FOR.as_secs_f64()
+                    length.as_secs_f64()
                 );
                 if let Some(s) = self.sessions.get_mut(&id) {
                     s.view.filler_at = Some(now);
@@ -396,14 +402,11 @@ pub(super) fn send_filler(net: &mut Transports, s: &mut Session, now: Instant) {
         s.view.filler_at = None;
         return;
     };
-    // The rate ramps up over the first 80 % of the probe, so a link
-    // near its limit first queues (GCC and the RTT see it, the probe
-    // ends) before it drops anything; the rest runs at the full rate,
-    // so a probe that holds has shown the link carries the layer above.
-    let ramp = (now.saturating_duration_since(probe.since).as_secs_f64()
-        / (PROBE_FOR.as_secs_f64() * 0.8))
-        .clamp(0.05, 1.0);
-    let owed = probe.extra as f64 * ramp / 8.0 * now.saturating_duration_since(at).as_secs_f64();
+    // The rate ramps up slowly (quality.rs says why), so a link near its
+    // limit first queues (GCC and the RTT see it, the probe ends) before
+    // it drops anything; a probe that holds at the full rate has shown
+    // the link carries the layer above.
+    let owed = probe.rate_at(now) / 8.0 * now.saturating_duration_since(at).as_secs_f64();
     let (proto, to) = (pair.proto, pair.remote);
     let mut packets = (owed / FILLER as f64) as usize;
     if packets == 0 {

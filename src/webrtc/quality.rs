@@ -17,9 +17,13 @@
 //!   a quarter lost, or the transport behind), straight to the largest
 //!   layer that fits what the link can carry (the smallest if none does);
 //! - up: after `hold` without congestion, first a probe, while the
-//!   picture stays where it is: for `PROBE_FOR` the engine sends filler
-//!   worth the difference to the layer above (packets the browser drops
-//!   unread, RFC 7983), and the move happens if nothing suffered. A probe
+//!   picture stays where it is: the engine sends filler (packets the
+//!   browser drops unread, RFC 7983) that starts within what the link is
+//!   known to carry and grows by `PROBE_SLOPE` until it is worth the
+//!   difference to the layer above, holds that for `PROBE_HOLD`, and the
+//!   move happens if nothing suffered. The slow growth matters: GCC and
+//!   the RTT see a queue about a second after it starts, and a steeper
+//!   ramp overflows a token bucket (and freezes the picture) first. A probe
 //!   that meets congestion (with TWCC: the moment GCC's estimate falls)
 //!   ends at once and doubles `hold` (up to `HOLD_MAX`), so a link at its
 //!   limit neither flaps nor freezes. Congestion within `PROBE` after a
@@ -40,9 +44,13 @@ pub const HOLD: Duration = Duration::from_secs(15);
 pub const HOLD_MAX: Duration = Duration::from_secs(120);
 /// A move up is judged over this long.
 pub const PROBE: Duration = Duration::from_secs(5);
-/// Filler is sent this long before a move up (the last 60 % at the full
-/// rate: three reports' worth).
-pub const PROBE_FOR: Duration = Duration::from_millis(2500);
+/// Above what the link is known to carry, probe filler grows this fast,
+/// bit/s per second: a queue it builds in the second GCC takes to see it
+/// stays under ~150 ms on a link of a few hundred kbit/s.
+pub const PROBE_SLOPE: f64 = 250_000.0;
+/// The filler's full rate is held this long before a move up (three
+/// reports' worth).
+pub const PROBE_HOLD: Duration = Duration::from_millis(1500);
 /// After a move down, reports still describe the old layer (and the
 /// link's queue drains) for about this long: not counted.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -82,7 +90,9 @@ pub enum Step {
     /// Start sending `extra` bit/s of filler (a probe towards `to`).
     Probe {
         to: Layer,
+        start: u64,
         extra: u64,
+        length: Duration,
     },
     /// The probe met congestion: filler stops, the layer stays.
     ProbeFailed(String),
@@ -93,10 +103,30 @@ pub enum Step {
 pub struct Probe {
     pub since: Instant,
     pub to: Layer,
-    /// Filler, bit/s.
+    /// Filler, bit/s, at the end of the ramp.
     pub extra: u64,
+    /// Filler, bit/s, at the start: what the link already carried.
+    pub start: u64,
     /// The TWCC estimate when it began, if there is one.
     estimate: Option<u64>,
+}
+
+impl Probe {
+    /// How long the ramp takes.
+    fn ramp(&self) -> Duration {
+        Duration::from_secs_f64(self.extra.saturating_sub(self.start) as f64 / PROBE_SLOPE)
+    }
+
+    /// The whole probe: the ramp, then the full rate held.
+    pub fn length(&self) -> Duration {
+        self.ramp() + PROBE_HOLD
+    }
+
+    /// Filler owed at `now`, bit/s.
+    pub fn rate_at(&self, now: Instant) -> f64 {
+        let t = now.saturating_duration_since(self.since).as_secs_f64();
+        (self.start as f64 + PROBE_SLOPE * t).min(self.extra as f64)
+    }
 }
 
 #[derive(Debug)]
@@ -260,7 +290,7 @@ impl Quality {
             self.hold = HOLD;
         }
         if let Some(p) = self.probe {
-            if now.saturating_duration_since(p.since) < PROBE_FOR {
+            if now.saturating_duration_since(p.since) < p.length() {
                 return None;
             }
             self.probe = None;
@@ -269,7 +299,7 @@ impl Quality {
             let reason = format!(
                 "up: {} kbit/s more held for {:.1} s",
                 p.extra / 1000,
-                PROBE_FOR.as_secs_f64()
+                PROBE_HOLD.as_secs_f64()
             );
             return self.go(p.to, reason).map(Step::Move);
         }
@@ -283,13 +313,23 @@ impl Quality {
         );
         // A little over the difference: the layer above must fit with room.
         let extra = u64::from(above.saturating_sub(here)) * 11 / 10;
-        self.probe = Some(Probe {
+        // What the link carried, with headroom, is safe to start from.
+        let known = self.estimate.map_or(0.0, |e| e as f64 * FIT) as u64;
+        let start = known.saturating_sub(u64::from(here)).min(extra);
+        let probe = Probe {
             since: now,
             to,
             extra,
+            start,
             estimate: self.estimate.filter(|_| self.twcc),
-        });
-        Some(Step::Probe { to, extra })
+        };
+        self.probe = Some(probe);
+        Some(Step::Probe {
+            to,
+            start,
+            extra,
+            length: probe.length(),
+        })
     }
 
     /// A new TWCC estimate from str0m (several a second). During a probe,

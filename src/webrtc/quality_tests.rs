@@ -120,12 +120,33 @@ fn it_probes_with_filler_before_moving_up_and_backs_off_when_the_probe_fails() {
 }
 
 #[test]
+fn probe_filler_starts_within_what_the_link_carried_and_grows_slowly() {
+    let mut l = Link::new(&[MAIN, LOW]);
+    l.run(1.0, MAIN as u64, 0.0);
+    // 700 kbit/s sent with 10 % lost: 630 kbit/s got through.
+    l.run(3.0, 700_000, 0.1);
+    assert_eq!(l.q.layer, Layer(1));
+    until_probe(&mut l, LOW as u64);
+    let p = l.q.probe.unwrap();
+    let known = 630_000.0 * FIT;
+    assert!((p.rate_at(p.since) - (known - f64::from(LOW))).abs() < 1_000.0);
+    let after = |s: f64| p.rate_at(p.since + Duration::from_secs_f64(s));
+    assert!((after(1.0) - after(0.0) - PROBE_SLOPE).abs() < 1.0);
+    // It ends at the full difference, held for PROBE_HOLD.
+    assert_eq!(after(60.0), p.extra as f64);
+    let full = (p.extra as f64 - after(0.0)) / PROBE_SLOPE;
+    let want = full + PROBE_HOLD.as_secs_f64();
+    assert!((p.length().as_secs_f64() - want).abs() < 0.01);
+}
+
+#[test]
 fn a_probe_that_holds_moves_up_and_a_move_that_then_fails_comes_straight_back() {
     let mut l = Link::new(&[MAIN, LOW]);
     l.run(3.0, 700_000, 0.7);
     assert_eq!(l.q.layer, Layer(1));
     until_probe(&mut l, LOW as u64);
-    let moves = l.run(PROBE_FOR.as_secs_f64(), LOW as u64 + 2_000_000, 0.0);
+    let length = l.q.probe.unwrap().length().as_secs_f64();
+    let moves = l.run(length, LOW as u64 + 2_000_000, 0.0);
     assert_eq!(moves.iter().map(|m| m.1).collect::<Vec<_>>(), [Layer::MAIN]);
     // The main stream then meets loss: back down at once.
     assert_eq!(l.period(700_000, 0.5).map(|m| m.to), Some(Layer(1)));
@@ -137,11 +158,9 @@ fn a_probe_that_holds_keeps_the_main_stream() {
     l.run(3.0, 700_000, 0.7);
     assert_eq!(l.q.layer, Layer(1));
     // The link recovers: up after HOLD and a probe, and it stays up.
-    l.run(
-        HOLD.as_secs_f64() + PROBE_FOR.as_secs_f64() + 1.0,
-        LOW as u64,
-        0.0,
-    );
+    until_probe(&mut l, LOW as u64);
+    let length = l.q.probe.unwrap().length().as_secs_f64();
+    l.run(length + 1.0, LOW as u64, 0.0);
     assert_eq!(l.q.layer, Layer::MAIN);
     assert!(l.run(60.0, MAIN as u64, 0.0).is_empty());
 }
