@@ -27,6 +27,7 @@ pub struct State {
     /// The health loop's latest verdict (also what feeds the watchdog).
     pub health: Arc<std::sync::Mutex<crate::health::Snapshot>>,
     pub tunnel: Option<crate::tunnel::Shared>,
+    pub forwards: crate::forward::Shared,
     pub access: Access,
 }
 
@@ -130,6 +131,13 @@ pub async fn handle(st: Arc<State>, req: Request<Incoming>, peer: SocketAddr) ->
             r
         }
         route::TUNNEL => json(StatusCode::OK, &tunnel_json(&st)),
+        route::FORWARDS => {
+            let items = st.forwards.facts();
+            json(
+                StatusCode::OK,
+                &json!({"itemCount": items.len(), "pageCount": 1, "items": items}),
+            )
+        }
         route::SESSIONS => {
             let items = session_items(&st).await;
             json(
@@ -177,6 +185,7 @@ async fn info_json(st: &State) -> Value {
         "r58": {
             "health": &*st.health.lock().expect("health lock"),
             "tunnel": tunnel_json(st),
+            "forwards": st.forwards.facts(),
             "process": process_json(),
             "relay": relay_json(st).await,
             "webrtc": network_json(st).await,
@@ -501,6 +510,7 @@ mod tests {
             started: SystemTime::now(),
             health: Default::default(),
             tunnel: None,
+            forwards: Default::default(),
             access: Access {
                 token: None,
                 forwarders: vec![],

@@ -17,8 +17,9 @@ pub mod auth;
 mod explain;
 use explain::explain;
 mod text;
-use text::{has_table, line_at, line_of_key};
+use text::{has_table, line_at, line_of_entry_key, line_of_key};
 pub mod board;
+pub mod forward;
 pub mod frpc;
 pub mod import;
 pub mod rendition;
@@ -44,6 +45,8 @@ pub struct Config {
     pub watchdog: board::Watchdog,
     pub leds: board::Leds,
     pub auth: auth::Auth,
+    /// Paths pushed to WHIP endpoints (`[[forward]]`).
+    pub forward: Vec<forward::Forward>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -124,6 +127,7 @@ impl Default for Config {
             watchdog: board::Watchdog::default(),
             leds: board::Leds::default(),
             auth: auth::Auth::default(),
+            forward: Vec::new(),
         }
     }
 }
@@ -324,6 +328,13 @@ impl Config {
                 ));
             }
         }
+        let names: Vec<&str> = self.paths.keys().map(String::as_str).collect();
+        forward::check(&self.forward, &names).map_err(|(n, key, msg)| {
+            Error::new(format!(
+                "{}: {msg}",
+                line_of_entry_key(text, "forward", n, key)
+            ))
+        })?;
         self.webrtc
             .validate()
             .map_err(|(key, msg)| fail("webrtc", key, msg))?;

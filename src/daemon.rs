@@ -35,6 +35,7 @@ async fn serve(mut cfg: Config) -> Result<()> {
         started: SystemTime::now(),
         health: health.clone(),
         tunnel: tunnel.as_ref().map(|(status, _)| status.clone()),
+        forwards: crate::forward::Shared::new(&cfg),
         access: api::Access {
             token: cfg.api.token.clone(),
             forwarders: cfg.webrtc.forwarders.clone(),
@@ -59,6 +60,8 @@ async fn serve(mut cfg: Config) -> Result<()> {
         paths: paths.clone(),
         engine: engine.clone(),
     });
+    let (forward_stop, forward_stop_rx) = tokio::sync::watch::channel(false);
+    let forwards = crate::forward::start(&cfg, &api_state.forwards, &engine, &forward_stop_rx);
     // The watchdog and LED are set up before the config moves to the WHEP
     // server; READY=1 still waits for both HTTP ports.
     let notifier = Notifier::from_env().map(Arc::new);
@@ -101,7 +104,14 @@ async fn serve(mut cfg: Config) -> Result<()> {
     if let Some(n) = &notifier {
         n.send("STOPPING=1");
     }
-    // Viewers and publishers first, so their pages leave "connected" at
+    // Forwards first: each DELETEs its relay session while the engine
+    // still holds it.
+    let _ = forward_stop.send(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    for t in forwards {
+        let _ = tokio::time::timeout_at(deadline, t).await;
+    }
+    // Viewers and publishers next, so their pages leave "connected" at
     // once instead of after ICE's ~16 s (then a raw fetch error).
     match tokio::time::timeout(
         Duration::from_secs(1),

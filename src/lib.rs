@@ -12,6 +12,7 @@ mod config;
 mod daemon;
 mod doctor;
 mod error;
+mod forward;
 mod h264;
 mod health;
 mod hex;

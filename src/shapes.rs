@@ -136,6 +136,28 @@ pub struct TunnelFacts {
     pub status: crate::tunnel::status::Status,
 }
 
+/// One `[[forward]]` entry: `/v3/forwards` items, for `r58 status` and
+/// the doctor.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ForwardFacts {
+    pub path: String,
+    /// The WHIP endpoint (a token is never part of it).
+    pub url: String,
+    pub state: crate::vocab::ForwardState,
+    pub since_seconds: u64,
+    /// Media sent to the relay over the last seconds.
+    pub bitrate_bps: u64,
+    pub rtt_ms: Option<u32>,
+    /// "udp 192.168.1.20:8189 <-> 65.109.32.111:8189"
+    pub pair: Option<String>,
+    /// Why the last try failed, in the relay's words where it gave some.
+    pub last_error: Option<String>,
+    pub attempts: u64,
+    /// While retrying: seconds until the next try.
+    pub retry_in_seconds: Option<u64>,
+}
+
 /// Read one of these from a JSON value; absent or unreadable is the default.
 pub fn read<T: serde::de::DeserializeOwned + Default>(v: &serde_json::Value) -> T {
     serde_json::from_value(v.clone()).unwrap_or_default()

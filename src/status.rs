@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use crate::client::get_json;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::shapes::{self, NetworkFacts, PathFacts, TunnelFacts};
-use crate::vocab::route;
+use crate::shapes::{self, ForwardFacts, NetworkFacts, PathFacts, TunnelFacts};
+use crate::vocab::{ForwardState, route};
 
 pub const WIDTH: usize = 80;
 
@@ -128,7 +128,54 @@ pub fn render(info: &Value, items: &Value, api: SocketAddr) -> String {
         &shapes::read(&info["r58"]["tunnel"]),
         crate::wallclock::unix_now(),
     ));
+    out.push_str(&forwards(&shapes::read::<Vec<ForwardFacts>>(
+        &info["r58"]["forwards"],
+    )));
     out.push_str(&errors(&info["r58"]["errors"]));
+    out
+}
+
+/// One line per forward (path, relay, state, rate), and its last error
+/// under it while it is not forwarding.
+fn forwards(list: &[ForwardFacts]) -> String {
+    let mut out = String::new();
+    for f in list {
+        let relay = f
+            .url
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let state = match f.state {
+            ForwardState::Forwarding => format!(
+                "forwarding {}   {:.1} Mbit/s{}",
+                duration(f.since_seconds),
+                f.bitrate_bps as f64 / 1e6,
+                f.rtt_ms
+                    .map(|r| format!("   rtt {r} ms"))
+                    .unwrap_or_default()
+            ),
+            ForwardState::Retrying => format!(
+                "RETRYING in {}s ({} tries)",
+                f.retry_in_seconds.unwrap_or(0),
+                f.attempts
+            ),
+            s => s.as_str().to_string(),
+        };
+        // The state is what a technician looks for: the relay gives way.
+        let room = WIDTH.saturating_sub(8 + f.path.len() + 4 + 3 + state.len());
+        out.push_str(&clip(
+            &format!(
+                "forward {} -> {}   {state}",
+                f.path,
+                clip(relay, room.max(12))
+            ),
+            WIDTH,
+        ));
+        out.push('\n');
+        if let (Some(e), false) = (&f.last_error, f.state == ForwardState::Forwarding) {
+            out.push_str(&clip(&format!("  {e}"), WIDTH));
+            out.push('\n');
+        }
+    }
     out
 }
 
@@ -372,6 +419,29 @@ last warnings and errors (UTC)
 ";
         assert_eq!(screen, want);
         assert!(screen.lines().all(|l| l.chars().count() <= WIDTH));
+    }
+
+    #[test]
+    fn one_line_per_forward_and_its_error_while_it_retries() {
+        let list: Vec<ForwardFacts> = shapes::read(&json!([
+            {"path": "cam0", "url": "https://vps.example.no/cam0/whip", "state": "forwarding",
+             "sinceSeconds": 302, "bitrateBps": 2_104_000, "rttMs": 23},
+            {"path": "cam1", "url": "https://a-very-long-relay-name.example.no:8443/live/cam1/whip?…",
+             "state": "retrying", "retryInSeconds": 8, "attempts": 3,
+             "lastError": "HTTP 401: wrong or missing token: bad token"},
+        ]));
+        let screen = forwards(&list);
+        // The relay gives way, never the state.
+        let want = [
+            "forward cam0 -> vps.example.no/cam0~   forwarding 5m02s   2.1 Mbit/s   rtt 23 ms",
+            "forward cam1 -> a-very-long-relay-name.example.no:84~   RETRYING in 8s (3 tries)",
+            "  HTTP 401: wrong or missing token: bad token",
+        ];
+        assert_eq!(screen.lines().collect::<Vec<_>>(), want);
+        assert!(
+            screen.lines().all(|l| l.chars().count() <= WIDTH),
+            "{screen}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod route {
     /// Followed by a session id.
     pub const SESSION: &str = "/v3/webrtcsessions/get/";
     pub const TUNNEL: &str = "/v3/tunnel";
+    pub const FORWARDS: &str = "/v3/forwards";
     /// Followed by a path name; POST {"bps": N}.
     pub const BITRATE: &str = "/v3/r58/bitrate/";
     pub const METRICS: &str = "/metrics";
@@ -173,6 +174,31 @@ impl std::fmt::Display for Layer {
             f.write_str("main")
         } else {
             write!(f, "r{}", self.0)
+        }
+    }
+}
+
+/// Where one `[[forward]]` stands (`/v3/forwards` `state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardState {
+    /// The path is not streaming (yet): nothing to send.
+    #[default]
+    Waiting,
+    /// Offer posted, ICE and DTLS under way.
+    Connecting,
+    Forwarding,
+    /// The last try failed (`lastError`); the next comes after a backoff.
+    Retrying,
+}
+
+impl ForwardState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardState::Waiting => "waiting",
+            ForwardState::Connecting => "connecting",
+            ForwardState::Forwarding => "forwarding",
+            ForwardState::Retrying => "retrying",
         }
     }
 }

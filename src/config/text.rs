@@ -41,3 +41,31 @@ pub(super) fn line_of_key(text: &str, section: &str, key: &str) -> usize {
     }
     header_line
 }
+
+/// The same inside the `n`th (1-based) `[[array]]` table.
+pub(super) fn line_of_entry_key(text: &str, array: &str, n: usize, key: &str) -> usize {
+    let header = format!("[[{array}]]");
+    let mut seen = 0;
+    let mut header_line = 1;
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            if l.replace(' ', "") == header {
+                seen += 1;
+                if seen == n {
+                    header_line = i + 1;
+                }
+            } else if seen == n {
+                break;
+            }
+            continue;
+        }
+        if seen == n
+            && let Some((k, _)) = l.split_once('=')
+            && k.trim() == key
+        {
+            return i + 1;
+        }
+    }
+    header_line
+}

@@ -110,10 +110,10 @@ impl Engine {
         log::info!(
             "{} {id}: new {} of {} from {} ({} candidates)",
             s.kind(),
-            if s.is_publisher() {
-                "publisher"
-            } else {
-                "viewer"
+            match s.kind() {
+                "whip" => "publisher",
+                "forward" => "forward",
+                _ => "viewer",
             },
             s.path,
             client.ip(),

@@ -14,6 +14,25 @@ use crate::vocab::SessionId;
 impl Engine {
     pub(super) fn on_cmd(&mut self, cmd: Cmd, now: Instant) {
         match cmd {
+            Cmd::ForwardOffer { path, reply } => {
+                let offer = if self.stopping {
+                    Err(super::OfferError::NotReady("r58 is stopping".into()))
+                } else {
+                    self.forward_offer(&path, now)
+                };
+                let _ = reply.send(offer);
+            }
+            Cmd::ForwardAnswer { id, sdp, reply } => {
+                let r = self.forward_answer(id.0, &sdp, now);
+                if r.is_err() {
+                    self.close(id.0);
+                }
+                let _ = reply.send(r);
+            }
+            Cmd::ForwardLink { id, reply } => {
+                let _ = reply.send(self.forward_link(id.0));
+            }
+            Cmd::ForwardStop { id } => self.close(id.0),
             Cmd::Offer {
                 path,
                 sdp,
@@ -93,6 +112,11 @@ impl Engine {
             Cmd::Network { reply } => {
                 let a = &self.adv;
                 let publishers = self.sessions.values().filter(|s| s.is_publisher()).count();
+                let forwards = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.forward.is_some())
+                    .count();
                 let _ = reply.send(super::Network {
                     udp_port: a.udp_port,
                     tcp_port: a.tcp_port,
@@ -103,7 +127,7 @@ impl Engine {
                     },
                     public: a.public.clone(),
                     unresolved: self.unresolved.clone(),
-                    viewers: self.sessions.len() - publishers,
+                    viewers: self.sessions.len() - publishers - forwards,
                     publishers,
                     send: self.net.facts(),
                 });

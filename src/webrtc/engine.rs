@@ -61,7 +61,7 @@ impl PathEntry {
 pub struct Engine {
     pub(super) sessions: HashMap<u64, Session>,
     pub(super) by_ufrag: HashMap<String, u64>,
-    by_addr: HashMap<SocketAddr, u64>,
+    pub(super) by_addr: HashMap<SocketAddr, u64>,
     pub(super) hub: Hub,
     pub(super) paths: HashMap<Arc<str>, PathEntry>,
     pub(super) adv: Advertise,
@@ -433,7 +433,7 @@ impl Engine {
         let joined = ev.connected && !s.reading;
         if joined {
             s.reading = true;
-            log::info!("whep {id}: connected, {}", s.pair_text());
+            log::info!("{} {id}: connected, {}", s.kind(), s.pair_text());
         }
         let (feed, layer) = (s.view.feed.clone(), s.view.layer);
         // A viewer's keyframe request during a move is for the new layer.
@@ -537,7 +537,11 @@ fn drain(s: &mut Session, net: &mut Transports) -> Drained {
             }
             Ok(Output::Transmit(t)) => {
                 // The last pair used is the selected one once DTLS is up.
-                s.note_pair(t.proto, t.source, t.destination);
+                // A forward's own ICE checks go out on every pair: only
+                // what is not STUN tells which one carries media.
+                if s.forward.is_none() || t.contents.first().is_some_and(|b| *b > 3) {
+                    s.note_pair(t.proto, t.source, t.destination);
+                }
                 net.send(t.proto, t.destination, t.contents.into());
             }
             Ok(Output::Event(e)) => match e {

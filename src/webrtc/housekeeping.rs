@@ -35,7 +35,7 @@ impl Engine {
         let due: Vec<u64> = self
             .sessions
             .values()
-            .filter(|s| s.connected && s.liveness.due(now))
+            .filter(|s| s.connected && s.forward.is_none() && s.liveness.due(now))
             .map(|s| s.id)
             .collect();
         for id in due {

@@ -15,6 +15,7 @@ mod deadlines;
 mod drained;
 pub mod dtls;
 mod engine;
+mod forward;
 mod housekeeping;
 pub mod ice_servers;
 mod inbound;
@@ -130,7 +131,38 @@ pub struct SessionInfo {
     pub view: Option<crate::shapes::ViewerFacts>,
 }
 
+/// A forward's link to its relay, for status.
+#[derive(Debug, Clone)]
+pub struct ForwardLink {
+    pub connected: bool,
+    pub bytes_sent: u64,
+    /// RTCP from the relay: a count that stops growing means it is gone.
+    pub bytes_received: u64,
+    pub rtt_ms: Option<u32>,
+    pub pair: Option<Pair>,
+}
+
 pub enum Cmd {
+    /// A forward (r58 as WHIP client) of a path: the offer to POST.
+    ForwardOffer {
+        path: String,
+        reply: oneshot::Sender<Result<(SessionId, String), OfferError>>,
+    },
+    /// The relay's answer to that offer.
+    ForwardAnswer {
+        id: SessionId,
+        sdp: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// How a forward is doing; None once its session is closed.
+    ForwardLink {
+        id: SessionId,
+        reply: oneshot::Sender<Option<ForwardLink>>,
+    },
+    /// End a forward's session (the relay is told by DELETE, not here).
+    ForwardStop {
+        id: SessionId,
+    },
     Offer {
         path: String,
         sdp: String,
@@ -180,6 +212,11 @@ pub enum Cmd {
 pub struct EngineHandle(mpsc::Sender<Cmd>);
 
 impl EngineHandle {
+    /// Send a command that has no reply.
+    pub async fn tell(&self, cmd: Cmd) {
+        let _ = self.0.send(cmd).await;
+    }
+
     /// Send a command and wait for its reply; None if the engine is gone.
     pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Option<T> {
         let (tx, rx) = oneshot::channel();

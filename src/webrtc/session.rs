@@ -58,8 +58,8 @@ pub enum Role {
 }
 
 pub struct Outbound {
-    video: (Mid, Pt),
-    audio: Option<(Mid, Pt)>,
+    pub(super) video: (Mid, Pt),
+    pub(super) audio: Option<(Mid, Pt)>,
     /// Next sequence number per track (video, audio). Extended numbers
     /// start low, so no ROC signalling is needed.
     seq: [u64; 2],
@@ -96,6 +96,8 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// Events seen while pumping frames, for the next `drive`.
     pub seen: Drained,
+    /// A forward to a WHIP relay (r58 made the offer): `forward.rs`.
+    pub forward: Option<super::forward::Leg>,
 }
 
 /// What every new session starts from.
@@ -152,7 +154,8 @@ pub(super) fn offers(sdp: &str, codec: &str) -> bool {
 /// What both kinds of session share: parse, negotiate, remember candidates.
 pub(super) struct Negotiated {
     pub rtc: Rtc,
-    answer: String,
+    /// The SDP for the peer: our answer (or, for a forward, our offer).
+    pub answer: String,
     pub mids: Vec<Mid>,
 }
 
@@ -192,6 +195,17 @@ pub(super) fn negotiate(
         answer: super::msid::one_stream(&answer.to_sdp_string()),
         mids,
     })
+}
+
+impl Outbound {
+    pub(super) fn new(id: u64, video: (Mid, Pt), audio: Option<(Mid, Pt)>) -> Outbound {
+        Outbound {
+            video,
+            audio,
+            seq: [1 + (id * 7919) % 20_000, 1 + (id * 4099) % 20_000],
+            base: [None, None],
+        }
+    }
 }
 
 impl Session {
@@ -237,12 +251,7 @@ impl Session {
             // out seconds late.
             tx.set_unpaced(true);
         }
-        let role = Role::Viewer(Outbound {
-            video,
-            audio,
-            seq: [1 + (t.id * 7919) % 20_000, 1 + (t.id * 4099) % 20_000],
-            base: [None, None],
-        });
+        let role = Role::Viewer(Outbound::new(t.id, video, audio));
         Ok(Session::new(t, n, role, now))
     }
 
@@ -278,6 +287,7 @@ impl Session {
             view: View::new(&t.path),
             user_agent: None,
             seen: Drained::default(),
+            forward: None,
         };
         (s, n.answer)
     }
@@ -319,9 +329,15 @@ impl Session {
         }
     }
 
-    /// "whep" or "whip", for log lines.
+    /// "whep", "whip" or "forward", for log lines.
     pub fn kind(&self) -> &'static str {
-        if self.is_publisher() { "whip" } else { "whep" }
+        if self.is_publisher() {
+            "whip"
+        } else if self.forward.is_some() {
+            "forward"
+        } else {
+            "whep"
+        }
     }
 
     /// The next relayed video unit comes from another numbering (a
@@ -452,7 +468,7 @@ fn kind_name(k: CandidateKind) -> &'static str {
 /// baseline first (what x264 and MPP baseline emit), then baseline; the
 /// path's own profile, read from its SPS, goes first. Level 3.1 with
 /// asymmetry allowed covers 720p and 1080p.
-fn encoder_codecs(c: &mut CodecConfig, profile: Option<u32>, audio: bool) {
+pub(super) fn encoder_codecs(c: &mut CodecConfig, profile: Option<u32>, audio: bool) {
     let mut profiles = [0x42e01f, 0x42001f];
     if profile.is_some_and(|p| p >> 16 == 0x42 && (p >> 8) & 0x40 == 0) {
         profiles.reverse();
@@ -466,7 +482,7 @@ fn encoder_codecs(c: &mut CodecConfig, profile: Option<u32>, audio: bool) {
 
 /// The m-line of `kind` we send on and the pt the viewer accepted for it
 /// (H.264 only with packetization-mode 1).
-fn negotiated(rtc: &Rtc, mids: &[Mid], kind: MediaKind) -> Option<(Mid, Pt)> {
+pub(super) fn negotiated(rtc: &Rtc, mids: &[Mid], kind: MediaKind) -> Option<(Mid, Pt)> {
     for p in rtc.codec_config().params() {
         let spec = p.spec();
         if spec.codec == Codec::H264 && spec.format.packetization_mode != Some(1) {

@@ -38,6 +38,8 @@ pub struct Setup {
     pub netns: Option<String>,
     /// Run without the ICE-TCP listener (`tcp_port = 0`).
     pub no_ice_tcp: bool,
+    /// This HTTP port instead of a free one (a restart on the same URL).
+    pub http_port: Option<u16>,
 }
 
 /// A TCP and a UDP port that are both free right now, and not handed out
@@ -113,8 +115,18 @@ impl Daemon {
         })
     }
 
+    /// Like `start`, on a given HTTP port.
+    pub fn start_on(paths_toml: &str, http: u16) -> Daemon {
+        Daemon::start_with(Setup {
+            paths: paths_toml.into(),
+            http_port: Some(http),
+            ..Setup::default()
+        })
+    }
+
     pub fn start_with(setup: Setup) -> Daemon {
-        let (http, api, udp) = (free_port(), free_port(), free_port());
+        let http = setup.http_port.unwrap_or_else(free_port);
+        let (api, udp) = (free_port(), free_port());
         let tcp = if setup.no_ice_tcp { 0 } else { free_port() };
         let dir = std::env::temp_dir().join(format!("r58-test-{}-{http}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -241,6 +253,14 @@ impl Daemon {
 
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.http)
+    }
+
+    /// SIGKILL: the process vanishes without a goodbye (a crash, a power
+    /// cut, a cable pulled), and the scratch directory goes.
+    pub fn kill(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGKILL) };
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 
     /// Stop it (`terminate`) and remove the scratch directory.

@@ -1,0 +1,146 @@
+//! Forwarding a path to a WHIP relay (`[[forward]]`): r58 as a WHIP
+//! client. The relay here is a second r58 with a publisher path (the
+//! network-namespace matrix with Chromium guests is in `make interop`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::whep_client::Viewer;
+use support::{Daemon, free_port};
+
+const TOKEN: &str = "relay-token-1234";
+
+fn relay_paths() -> String {
+    format!(
+        "[paths.relay]\nsource = \"publisher\"\npublish_token = \"{TOKEN}\"\noverride_publisher = true\n"
+    )
+}
+
+fn box_paths(relay_http: u16, token: &str) -> String {
+    format!(
+        "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\naudio = \"off\"\n\
+         [[forward]]\npath = \"cam0\"\nurl = \"http://127.0.0.1:{relay_http}/relay/whip\"\ntoken = \"{token}\"\n"
+    )
+}
+
+/// The box's one forward, as `/v3/forwards` shows it.
+fn forward(d: &Daemon) -> Value {
+    d.api_json("/v3/forwards")["items"][0].clone()
+}
+
+/// Wait until the forward reports `state`; its last facts.
+fn wait_forward(d: &Daemon, state: &str, within: Duration) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let f = forward(d);
+        if f["state"] == state {
+            return f;
+        }
+        assert!(
+            t0.elapsed() < within,
+            "forward stayed {f}, wanted '{state}'; log:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_path_is_forwarded_to_a_relay_that_a_guest_views_and_it_comes_back_after_a_relay_restart() {
+    let mut relay = Daemon::start(&relay_paths());
+    let bx = Daemon::start(&box_paths(relay.http, TOKEN));
+    bx.wait_state("cam0", "streaming", Duration::from_secs(20));
+    let f = wait_forward(&bx, "forwarding", Duration::from_secs(15));
+    assert!(f["pair"].as_str().unwrap_or("").starts_with("udp"), "{f}");
+    relay.wait_state("relay", "streaming", Duration::from_secs(10));
+    let tracks = &relay.path_info("relay")["tracks"];
+    assert_eq!(tracks, &serde_json::json!(["H264"]), "{}", relay.log());
+
+    // A guest views the path from the relay.
+    let v = Viewer::connect(relay.http, "relay").unwrap();
+    let got = v.wait_frames(60, Duration::from_secs(5));
+    assert!(
+        got >= 60,
+        "{got} frames in 5 s; relay log:\n{}",
+        relay.log()
+    );
+    drop(v);
+    let f = forward(&bx);
+    assert!(f["bitrateBps"].as_u64().unwrap_or(0) > 100_000, "{f}");
+
+    // The relay restarts on the same ports: forwarding is back within 5 s
+    // of it returning.
+    let http = relay.http;
+    relay.stop();
+    let f = wait_forward(&bx, "retrying", Duration::from_secs(12));
+    assert!(f["lastError"].as_str().is_some(), "{f}");
+    let mut relay = Daemon::start_on(&relay_paths(), http);
+    let back = Instant::now();
+    wait_forward(&bx, "forwarding", Duration::from_secs(5));
+    relay.wait_state("relay", "streaming", Duration::from_secs(10));
+    eprintln!(
+        "forwarding again {:.1} s after the relay returned",
+        back.elapsed().as_secs_f64()
+    );
+    let v = Viewer::connect(relay.http, "relay").unwrap();
+    assert!(
+        v.wait_frames(30, Duration::from_secs(5)) >= 30,
+        "{}",
+        relay.log()
+    );
+    drop(v);
+
+    // A relay that vanishes without a goodbye is noticed within 10 s.
+    relay.kill();
+    let gone = Instant::now();
+    let f = wait_forward(&bx, "retrying", Duration::from_secs(10));
+    eprintln!(
+        "a silent relay noticed after {:.1} s: {}",
+        gone.elapsed().as_secs_f64(),
+        f["lastError"]
+    );
+}
+
+#[test]
+fn a_wrong_token_shows_the_relays_401_and_retries_with_backoff() {
+    let relay = Daemon::start(&relay_paths());
+    let bx = Daemon::start(&box_paths(relay.http, "not-the-token-99"));
+    let f = wait_forward(&bx, "retrying", Duration::from_secs(30));
+    let err = f["lastError"].as_str().unwrap_or("");
+    assert!(err.starts_with("HTTP 401: wrong or missing token"), "{f}");
+    // Tries space out: after ~8 s at most 4 tries (1, 2, 4 s apart).
+    std::thread::sleep(Duration::from_secs(8));
+    let f = forward(&bx);
+    let tries = f["attempts"].as_u64().unwrap();
+    assert!((2..=5).contains(&tries), "{tries} tries; {f}");
+    assert!(
+        !bx.log().contains("not-the-token-99"),
+        "the token was logged"
+    );
+    assert!(
+        !serde_json::to_string(&f)
+            .unwrap()
+            .contains("not-the-token-99")
+    );
+    let _ = free_port;
+}
+
+#[test]
+fn a_relay_that_is_not_there_is_retried_and_the_path_waits_for_media() {
+    let port = free_port();
+    // A publisher path with nobody publishing: nothing to forward yet.
+    let bx = Daemon::start(&format!(
+        "[paths.guest]\nsource = \"publisher\"\n\
+         [[forward]]\npath = \"guest\"\nurl = \"http://127.0.0.1:{port}/x/whip\"\n"
+    ));
+    let f = wait_forward(&bx, "waiting", Duration::from_secs(5));
+    assert!(
+        f["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no publisher"),
+        "{f}"
+    );
+}
