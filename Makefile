@@ -84,7 +84,9 @@ test: deps-test lint-layer boot-test
 # the README's client table from the cells that passed (INTEROP_WRITE=1
 # writes it into README.md). Firefox ESR, GStreamer's Python bindings and
 # libnice from Debian; aiortc in a venv; pion is ../shared/tools/whepbench
-# (WHEPBENCH=path), skipped where absent.
+# (WHEPBENCH=path), skipped where absent. Then forwarding (tests/forward.rs):
+# a guest that only reaches the VPS views the box through an r58 relay and
+# through aiortc as a WHIP server.
 PKGS_INTEROP := firefox-esr gstreamer1.0-tools gstreamer1.0-nice gstreamer1.0-libav \
                 python3-gi python3-gst-1.0 gir1.2-gst-plugins-bad-1.0
 INTEROP_VENV := target/interop/venv
@@ -97,6 +99,7 @@ deps-interop: deps-test
 interop: deps-interop
 	rm -rf target/tmp/interop
 	$(CARGO) test --locked --test interop -- --ignored --test-threads=2
+	$(CARGO) test --locked --test forward -- --ignored --test-threads=1
 	python3 tests/interop/table.py $(if $(INTEROP_WRITE),--write)
 
 # Adaptive quality against Chromium on a tbf-shaped link (tests/adapt.rs):

@@ -316,6 +316,9 @@ fn check(file: PathBuf) -> Result<()> {
             println!("       input {}", input_line(p));
         }
     }
+    for f in &cfg.forward {
+        println!("  {}", forward_line(f));
+    }
     if let Some(d) = &cfg.watchdog.device {
         println!(
             "  watchdog {} ({} s) when not under systemd",
@@ -354,6 +357,27 @@ fn check(file: PathBuf) -> Result<()> {
         Err(e) => return Err(Error::new(format!("[tunnel]: {e}"))),
     }
     Ok(())
+}
+
+/// One `[[forward]]` for `config check`: where to, whether a token goes
+/// with it (never the token), and a name that does not resolve yet.
+fn forward_line(f: &crate::config::forward::Forward) -> String {
+    let url = crate::forward::shown(&f.url);
+    let mut line = format!("forward {} -> {url}", f.path);
+    let Ok(u) = crate::config::forward::Url::parse(&f.url) else {
+        return line; // Config::load refused it already
+    };
+    line += match (&f.token, u.https) {
+        (Some(_), true) => " (token set)",
+        (Some(_), false) => " (token set; sent in clear over http)",
+        (None, _) => " (no token)",
+    };
+    // Like public hosts: the box may boot before DNS works, so a name
+    // that does not resolve now is said, not refused.
+    if let Err(e) = crate::webrtc::resolve_now(&u.host) {
+        line += &format!("; {} does not resolve now ({e})", u.host);
+    }
+    line
 }
 
 /// Where an HDMI path's picture comes from, for `config check`.

@@ -104,10 +104,9 @@ fn smooth_over_the_last_20_s(tl: &Timeline, ctx: impl Fn() -> String) {
         tl.fps(10, 30),
         ctx()
     );
-    // The issue asks for at most one freeze. On this 2-core VM a failed
-    // probe up (one per 30 s view, ~18 s in) costs 0-2 freezes, so the
-    // cell allows two and prints the count; the bench reports it too.
-    assert!(tl.freezes(10, 30) <= 2, "{}", ctx());
+    // The issue's bound. Probes up ramp their filler from what the link
+    // carried (webrtc::quality), so a failed probe no longer freezes.
+    assert!(tl.freezes(10, 30) <= 1, "{}", ctx());
 }
 
 /// A viewer on an unlimited link: the main stream all along, never frozen.

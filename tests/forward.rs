@@ -1,6 +1,8 @@
 //! Forwarding a path to a WHIP relay (`[[forward]]`): r58 as a WHIP
-//! client. The relay here is a second r58 with a publisher path (the
-//! network-namespace matrix with Chromium guests is in `make interop`).
+//! client. On loopback the relay is a second r58 with a publisher path;
+//! the `#[ignore]`d tests at the end (root: network namespaces, Chromium,
+//! aiortc; run by `make interop`) put a guest where only the relay can
+//! reach it, with an r58 relay and with aiortc as a WHIP server.
 
 mod support;
 
@@ -143,4 +145,105 @@ fn a_relay_that_is_not_there_is_retried_and_the_path_waits_for_media() {
             .contains("no publisher"),
         "{f}"
     );
+}
+
+// ---- Guests in network namespaces (root; `make interop`) -----------------
+//
+// The fleet's layout: the box in `dev`, the relay in `vps`, a headless
+// Chromium guest in `guest` with no route to `dev`. Whatever the guest sees
+// came through the relay.
+
+use support::netns::{DEVICE_IP, GUEST_IP, Topo, VPS_DEVICE_SIDE, VPS_GUEST_SIDE};
+use support::{Setup, browser};
+
+/// The box in `dev`, forwarding cam0 (640x360, so aiortc's re-encode keeps
+/// up) to `url` on the relay's device-side address.
+fn box_in(t: &Topo, url: &str, token: &str) -> Daemon {
+    let d = Daemon::start_with(Setup {
+        paths: format!(
+            "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\naudio = \"off\"\n\
+             width = 640\nheight = 360\nbitrate = 1000000\n\
+             [[forward]]\npath = \"cam0\"\nurl = \"{url}\"\ntoken = \"{token}\"\n"
+        ),
+        netns: Some(t.device.clone()),
+        ..Setup::default()
+    });
+    d.wait_state("cam0", "streaming", Duration::from_secs(20));
+    d
+}
+
+fn relay_in(t: &Topo, http: Option<u16>) -> Daemon {
+    Daemon::start_with(Setup {
+        paths: relay_paths(),
+        netns: Some(t.vps.clone()),
+        http_port: http,
+        ..Setup::default()
+    })
+}
+
+/// Frames the guest's Chromium decoded from the r58 relay in `secs`.
+fn guest_views_r58(t: &Topo, relay: &Daemon, secs: u32) -> u64 {
+    let base = format!("http://{VPS_GUEST_SIDE}:{}", relay.http);
+    let v = browser::view(&base, "relay", 1, secs, &[], Some(&t.guest))
+        .unwrap_or_else(|e| panic!("{e}\nrelay log:\n{}", relay.log()));
+    browser::decoded(&v["viewers"][0])
+}
+
+#[test]
+#[ignore = "network namespaces and Chromium: make interop"]
+fn a_guest_with_no_route_to_the_box_views_it_through_an_r58_relay() {
+    let t = Topo::up("fwd");
+    let mut relay = relay_in(&t, None);
+    let url = format!("http://{VPS_DEVICE_SIDE}:{}/relay/whip", relay.http);
+    let bx = box_in(&t, &url, TOKEN);
+    let f = wait_forward(&bx, "forwarding", Duration::from_secs(15));
+    assert!(f["pair"].as_str().unwrap_or("").contains(DEVICE_IP), "{f}");
+    let got = guest_views_r58(&t, &relay, 5);
+    assert!(got >= 60, "{got} frames in 5 s at {GUEST_IP}");
+
+    // The relay restarts on its port: forwarding and the guest are back.
+    let http = relay.http;
+    relay.stop();
+    wait_forward(&bx, "retrying", Duration::from_secs(12));
+    let relay = relay_in(&t, Some(http));
+    let back = Instant::now();
+    wait_forward(&bx, "forwarding", Duration::from_secs(5));
+    eprintln!(
+        "forwarding again {:.1} s after the relay returned",
+        back.elapsed().as_secs_f64()
+    );
+    let got = guest_views_r58(&t, &relay, 5);
+    assert!(got >= 60, "{got} frames in 5 s after the restart");
+}
+
+/// aiortc's venv from `make deps-interop`.
+fn aiortc_python() -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop/venv/bin/python");
+    p.exists().then_some(p)
+}
+
+#[test]
+#[ignore = "network namespaces, aiortc and Chromium: make interop"]
+fn an_independent_whip_server_takes_the_forward_and_a_guest_views_it() {
+    let Some(python) = aiortc_python() else {
+        panic!("aiortc is not installed: run `make deps-interop`");
+    };
+    let mut t = Topo::up("fwd-aio");
+    let port = free_port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/aiortc_relay.py");
+    let (py, p) = (python.to_string_lossy().to_string(), port.to_string());
+    t.spawn(&t.vps.clone(), &[&py, script, "0.0.0.0", &p, TOKEN]);
+    support::netns::wait_listening(&t.vps, port);
+
+    let url = format!("http://{VPS_DEVICE_SIDE}:{port}/cam0/whip");
+    let bx = box_in(&t, &url, TOKEN);
+    let f = wait_forward(&bx, "forwarding", Duration::from_secs(15));
+    eprintln!("forwarding to aiortc: {f}");
+    let page = format!("http://{VPS_GUEST_SIDE}:{port}/");
+    let whep = format!("http://{VPS_GUEST_SIDE}:{port}/cam0/whep");
+    let v = browser::script("whep.mjs", &[&page, &whep, "5"], &[], Some(&t.guest))
+        .unwrap_or_else(|e| panic!("{e}\nbox log:\n{}", bx.log()));
+    let got = v["after"].as_u64().unwrap_or(0) - v["before"].as_u64().unwrap_or(0);
+    eprintln!("guest through aiortc: {v}");
+    assert!(got >= 60, "{got} frames in 5 s: {v}");
 }

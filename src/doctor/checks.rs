@@ -123,6 +123,7 @@ pub fn evaluate(f: &Facts) -> Vec<Check> {
     out.extend(daemon(f));
     out.extend(ice(f));
     out.extend(super::tunnel::checks(f));
+    out.extend(super::forward::checks(f));
     out.push(clock(f.now_unix));
     if let Some(d) = &f.disk {
         out.push(disk(d));

@@ -7,6 +7,7 @@
 //! a bad update is rolled back while a missing HDMI cable is not.
 
 mod checks;
+mod forward;
 mod tunnel;
 
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -1,0 +1,54 @@
+// A plain WHEP viewer, for servers that are not r58 (no r58 page to load):
+// open PAGE_URL (the server's own origin, so requests are same-origin), POST
+// a whole offer (gathering finished) to WHEP_URL, and count decoded frames.
+// Usage: node whep.mjs PAGE_URL WHEP_URL SECONDS
+// Prints one JSON object: {status, firstFrameMs, before, after, codec, error}.
+import { launch, openPage, sleep } from './lib.mjs';
+
+const [page, whep, secs] = [process.argv[2], process.argv[3], +(process.argv[4] || 5)];
+const b = await launch();
+let out = {};
+try {
+  const p = await openPage(b, page, 'whep');
+  out = await p.evaluate(async (url) => {
+    const pc = new RTCPeerConnection();
+    window.pc = pc;
+    pc.addTransceiver('video', { direction: 'recvonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((done) => {
+      if (pc.iceGatheringState === 'complete') return done();
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && done();
+      setTimeout(done, 3000);
+    });
+    const t0 = performance.now();
+    const r = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: pc.localDescription.sdp });
+    const text = await r.text();
+    if (r.status !== 201) return { status: r.status, error: text.slice(0, 200) };
+    await pc.setRemoteDescription({ type: 'answer', sdp: text });
+    window.t0 = t0;
+    return { status: r.status };
+  }, whep);
+  const frames = () => p.evaluate(async () => {
+    let n = 0; let codec = '';
+    const s = await window.pc.getStats();
+    s.forEach((x) => {
+      if (x.type === 'inbound-rtp' && x.kind === 'video') n = x.framesDecoded || 0;
+      if (x.type === 'codec' && x.mimeType.startsWith('video/')) codec = x.mimeType;
+    });
+    return { n, codec, ms: performance.now() - window.t0 };
+  });
+  if (out.status === 201) {
+    const deadline = Date.now() + 15000;
+    let f = await frames();
+    while (f.n === 0 && Date.now() < deadline) { await sleep(50); f = await frames(); }
+    out.firstFrameMs = f.n > 0 ? Math.round(f.ms) : null;
+    out.before = f.n;
+    await sleep(secs * 1000);
+    f = await frames();
+    out.after = f.n;
+    out.codec = f.codec;
+  }
+} finally {
+  await b.close();
+}
+console.log(JSON.stringify(out));
