@@ -121,6 +121,7 @@ bench: deps-test
 	$(CARGO) bench --locked --bench whip
 	$(CARGO) bench --locked --bench viewers
 	$(CARGO) bench --locked --bench adapt
+	$(CARGO) bench --locked --bench forward
 
 deps-cross: deps-run
 	@dpkg --print-foreign-architectures | grep -qx arm64 || { $(SUDO) dpkg --add-architecture arm64 && $(APT) update -q; }
