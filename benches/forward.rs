@@ -37,7 +37,7 @@ fn main() {
     let base = format!("http://{VPS_GUEST_SIDE}:{}", relay.http);
     let whep = format!("{base}/relay/whep");
     println!("r58 forward bench: box (dev) -> r58 relay (vps) -> guests (guest)");
-    println!("test source 1280x720@30, x264enc, 2 Mbit/s, GOP 30; WHIP over UDP");
+    println!("test source (snow, so the encoder fills its rate) 1280x720@30, x264enc, 2 Mbit/s, GOP 30; WHIP over UDP");
     println!();
 
     // The guest's Chromium is up and asking before the box starts.
@@ -59,7 +59,7 @@ fn main() {
     let started = unix_ms();
     let bx = Daemon::start_with(Setup {
         paths: format!(
-            "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\naudio = \"off\"\n\
+            "[paths.cam0]\nsource = \"test\"\npattern = \"snow\"\nencoder = \"x264enc\"\naudio = \"off\"\n\
              [[forward]]\npath = \"cam0\"\nurl = \"http://{VPS_DEVICE_SIDE}:{}/relay/whip\"\n",
             relay.http
         ),

@@ -38,6 +38,9 @@ try {
       await pc.setRemoteDescription({ type: 'answer', sdp: text });
       window.pc = pc;
       window.t0 = t0;
+      // End the session when done, so the server stops sending at once.
+      const loc = r.headers.get('Location');
+      window.resource = loc && new URL(loc, url).href;
       return { status: r.status, tries };
     }
   }, [whep, retryMs]);
@@ -61,6 +64,8 @@ try {
     f = await frames();
     out.after = f.n;
     out.codec = f.codec;
+    out.deleteStatus = await p.evaluate(async () => window.resource
+      && (await fetch(window.resource, { method: 'DELETE' })).status);
   }
 } finally {
   await b.close();
