@@ -37,13 +37,24 @@ fn main() {
     let base = format!("http://{VPS_GUEST_SIDE}:{}", relay.http);
     let whep = format!("{base}/relay/whep");
     println!("r58 forward bench: box (dev) -> r58 relay (vps) -> guests (guest)");
-    println!("test source (snow, so the encoder fills its rate) 1280x720@30, x264enc, 2 Mbit/s, GOP 30; WHIP over UDP");
+    println!(
+        "test source (snow, so the encoder fills its rate) 1280x720@30, x264enc, 2 Mbit/s, GOP 30; WHIP over UDP"
+    );
     println!();
 
     // The guest's Chromium is up and asking before the box starts.
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let mut guest = Command::new("ip")
-        .args(["netns", "exec", &t.guest, "node", "whep.mjs", &format!("{base}/"), &whep, "2"])
+        .args([
+            "netns",
+            "exec",
+            &t.guest,
+            "node",
+            "whep.mjs",
+            &format!("{base}/"),
+            &whep,
+            "2",
+        ])
         .current_dir(&dir)
         .env("WHEP_RETRY_SECS", "60")
         .stdout(Stdio::piped())
@@ -113,7 +124,14 @@ fn uplink(t: &Topo, bench: &std::path::Path, whep: &str, n: usize) -> (f64, f64)
     let mut wb = Command::new("ip")
         .args(["netns", "exec", &t.guest])
         .arg(bench)
-        .args(["-n", &n.to_string(), "-d", &format!("{secs}s"), "-interval", "20"])
+        .args([
+            "-n",
+            &n.to_string(),
+            "-d",
+            &format!("{secs}s"),
+            "-interval",
+            "20",
+        ])
         .args(["-audio=false", "-url", whep])
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -216,6 +216,27 @@ fn a_guest_with_no_route_to_the_box_views_it_through_an_r58_relay() {
     assert!(got >= 60, "{got} frames in 5 s after the restart");
 }
 
+#[test]
+#[ignore = "network namespaces and Chromium: make interop"]
+fn a_relay_that_only_tcp_reaches_gets_the_forward_over_ice_tcp() {
+    let t = Topo::up("fwd-tcp");
+    // Every UDP packet in and out of the box is dropped: only the relay's
+    // passive ICE-TCP candidate is left, and r58 connects to it.
+    t.block_udp(&t.device);
+    let relay = relay_in(&t, None);
+    let url = format!("http://{VPS_DEVICE_SIDE}:{}/relay/whip", relay.http);
+    let bx = box_in(&t, &url, TOKEN);
+    let f = wait_forward(&bx, "forwarding", Duration::from_secs(20));
+    let pair = f["pair"].as_str().unwrap_or("");
+    assert!(
+        pair.starts_with("tcp") && pair.ends_with(&format!(":{}", relay.tcp)),
+        "{f}"
+    );
+    assert!(t.udp_dropped(&t.device) > 0, "UDP was not even tried");
+    let got = guest_views_r58(&t, &relay, 5);
+    assert!(got >= 60, "{got} frames in 5 s through a TCP-only forward");
+}
+
 /// aiortc's venv from `make deps-interop`.
 fn aiortc_python() -> Option<std::path::PathBuf> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop/venv/bin/python");

@@ -99,6 +99,7 @@ impl Engine {
         udp: UdpSocket,
         adv: Advertise,
         cert: str0m::config::DtlsCert,
+        dialer: mpsc::Sender<TcpEvent>,
     ) -> Engine {
         let paths = paths
             .iter()
@@ -137,6 +138,8 @@ impl Engine {
                 udp_out: Default::default(),
                 tcp_pending: Vec::new(),
                 tcp_packets: 0,
+                dialer,
+                dialing: Default::default(),
             },
             adv,
             cert,
@@ -219,6 +222,20 @@ impl Engine {
     fn on_tcp(&mut self, ev: TcpEvent, now: Instant) {
         match ev {
             TcpEvent::Open(conn) => self.net.open_tcp(conn, now),
+            TcpEvent::Dialed { conn, session } => {
+                self.net.dialing.remove(&conn.peer);
+                // A session that ended meanwhile: dropping `conn` closes it.
+                if self.sessions.contains_key(&session) {
+                    let id = conn.id;
+                    self.net.open_tcp(conn, now);
+                    if let Some(c) = self.net.tcp.get_mut(&id) {
+                        c.session = Some(session);
+                    }
+                }
+            }
+            TcpEvent::DialFailed { peer } => {
+                self.net.dialing.remove(&peer);
+            }
             TcpEvent::Packet { id, data } => {
                 let Some(c) = self.net.tcp.get_mut(&id) else {
                     return;
@@ -254,7 +271,8 @@ impl Engine {
                         .is_some_and(|s| s.pair.as_ref().is_some_and(|p| p.remote == c.conn.peer))
                 });
                 if let Some(sid) = sid {
-                    log::info!("whep {sid}: tcp connection closed by the viewer");
+                    let kind = self.sessions.get(&sid).map_or("whep", |s| s.kind());
+                    log::info!("{kind} {sid}: tcp connection closed by the peer");
                     self.close(sid);
                 }
             }
@@ -541,6 +559,9 @@ fn drain(s: &mut Session, net: &mut Transports) -> Drained {
                 // what is not STUN tells which one carries media.
                 if s.forward.is_none() || t.contents.first().is_some_and(|b| *b > 3) {
                     s.note_pair(t.proto, t.source, t.destination);
+                }
+                if s.forward.is_some() && t.proto == Protocol::Tcp {
+                    net.dial(t.destination, s.id);
                 }
                 net.send(t.proto, t.destination, t.contents.into());
             }

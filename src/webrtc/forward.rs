@@ -2,7 +2,8 @@
 //! pushes a path to a relay. The session is a viewer in every way that
 //! matters (fed from the hub, PLIs become keyframe requests, NACKs are
 //! answered from the resend cache), except that r58 makes the offer and
-//! runs a full, controlling ICE agent, since the relay may be ICE-lite.
+//! runs a full, controlling ICE agent, since the relay may be ICE-lite,
+//! and over ICE-TCP it is the active side (it connects).
 //! The HTTP signalling and the retry loop live in `crate::forward`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -10,7 +11,7 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid};
-use str0m::net::Protocol;
+use str0m::net::{Protocol, TcpType};
 use str0m::{Candidate, Rtc};
 
 use super::engine::Engine;
@@ -19,6 +20,7 @@ use super::relay;
 use super::session::{
     Negotiated, OfferError, Outbound, Plan, Role, Session, Ticket, encoder_codecs, negotiated,
 };
+use super::tcp::ACTIVE_PORT;
 use super::{ForwardLink, net, random_hex};
 use crate::config::Source;
 use crate::media::PathState;
@@ -69,12 +71,23 @@ impl Engine {
             Plan::Relay(c) => relay::viewer_codecs(cfg.codec_config(), c),
         }
         let mut rtc = cfg.build(now);
-        // Our own addresses as host candidates on the shared UDP socket:
-        // the relay learns the NAT's address from our checks (prflx).
-        let candidates: Vec<Candidate> = net::interface_addrs(&self.adv.interfaces)
-            .into_iter()
-            .filter_map(|ip| Candidate::host(SocketAddr::new(ip, self.adv.udp_port), "udp").ok())
-            .collect();
+        // Our own addresses as host candidates on the shared UDP socket
+        // (the relay learns the NAT's address from our checks, prflx),
+        // then as active ICE-TCP candidates for a relay that only TCP
+        // reaches: UDP's higher priority makes it the choice when both work.
+        let ips = net::interface_addrs(&self.adv.interfaces);
+        let udp = ips
+            .iter()
+            .filter_map(|&ip| Candidate::host(SocketAddr::new(ip, self.adv.udp_port), "udp").ok());
+        let tcp = ips.iter().filter_map(|&ip| {
+            Candidate::builder()
+                .tcp()
+                .host(SocketAddr::new(ip, ACTIVE_PORT))
+                .tcptype(TcpType::Active)
+                .build()
+                .ok()
+        });
+        let candidates: Vec<Candidate> = udp.chain(tcp).collect();
         for c in &candidates {
             rtc.add_local_candidate(c.clone());
         }
@@ -150,20 +163,21 @@ impl Engine {
         let audio = negotiated(&s.rtc, &mids, MediaKind::Audio);
         s.role = Role::Viewer(Outbound::new(id, video, audio));
         // Replies to our checks come from the relay's candidates and carry
-        // no ufrag of ours: route them to this session by address.
-        let remote: Vec<SocketAddr> = sdp
+        // no ufrag of ours: route UDP ones to this session by address.
+        // TCP ones are dialled when str0m first checks them (tcp::dial).
+        let remote: Vec<Candidate> = sdp
             .lines()
             .filter_map(|l| l.trim().strip_prefix("a="))
             .filter_map(|l| Candidate::from_sdp_string(l).ok())
-            .filter(|c| c.proto() == Protocol::Udp && !unusable(c.addr().ip()))
-            .map(|c| c.addr())
+            .filter(|c| !unusable(c.addr().ip()))
+            .filter(|c| c.proto() == Protocol::Udp || c.tcptype() != Some(TcpType::Active))
             .collect();
         if remote.is_empty() {
-            return Err("the answer lists no UDP candidate r58 can reach".into());
+            return Err("the answer lists no candidate r58 can reach (UDP or passive TCP)".into());
         }
-        for a in remote {
-            s.offered.push((a, "host"));
-            self.by_addr.insert(a, id);
+        for c in remote.iter().filter(|c| c.proto() == Protocol::Udp) {
+            s.offered.push((c.addr(), "host"));
+            self.by_addr.insert(c.addr(), id);
         }
         log::info!("forward {id}: {} answered, connecting", s.path);
         self.drive(id, now);

@@ -255,7 +255,7 @@ pub fn start(
             ))
         })?;
         let port = l.local_addr().context("reading TCP port")?.port();
-        tokio::spawn(tcp::listen(l, tcp_tx));
+        tokio::spawn(tcp::listen(l, tcp_tx.clone()));
         port
     };
     // Names resolve in the background: start-up never waits for DNS.
@@ -289,7 +289,7 @@ pub fn start(
     if names.next_due().is_some() {
         tokio::spawn(public::resolve_forever(names, tx.downgrade()));
     }
-    let engine = engine::Engine::new(cfg, paths, udp, adv, cert);
+    let engine = engine::Engine::new(cfg, paths, udp, adv, cert, tcp_tx);
     tokio::spawn(engine.run(rx, frames, tcp_rx));
     Ok(EngineHandle(tx))
 }

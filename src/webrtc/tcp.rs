@@ -7,6 +7,10 @@
 //! into packets for the engine and writes the engine's packets back. The
 //! engine decides what a connection belongs to (by the STUN ufrag of its
 //! first packet) and drops its `Conn` to close it.
+//!
+//! Forwards (r58 as a WHIP client) are the active side instead: `dial`
+//! connects to the relay's passive candidate for one session, and the
+//! connection is then served like an accepted one.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -32,11 +36,36 @@ pub const MAX_CONNS: usize = 512;
 /// RFC 4571 length prefix is 16 bits.
 const MAX_PACKET: usize = 65_535;
 
+/// The port of an active candidate (RFC 6544 §4.5: it has none; 9 says so).
+pub const ACTIVE_PORT: u16 = 9;
+/// A relay's passive candidate that does not accept by then is given up
+/// (str0m's checks ask again for as long as the pair is alive).
+const DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// What the listener and connection tasks tell the engine.
 pub enum TcpEvent {
     Open(Conn),
-    Packet { id: u64, data: Vec<u8> },
-    Closed { id: u64 },
+    /// A connection `dial` made for `session`.
+    Dialed {
+        conn: Conn,
+        session: u64,
+    },
+    DialFailed {
+        peer: SocketAddr,
+    },
+    Packet {
+        id: u64,
+        data: Vec<u8>,
+    },
+    Closed {
+        id: u64,
+    },
+}
+
+/// Connection ids, unique across the listener and the dialer.
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The engine's end of one connection. Dropping it closes the socket
@@ -51,6 +80,23 @@ pub struct Conn {
     fd: Option<std::os::fd::OwnedFd>,
     /// Batches this connection may have waiting (`SEND_QUEUE` or less).
     limit: usize,
+}
+
+impl Conn {
+    /// The engine's end of `stream`, and the writer's end of its outbox.
+    fn new(stream: &TcpStream, peer: SocketAddr, local: SocketAddr) -> (Conn, Arc<Outbox>) {
+        let _ = stream.set_nodelay(true);
+        let outbox = Arc::new(Outbox::default());
+        let conn = Conn {
+            id: next_id(),
+            peer,
+            local,
+            outbox: outbox.clone(),
+            fd: std::os::fd::AsFd::as_fd(stream).try_clone_to_owned().ok(),
+            limit: SEND_QUEUE,
+        };
+        (conn, outbox)
+    }
 }
 
 /// Bytes on their way from the engine to one connection's writer. The
@@ -210,7 +256,6 @@ fn limit_unsent(fd: std::os::fd::RawFd) {
 
 /// Accept forever, one task per connection.
 pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
-    let mut next_id = 1u64;
     let open = std::sync::Arc::new(());
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -229,18 +274,8 @@ pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
         let Ok(local) = stream.local_addr() else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let id = next_id;
-        next_id += 1;
-        let outbox = Arc::new(Outbox::default());
-        let conn = Conn {
-            id,
-            peer,
-            local,
-            outbox: outbox.clone(),
-            fd: std::os::fd::AsFd::as_fd(&stream).try_clone_to_owned().ok(),
-            limit: SEND_QUEUE,
-        };
+        let (conn, outbox) = Conn::new(&stream, peer, local);
+        let id = conn.id;
         if events.send(TcpEvent::Open(conn)).await.is_err() {
             return;
         }
@@ -251,6 +286,42 @@ pub async fn listen(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
             drop(guard);
         });
     }
+}
+
+/// Connect to `peer` (a relay's passive candidate) for `session`. The
+/// connection's local address is the active candidate's (`ACTIVE_PORT`),
+/// which is what the ICE agent knows it by.
+pub fn dial(peer: SocketAddr, session: u64, events: mpsc::Sender<TcpEvent>) {
+    tokio::spawn(async move {
+        let stream = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(peer)).await {
+            Ok(Ok(s)) => s,
+            failed => {
+                let why = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer in {DIAL_TIMEOUT:?}"),
+                };
+                log::debug!("webrtc: ICE-TCP to {peer}: {why}");
+                let _ = events.send(TcpEvent::DialFailed { peer }).await;
+                return;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            let _ = events.send(TcpEvent::DialFailed { peer }).await;
+            return;
+        };
+        let local = SocketAddr::new(local.ip(), ACTIVE_PORT);
+        let (conn, outbox) = Conn::new(&stream, peer, local);
+        let id = conn.id;
+        if events
+            .send(TcpEvent::Dialed { conn, session })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        serve(stream, id, &events, &outbox).await;
+        let _ = events.send(TcpEvent::Closed { id }).await;
+    });
 }
 
 /// Shuttle packets both ways until either side ends.

@@ -2,7 +2,7 @@
 //! connections the listener hands over, addressed by peer. Kept apart from
 //! the sessions so both can be borrowed at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,11 +11,12 @@ use std::os::fd::AsRawFd;
 
 use str0m::net::Protocol;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 
 use super::Pair;
 use super::batch::UdpBatch;
-use super::tcp::Conn;
 use super::tcp::frame_into;
+use super::tcp::{ACTIVE_PORT, Conn, TcpEvent};
 use crate::shapes::SendFacts;
 
 pub struct TcpConn {
@@ -43,6 +44,10 @@ pub struct Transports {
     /// look at every connection on every wake-up).
     pub tcp_pending: Vec<u64>,
     pub tcp_packets: u64,
+    /// Where dialled connections report (the listener's channel).
+    pub dialer: mpsc::Sender<TcpEvent>,
+    /// Relay addresses being dialled, so a burst of checks dials once.
+    pub dialing: HashSet<SocketAddr>,
 }
 
 impl Transports {
@@ -108,6 +113,19 @@ impl Transports {
         self.tcp_packets += flush_tcp(&mut c);
         self.tcp_by_peer.remove(&c.conn.peer);
         Some(c)
+    }
+
+    /// A forward's packet over ICE-TCP to `to`, with no connection yet:
+    /// connect (once) as the active side; until then str0m's checks are
+    /// dropped and repeated.
+    pub fn dial(&mut self, to: SocketAddr, session: u64) {
+        if to.port() == ACTIVE_PORT
+            || self.tcp_by_peer.contains_key(&to)
+            || !self.dialing.insert(to)
+        {
+            return; // an active candidate of theirs, or under way already
+        }
+        super::tcp::dial(to, session, self.dialer.clone());
     }
 
     pub fn open_tcp(&mut self, conn: Conn, now: Instant) {
