@@ -93,15 +93,10 @@ fn main() {
     }
     println!();
 
-    let bench = std::env::var_os("WHEPBENCH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/whepbench")
-        });
-    if !bench.exists() {
-        println!("guest load skipped: no whepbench at {}", bench.display());
+    let Some(bench) = support::whepbench() else {
+        println!("guest load skipped: no whepbench (../shared/tools/whepbench or WHEPBENCH)");
         return;
-    }
+    };
     println!(
         "uplink over {} s once the guests have joined (box: its veth out; relay: out to guests)",
         WINDOW.as_secs()
@@ -121,18 +116,7 @@ fn main() {
 /// while `n` whepbench guests view through the relay.
 fn uplink(t: &Topo, bench: &std::path::Path, whep: &str, n: usize) -> (f64, f64) {
     let secs = WINDOW.as_secs() + 6;
-    let mut wb = Command::new("ip")
-        .args(["netns", "exec", &t.guest])
-        .arg(bench)
-        .args([
-            "-n",
-            &n.to_string(),
-            "-d",
-            &format!("{secs}s"),
-            "-interval",
-            "20",
-        ])
-        .args(["-audio=false", "-url", whep])
+    let mut wb = support::whepbench_command(bench, Some(&t.guest), n, secs, 20, whep)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -28,18 +28,12 @@ use support::{Daemon, Setup, request};
 const WINDOW: Duration = Duration::from_secs(8);
 
 fn main() {
-    let bench = std::env::var_os("WHEPBENCH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/whepbench")
-        });
-    if !bench.exists() {
+    let Some(bench) = support::whepbench() else {
         println!(
-            "viewer-cost bench skipped: no whepbench at {}",
-            bench.display()
+            "viewer-cost bench skipped: no whepbench (../shared/tools/whepbench or WHEPBENCH)"
         );
         return;
-    }
+    };
     let d = Daemon::start_with(Setup {
         paths: "[paths.pub1]\nsource = \"publisher\"\nmax_viewers = 250\n".into(),
         ..Setup::default()
@@ -189,16 +183,8 @@ struct Sample {
 /// they have joined.
 fn measure(d: &Daemon, bench: &std::path::Path, n: usize) -> Sample {
     let secs = WINDOW.as_secs() + 8;
-    let wb = Command::new(bench)
-        .args([
-            "-n",
-            &n.to_string(),
-            "-d",
-            &format!("{secs}s"),
-            "-interval",
-            "10",
-        ])
-        .args(["-audio=false", "-url", &format!("{}/pub1/whep", d.base())])
+    let url = format!("{}/pub1/whep", d.base());
+    let wb = support::whepbench_command(bench, None, n, secs, 10, &url)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

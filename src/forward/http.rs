@@ -73,53 +73,42 @@ pub async fn request(
     content_type: Option<&str>,
     body: String,
 ) -> Result<Response, String> {
-    tokio::time::timeout(DEADLINE, exchange(method, url, token, content_type, body))
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "no reply from {} within {DEADLINE:?}",
-                url.authority()
-            ))
-        })
-}
-
-async fn exchange(
-    method: &str,
-    url: &Url,
-    token: Option<&Secret>,
-    content_type: Option<&str>,
-    body: String,
-) -> Result<Response, String> {
     let at = url.authority();
-    let tcp = TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("connecting to {at}: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    let mut req = Request::builder()
-        .method(method)
-        .uri(&url.target)
-        .header("host", &at)
-        .header("user-agent", concat!("r58/", env!("CARGO_PKG_VERSION")));
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {}", t.expose()));
-    }
-    if let Some(ct) = content_type {
-        req = req.header("content-type", ct);
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|_| format!("{method} to {at}: not a valid request"))?;
-    if url.https {
-        let name = ServerName::try_from(url.host.clone())
-            .map_err(|_| format!("{}: not a valid TLS server name", url.host))?;
-        let stream = tls()?
-            .connect(name, tcp)
+    // The whole exchange, connect to last body byte, under one deadline.
+    let exchange = async {
+        let tcp = TcpStream::connect((url.host.as_str(), url.port))
             .await
-            .map_err(|e| format!("TLS with {at}: {e}"))?;
-        send(TokioIo::new(stream), req, &at).await
-    } else {
-        send(TokioIo::new(tcp), req, &at).await
-    }
+            .map_err(|e| format!("connecting to {at}: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let mut req = Request::builder()
+            .method(method)
+            .uri(&url.target)
+            .header("host", &at)
+            .header("user-agent", concat!("r58/", env!("CARGO_PKG_VERSION")));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {}", t.expose()));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| format!("{method} to {at}: not a valid request"))?;
+        if url.https {
+            let name = ServerName::try_from(url.host.clone())
+                .map_err(|_| format!("{}: not a valid TLS server name", url.host))?;
+            let stream = tls()?
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {at}: {e}"))?;
+            send(TokioIo::new(stream), req, &at).await
+        } else {
+            send(TokioIo::new(tcp), req, &at).await
+        }
+    };
+    tokio::time::timeout(DEADLINE, exchange)
+        .await
+        .unwrap_or_else(|_| Err(format!("no reply from {at} within {DEADLINE:?}")))
 }
 
 async fn send<S>(io: S, req: Request<Full<Bytes>>, at: &str) -> Result<Response, String>

@@ -408,3 +408,38 @@ fn exchange(
         body: raw[split + 4..].to_vec(),
     })
 }
+
+/// The pion load generator: `../shared/tools/whepbench`, or `WHEPBENCH`;
+/// None when it is not on this machine.
+pub fn whepbench() -> Option<PathBuf> {
+    let p = std::env::var_os("WHEPBENCH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/whepbench")
+        });
+    p.exists().then_some(p)
+}
+
+/// `n` video-only whepbench sessions on `url`, joining `interval_ms`
+/// apart, each reading for `secs`; inside `netns` when given.
+pub fn whepbench_command(
+    bench: &std::path::Path,
+    netns: Option<&str>,
+    n: usize,
+    secs: u64,
+    interval_ms: u32,
+    url: &str,
+) -> Command {
+    let mut c = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bench);
+            c
+        }
+        None => Command::new(bench),
+    };
+    c.args(["-n", &n.to_string(), "-d", &format!("{secs}s")])
+        .args(["-interval", &interval_ms.to_string()])
+        .args(["-audio=false", "-url", url]);
+    c
+}
