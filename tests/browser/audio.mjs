@@ -4,7 +4,9 @@
 // the test source clicks at every whole second and flashes its picture
 // white at the same instant; each flash's display time is paired with the
 // nearest click's play time. Usage: node audio.mjs BASE_URL PATH SECONDS
-// Prints {codec, samples, concealed, peak, frames, offsetsMs: [...]}.
+// The tap's own delay is measured alongside (tapMs: clicks scheduled at
+// known times through a MediaStream into an identical tap).
+// Prints {codec, samples, concealed, peak, frames, offsetsMs: [...], tapMs: [...]}.
 import { launch, sleep, openPage, until } from './lib.mjs';
 
 const [base, path, secs] = [process.argv[2], process.argv[3], +process.argv[4]];
@@ -13,7 +15,7 @@ let out = {};
 try {
   const p = await openPage(b, `${base}/${path}/`, 'viewer');
   await until(p, () => (window.r58.stats.framesDecoded || 0) > 0, 20000);
-  await p.evaluate(() => {
+  await p.evaluate(async () => {
     const pc = window.r58.pc;
     const rx = pc.getReceivers().find((r) => r.track.kind === 'audio');
     const m = (window.measure = { peak: 0, clicks: [], flips: [] });
@@ -39,6 +41,36 @@ try {
       }
     };
     src.connect(proc); proc.connect(ctx.destination);
+    // The tap's own delay: clicks scheduled at known context times go
+    // through a MediaStream into an identical tap. The remote track reaches
+    // WebAudio the same way, so its clicks are late by this much as well.
+    const dest = ctx.createMediaStreamDestination();
+    const probe = ctx.createMediaStreamSource(dest.stream);
+    const proc2 = ctx.createScriptProcessor(256, 2, 1);
+    m.sent = []; m.heard = [];
+    let quiet2 = 0;
+    proc2.onaudioprocess = (ev) => {
+      const d = ev.inputBuffer.getChannelData(0);
+      for (let i = 0; i < d.length; i++) {
+        const t = ev.playbackTime + i / ctx.sampleRate;
+        if (Math.abs(d[i]) > 0.4 && t > quiet2) {
+          const ts = ctx.getOutputTimestamp();
+          m.heard.push(ts.performanceTime + (t - ts.contextTime) * 1000);
+          quiet2 = t + 0.5;
+        }
+      }
+    };
+    probe.connect(proc2); proc2.connect(ctx.destination);
+    const click = ctx.createBuffer(1, 480, ctx.sampleRate);
+    click.getChannelData(0).fill(0.9);
+    // The context's clock maps to performance time only once it runs.
+    while (!(ctx.getOutputTimestamp().contextTime > 0)) await new Promise((w) => setTimeout(w, 50));
+    const ts0 = ctx.getOutputTimestamp();
+    for (let k = 0; k < 6; k++) {
+      const at = ctx.currentTime + 0.5 + k * 0.7;
+      const b = ctx.createBufferSource(); b.buffer = click; b.connect(dest); b.start(at);
+      m.sent.push(ts0.performanceTime + (at - ts0.contextTime) * 1000);
+    }
     // The picture's mean brightness per displayed frame; a flash is a jump up.
     const video = document.querySelector('video');
     const c = document.createElement('canvas'); c.width = 16; c.height = 9;
@@ -69,7 +101,10 @@ try {
       for (const c of m.clicks) if (best === null || Math.abs(c - f) < Math.abs(best)) best = c - f;
       return best === null ? null : Math.round(best);
     }).filter((x) => x !== null && Math.abs(x) < 500);
-    return { codec, samples: a ? a.totalSamplesReceived : 0, concealed: a ? a.concealedSamples : 0,
+    // Each scheduled click against the first heard after it.
+    const tapMs = m.sent.map((t) => m.heard.find((h) => h >= t - 5)).map((h, i) => h === undefined ? null : Math.round(h - m.sent[i]))
+      .filter((x) => x !== null && x < 500);
+    return { codec, tapMs, samples: a ? a.totalSamplesReceived : 0, concealed: a ? a.concealedSamples : 0,
       peak: m.peak, clicks: m.clicks.length, flips: m.flips.length, offsetsMs,
       frames: window.r58.stats.framesDecoded || 0 };
   });
