@@ -61,7 +61,7 @@ impl Engine {
         let viewers = self
             .sessions
             .values()
-            .filter(|s| s.path == name && !s.is_publisher())
+            .filter(|s| s.path == name && s.is_viewer())
             .count();
         if viewers >= entry.max_viewers {
             return Err(OfferError::Full(entry.max_viewers));
@@ -107,16 +107,15 @@ impl Engine {
         self.next_id = self.next_id.max(id + 1);
         s.client = Some(client);
         self.by_ufrag.insert(s.ufrag.clone(), id);
+        let (what, from) = match s.kind() {
+            "whip" => ("publisher", format!(" from {}", client.ip())),
+            "forward" => ("forward", String::new()), // r58 is the client
+            _ => ("viewer", format!(" from {}", client.ip())),
+        };
         log::info!(
-            "{} {id}: new {} of {} from {} ({} candidates)",
+            "{} {id}: new {what} of {}{from} ({} candidates)",
             s.kind(),
-            match s.kind() {
-                "whip" => "publisher",
-                "forward" => "forward",
-                _ => "viewer",
-            },
             s.path,
-            client.ip(),
             s.candidates.len()
         );
         let secret = s.secret.clone();

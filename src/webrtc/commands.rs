@@ -140,6 +140,7 @@ impl Engine {
                 let mut v: Vec<SessionInfo> = self
                     .sessions
                     .values()
+                    .filter(|s| s.forward.is_none())
                     .map(|s| {
                         let mut i = s.info();
                         i.view = self.view_facts(s);
@@ -165,7 +166,11 @@ impl Engine {
                 tracks: p.carried.as_ref().map(Carried::names).unwrap_or_default(),
             })
             .collect();
-        for s in self.sessions.values().filter(|s| s.reading) {
+        for s in self
+            .sessions
+            .values()
+            .filter(|s| s.reading && s.forward.is_none())
+        {
             if let Some(t) = out.iter_mut().find(|t| t.name == s.path) {
                 t.readers.push(SessionId(s.id));
             }

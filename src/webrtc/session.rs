@@ -296,6 +296,12 @@ impl Session {
         matches!(self.role, Role::Publisher(_))
     }
 
+    /// A WHEP viewer: not a publisher, not a forward (those have their
+    /// own lines in status and `/v3/forwards`, and no viewer slot).
+    pub fn is_viewer(&self) -> bool {
+        !self.is_publisher() && self.forward.is_none()
+    }
+
     /// Drop the video's resend cache: after a move down, NACKs for the old
     /// layer's packets would only take the smaller layer's room.
     pub fn forget_resends(&mut self) {
