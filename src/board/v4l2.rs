@@ -36,11 +36,18 @@ const SUBDEV_G_FMT: libc::c_ulong = ioc(RW, 4, SUBDEV_FORMAT_SIZE);
 const SUBDEV_G_FRAME_INTERVAL: libc::c_ulong = ioc(RW, 21, FRAME_INTERVAL_SIZE);
 const G_FMT: libc::c_ulong = ioc(RW, 4, FORMAT_SIZE);
 const S_FMT: libc::c_ulong = ioc(RW, 5, FORMAT_SIZE);
+const CONTROL_SIZE: usize = 8;
+const G_CTRL: libc::c_ulong = ioc(RW, 27, CONTROL_SIZE);
 
 pub const EVENT_CTRL: u32 = 3;
 pub const EVENT_SOURCE_CHANGE: u32 = 5;
 /// The 5 V detect control of an HDMI receiver.
 pub const CID_DV_RX_POWER_PRESENT: u32 = 0x00a0_0964;
+/// Rockchip's bridge drivers (LT6911UXC and kin, rk628): the source's
+/// audio sample rate in Hz, and whether it sends audio at all
+/// (V4L2_CID_USER_BASE + 0x1080 + 0x100 and + 0x101).
+pub const CID_RK_AUDIO_SAMPLING_RATE: u32 = 0x0098_1a80;
+pub const CID_RK_AUDIO_PRESENT: u32 = 0x0098_1a81;
 /// Deliver the current value right after subscribing.
 const SUB_FL_SEND_INITIAL: u32 = 1;
 const BUF_TYPE_VIDEO_CAPTURE: u32 = 1;
@@ -245,6 +252,14 @@ impl Node {
         Ok((den * 1000).checked_div(num).unwrap_or(0) as u32)
     }
 
+    /// A control's value (`VIDIOC_G_CTRL`).
+    pub fn control(&self, id: u32) -> io::Result<i32> {
+        let mut b = Buf::<CONTROL_SIZE>::new();
+        b.put(0, id);
+        self.ioctl(G_CTRL, &mut b)?;
+        Ok(b.u32(4) as i32)
+    }
+
     /// The capture format (multi-planar first, as rkcif and hdmirx are).
     pub fn capture_format(&self) -> io::Result<Format> {
         self.format_ioctl(G_FMT, None)
@@ -336,6 +351,7 @@ mod tests {
         assert_eq!(SUBDEV_G_FRAME_INTERVAL, 0xc030_5615);
         assert_eq!(G_FMT, 0xc0d0_5604);
         assert_eq!(S_FMT, 0xc0d0_5605);
+        assert_eq!(G_CTRL, 0xc008_561b);
     }
 
     #[test]

@@ -58,7 +58,9 @@ fn card_present(text: &str, device: &str) -> bool {
     cards(text).any(|(index, id, _)| index == card || id == card)
 }
 
-pub fn plan(p: &PathConfig, cards: &str) -> Plan {
+/// `input_hz`: the source's audio rate where its receiver reports it (a
+/// bridge wired over I2S); the device is then captured at that rate.
+pub fn plan(p: &PathConfig, cards: &str, input_hz: u32) -> Plan {
     let device = match (&p.audio, p.source) {
         (Audio::Off, _) | (_, Source::Publisher) => return Plan::Silent,
         (Audio::Auto, Source::Test) => None,
@@ -94,10 +96,19 @@ pub fn plan(p: &PathConfig, cards: &str) -> Plan {
         ),
         // The card is not the pipeline's clock: video and audio share the
         // system clock, so their timestamps agree.
-        Some(d) => (
-            format!("alsasrc device={d} provide-clock=false do-timestamp=true ! {opus}"),
-            d,
-        ),
+        Some(d) => {
+            let (caps, from) = match input_hz {
+                0 => (String::new(), d.clone()),
+                hz => (
+                    format!(" ! audio/x-raw,rate={hz}"),
+                    format!("{d}, input {} kHz", hz as f64 / 1000.0),
+                ),
+            };
+            (
+                format!("alsasrc device={d} provide-clock=false do-timestamp=true{caps} ! {opus}"),
+                from,
+            )
+        }
     };
     Plan::Sound(Branch {
         launch,
@@ -134,7 +145,7 @@ mod tests {
             find_card(R58_CARDS, HDMI_IN).as_deref(),
             Some("rockchiphdmiin")
         );
-        let Plan::Sound(b) = plan(&path(Source::Hdmi, Audio::Auto), R58_CARDS) else {
+        let Plan::Sound(b) = plan(&path(Source::Hdmi, Audio::Auto), R58_CARDS, 0) else {
             panic!("no sound")
         };
         assert!(
@@ -151,45 +162,74 @@ mod tests {
     fn missing_sound_is_named_and_other_sources_are_silent() {
         let no_hdmiin = R58_CARDS.lines().take(6).collect::<Vec<_>>().join("\n");
         assert_eq!(
-            plan(&path(Source::Hdmi, Audio::Auto), &no_hdmiin),
+            plan(&path(Source::Hdmi, Audio::Auto), &no_hdmiin, 0),
             Plan::Missing("no HDMI-in sound card".into())
         );
         assert_eq!(
             plan(
                 &path(Source::Hdmi, Audio::Device("hw:CARD=usbaudio".into())),
-                R58_CARDS
+                R58_CARDS,
+                0
             ),
             Plan::Missing("ALSA device hw:CARD=usbaudio not present".into())
         );
         assert!(matches!(
             plan(
                 &path(Source::V4l2, Audio::Device("plughw:2".into())),
-                R58_CARDS
+                R58_CARDS,
+                0
             ),
             Plan::Sound(_)
         ));
         assert_eq!(
-            plan(&path(Source::V4l2, Audio::Auto), R58_CARDS),
+            plan(&path(Source::V4l2, Audio::Auto), R58_CARDS, 0),
             Plan::Silent
         );
         assert_eq!(
-            plan(&path(Source::Test, Audio::Off), R58_CARDS),
+            plan(&path(Source::Test, Audio::Off), R58_CARDS, 0),
             Plan::Silent
         );
         assert_eq!(
-            plan(&path(Source::Publisher, Audio::Auto), ""),
+            plan(&path(Source::Publisher, Audio::Auto), "", 0),
             Plan::Silent
         );
     }
 
     #[test]
     fn the_test_source_has_a_tone_with_a_click_each_second() {
-        let Plan::Sound(b) = plan(&path(Source::Test, Audio::Auto), "") else {
+        let Plan::Sound(b) = plan(&path(Source::Test, Audio::Auto), "", 0) else {
             panic!("no tone")
         };
         assert!(b.launch.contains("wave=ticks") && b.launch.contains("wave=sine"));
         gstreamer::init().unwrap();
         // The branch builds as GStreamer sees it.
         gstreamer::parse::launch(&b.launch).expect("a valid branch");
+    }
+
+    /// A bridge wired over I2S names its device; the rate its driver
+    /// reports is what the device is captured at.
+    #[test]
+    fn a_named_device_is_captured_at_the_rate_the_input_reports() {
+        let mut p = path(Source::Hdmi, Audio::Device("hw:CARD=rockchipes8388".into()));
+        p.subdev = Some("/dev/v4l-subdev2".into());
+        let Plan::Sound(b) = plan(&p, R58_CARDS, 44_100) else {
+            panic!("no sound")
+        };
+        assert!(
+            b.launch.starts_with(
+                "alsasrc device=hw:CARD=rockchipes8388 provide-clock=false do-timestamp=true \
+                 ! audio/x-raw,rate=44100 ! queue"
+            ),
+            "{}",
+            b.launch
+        );
+        assert_eq!(
+            b.label,
+            "Opus 48 kHz stereo, hw:CARD=rockchipes8388, input 44.1 kHz"
+        );
+        let Plan::Sound(b) = plan(&p, R58_CARDS, 0) else {
+            panic!("no sound")
+        };
+        assert!(!b.launch.contains("rate=44100") && b.label.ends_with("rockchipes8388"));
     }
 }

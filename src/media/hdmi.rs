@@ -151,6 +151,8 @@ impl Receiver for HdmiRx {
                     width: t.width(),
                     height: t.height(),
                     millihertz: t.millihertz(),
+                    // The native receiver's card follows the stream itself.
+                    audio_hz: 0,
                 });
                 self.last = Some(t);
                 p
@@ -198,6 +200,20 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// The source's audio rate as the bridge reports it; 0 without audio
+    /// or when its driver has no such control.
+    fn audio_hz(&self) -> u32 {
+        if self.subdev.control(v4l2::CID_RK_AUDIO_PRESENT).ok() == Some(0) {
+            return 0;
+        }
+        match self.subdev.control(v4l2::CID_RK_AUDIO_SAMPLING_RATE) {
+            Ok(hz) if (8_000..=192_000).contains(&hz) => hz as u32,
+            _ => 0,
+        }
+    }
+}
+
 impl Receiver for Bridge {
     fn query(&mut self) -> Probe {
         match self.subdev.subdev_format(0) {
@@ -208,6 +224,7 @@ impl Receiver for Bridge {
                 width: f.width,
                 height: f.height,
                 millihertz: self.subdev.subdev_millihertz(0).unwrap_or(0),
+                audio_hz: self.audio_hz(),
             }),
             Err(e) => errno_probe(&e, "reading the bridge's format"),
         }

@@ -68,7 +68,7 @@ impl Supervisor {
                         cap.format.unwrap_or("(format negotiated)"),
                         cap.element
                     );
-                    let desc = self.describe(&capture_fragment(&cap, &self.cfg));
+                    let desc = self.describe(&capture_fragment(&cap, &self.cfg), t.audio_hz);
                     let mut next = Instant::now() + TURN;
                     self.run_once(&desc, &mut || {
                         let now = Instant::now();

@@ -77,7 +77,7 @@ impl Supervisor {
             };
             self.set(PathState::Starting, None);
             let started = Instant::now();
-            match self.run_once(&self.describe(&src), &mut || None) {
+            match self.run_once(&self.describe(&src, 0), &mut || None) {
                 Ended::Failed(why) => {
                     if self.failed(why, started, &mut backoff) {
                         return;
@@ -88,8 +88,9 @@ impl Supervisor {
         }
     }
 
-    /// The whole pipeline behind a source fragment.
-    pub(super) fn describe(&self, src: &str) -> String {
+    /// The whole pipeline behind a source fragment; `audio_hz` is the
+    /// input's audio rate where its receiver reports it (else 0).
+    pub(super) fn describe(&self, src: &str, audio_hz: u32) -> String {
         const QUEUE: &str =
             "queue max-size-buffers=5 max-size-time=0 max-size-bytes=0 leaky=downstream";
         // A rendition's sink must not wait for a first buffer to change
@@ -104,7 +105,7 @@ impl Supervisor {
             )
         };
         let main = branch("sink", self.encoder.launch_fragment(&self.cfg));
-        let sound = self.sound();
+        let sound = self.sound(audio_hz);
         if self.cfg.renditions.is_empty() {
             return format!("{src} ! {QUEUE} ! videoconvert ! {main}{sound}");
         }
@@ -126,9 +127,9 @@ impl Supervisor {
     }
 
     /// The audio branch (" ..." to append), and the path's audio status.
-    fn sound(&self) -> String {
+    fn sound(&self, audio_hz: u32) -> String {
         let cards = std::fs::read_to_string(audio::CARDS).unwrap_or_default();
-        let (branch, label, missing) = match audio::plan(&self.cfg, &cards) {
+        let (branch, label, missing) = match audio::plan(&self.cfg, &cards, audio_hz) {
             audio::Plan::Sound(b) => (format!(" {}", b.launch), Some(b.label), false),
             audio::Plan::Silent => (String::new(), None, false),
             audio::Plan::Missing(why) => {

@@ -28,6 +28,10 @@ pub struct Timings {
     /// Frames per 1000 s (59940 for 59.94 Hz), as DV timings give it;
     /// 0 when the receiver does not say.
     pub millihertz: u32,
+    /// The source's audio sample rate where the receiver reports it (a
+    /// bridge's RK_V4L2_CID_AUDIO_SAMPLING_RATE); 0 when it does not, or
+    /// no audio. A change restarts capture, sound with the picture.
+    pub audio_hz: u32,
 }
 
 impl std::fmt::Display for Timings {
@@ -231,11 +235,13 @@ pub(crate) mod tests {
         width: 1920,
         height: 1080,
         millihertz: 60000,
+        audio_hz: 0,
     };
     pub(crate) const P720: Timings = Timings {
         width: 1280,
         height: 720,
         millihertz: 50000,
+        audio_hz: 0,
     };
 
     /// Run the fake for `secs` in 100 ms steps; (seconds, action) pairs.
@@ -319,6 +325,7 @@ pub(crate) mod tests {
             width: 640,
             height: 480,
             millihertz: 60000,
+            audio_hz: 0,
         };
         assert_eq!(s.on_probe(Probe::Timings(vga), t), None);
         assert!(matches!(&s.state, State::NoSignal(w) if w.contains("640x480")));
@@ -326,6 +333,7 @@ pub(crate) mod tests {
             width: 720,
             height: 400,
             millihertz: 70000,
+            audio_hz: 0,
         };
         assert_eq!(s.on_probe(Probe::Timings(small), t), None);
         assert!(matches!(&s.state, State::NoSignal(w) if w == "invalid signal 720x400@70"));
@@ -369,5 +377,30 @@ pub(crate) mod tests {
             Duration::from_secs(1),
             "backoff restarts"
         );
+    }
+
+    #[test]
+    fn a_new_audio_rate_on_a_live_input_restarts_capture_with_it() {
+        let t = Instant::now();
+        let mut s = Signal::new(t);
+        let at_48k = Timings {
+            audio_hz: 48_000,
+            ..P1080
+        };
+        assert_eq!(
+            s.on_probe(Probe::Timings(at_48k), t),
+            Some(Action::Start(at_48k))
+        );
+        assert_eq!(s.on_probe(Probe::Timings(at_48k), t), None);
+        let at_44k = Timings {
+            audio_hz: 44_100,
+            ..P1080
+        };
+        assert_eq!(
+            s.on_probe(Probe::Timings(at_44k), t),
+            Some(Action::Start(at_44k))
+        );
+        // The picture's mode is shown as before: the rate is not a mode.
+        assert_eq!(at_44k.to_string(), "1920x1080@60");
     }
 }
