@@ -65,6 +65,8 @@ fn main() {
     let ready = lines.next().and_then(Result::ok).unwrap_or_default();
     if ready != "ready" {
         println!("forward bench skipped: Chromium did not start ({ready})");
+        let _ = guest.kill();
+        let _ = guest.wait();
         return;
     }
     let started = unix_ms();
