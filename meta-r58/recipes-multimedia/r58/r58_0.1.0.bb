@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "4b52b8bcea19c984a0f5e31b8b7993743360fd84"
+SRCREV = "d743b32c40dd0bc13fb7296ca5787a7b1d621376"
 
 require ${BPN}-crates.inc
 
