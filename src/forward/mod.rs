@@ -7,8 +7,12 @@
 //! redirects), hand the answer back, watch the link, and when anything
 //! fails, DELETE what is left and try again after a capped, jittered
 //! backoff. It never gives up. `whip.rs` reads replies, `http.rs` talks.
+//! TURN servers the relay names in its `Link` headers are kept, and every
+//! later try offers a relayed candidate on one of them (`turn.rs`), so a
+//! relay that nothing reaches directly still gets the stream.
 
 pub mod http;
+pub mod turn;
 pub mod whip;
 
 use std::sync::{Arc, Mutex};
@@ -22,7 +26,8 @@ use crate::config::forward::{Forward, Url};
 use crate::shapes::ForwardFacts;
 use crate::vocab::{ForwardState, SessionId};
 use crate::webrtc::{Cmd, EngineHandle, ForwardLink, OfferError};
-use whip::{MAX_REDIRECTS, Reply, Retry};
+use turn::Allocation;
+use whip::{LinkServer, MAX_REDIRECTS, Reply, Retry};
 
 /// How often a live forward's link is looked at.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -154,10 +159,11 @@ async fn run(
     };
     let mut retry = Retry::default();
     let mut waiting_logged = false;
+    let mut turn_servers = Vec::new();
     loop {
         shared.update(i, |e| e.facts.attempts += 1);
         let started = Instant::now();
-        let end = attempt(i, &f, &url, &engine, &shared, &mut stop).await;
+        let end = attempt(i, &f, &url, &engine, &shared, &mut stop, &mut turn_servers).await;
         if started.elapsed() >= STABLE_AFTER {
             retry.reset();
         }
@@ -194,6 +200,7 @@ async fn run(
 }
 
 /// One try: offer, POST, answer, then watch until the link is gone.
+/// `turn_servers`: what the relay's last `Link` headers named.
 async fn attempt(
     i: usize,
     f: &Forward,
@@ -201,42 +208,112 @@ async fn attempt(
     engine: &EngineHandle,
     shared: &Shared,
     stop: &mut watch::Receiver<bool>,
+    turn_servers: &mut Vec<LinkServer>,
 ) -> End {
     let path = f.path.clone();
-    let offer = engine.ask(|reply| Cmd::ForwardOffer { path, reply }).await;
-    let (id, offer) = match offer {
+    match engine.ask(|reply| Cmd::ForwardReady { path, reply }).await {
         None => return End::Stop,
-        Some(Ok(o)) => o,
         Some(Err(OfferError::NotReady(why))) => return End::NotReady(why),
-        Some(Err(e)) => return End::Failed(format!("no offer for '{}': {e:?}", f.path)),
-    };
-    shared.set_state(i, ForwardState::Connecting, None);
-    let (resource, answer) = match post(url, f, offer).await {
-        Ok(r) => r,
-        Err(why) => {
-            stop_session(engine, id).await;
-            return End::Failed(why);
+        Some(_) => {}
+    }
+    let mut allocation = relayed_candidate(f, turn_servers).await;
+    let turn = allocation.as_mut().and_then(Allocation::take_leg);
+    let path = f.path.clone();
+    let offer = engine
+        .ask(|reply| Cmd::ForwardOffer { path, turn, reply })
+        .await;
+    let (id, offer) = match offer {
+        Some(Ok(o)) => o,
+        other => {
+            if let Some(a) = allocation {
+                a.close().await;
+            }
+            return match other {
+                None => End::Stop,
+                Some(Err(OfferError::NotReady(why))) => End::NotReady(why),
+                Some(Err(e)) => End::Failed(format!("no offer for '{}': {e:?}", f.path)),
+                Some(Ok(_)) => unreachable!(),
+            };
         }
     };
-    let answered = engine
-        .ask(|reply| Cmd::ForwardAnswer {
-            id,
-            sdp: answer,
-            reply,
-        })
-        .await;
-    let end = match answered {
-        None => End::Stop,
-        Some(Err(why)) => End::Failed(format!("the relay's answer: {why}")),
-        Some(Ok(())) => watch_link(i, f, id, engine, shared, stop).await,
+    // The pump lives as long as the engine's session (its sender).
+    let pump = allocation.map(|a| tokio::spawn(a.run(id, engine.clone())));
+    shared.set_state(i, ForwardState::Connecting, None);
+    let end = match post(url, f, offer).await {
+        Ok((resource, answer, servers)) => {
+            learn_turn_servers(f, turn_servers, servers);
+            let answered = engine
+                .ask(|reply| Cmd::ForwardAnswer {
+                    id,
+                    sdp: answer,
+                    reply,
+                })
+                .await;
+            let end = match answered {
+                None => End::Stop,
+                Some(Err(why)) => End::Failed(format!("the relay's answer: {why}")),
+                Some(Ok(())) => watch_link(i, f, id, engine, shared, stop).await,
+            };
+            stop_session(engine, id).await;
+            delete(&resource, f).await;
+            end
+        }
+        Err(why) => {
+            stop_session(engine, id).await;
+            End::Failed(why)
+        }
     };
-    stop_session(engine, id).await;
-    delete(&resource, f).await;
+    if let Some(p) = pump {
+        let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
+    }
     end
 }
 
-/// POST the offer, following redirects: the resource and the answer.
-async fn post(url: &Url, f: &Forward, offer: String) -> Result<(Url, String), String> {
+/// A TURN allocation for this try's offer, when the relay named servers.
+async fn relayed_candidate(f: &Forward, servers: &[LinkServer]) -> Option<Allocation> {
+    if servers.is_empty() {
+        return None;
+    }
+    match Allocation::on_first(servers).await {
+        Ok(a) => {
+            log::info!(
+                "forward {}: TURN allocation {} on {}",
+                f.path,
+                a.relayed(),
+                a.server()
+            );
+            Some(a)
+        }
+        Err(why) => {
+            log::warn!("forward {}: offering no relayed candidate: {why}", f.path);
+            None
+        }
+    }
+}
+
+/// Keep the TURN servers of the relay's `Link` headers for later tries.
+fn learn_turn_servers(f: &Forward, known: &mut Vec<LinkServer>, named: Vec<LinkServer>) {
+    let turn: Vec<LinkServer> = named
+        .into_iter()
+        .filter(|s| turn::udp_server(&s.url).is_some())
+        .collect();
+    if !turn.is_empty() && known.is_empty() {
+        log::info!(
+            "forward {}: the relay names {} TURN server(s); later tries offer a relayed candidate",
+            f.path,
+            turn.len()
+        );
+    }
+    *known = turn;
+}
+
+/// POST the offer, following redirects: the resource, the answer and
+/// the ICE servers the relay named.
+async fn post(
+    url: &Url,
+    f: &Forward,
+    offer: String,
+) -> Result<(Url, String, Vec<LinkServer>), String> {
     let mut at = url.clone();
     for _ in 0..=MAX_REDIRECTS {
         let r = http::request(
@@ -253,18 +330,7 @@ async fn post(url: &Url, f: &Forward, offer: String) -> Result<(Url, String), St
                 resource,
                 answer,
                 ice_servers,
-            } => {
-                if !ice_servers.is_empty() {
-                    // r58 reaches relays directly (UDP host candidates);
-                    // gathering through these is not implemented.
-                    log::debug!(
-                        "forward {}: relay offers {} ICE server(s)",
-                        f.path,
-                        ice_servers.len()
-                    );
-                }
-                return Ok((resource, answer));
-            }
+            } => return Ok((resource, answer, ice_servers)),
             Reply::Redirect(to) => {
                 log::info!(
                     "forward {}: {} redirects to {}",

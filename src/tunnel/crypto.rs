@@ -13,7 +13,7 @@ use aws_lc_rs::cipher::{
     UnboundCipherKey,
 };
 
-use super::md5;
+use crate::md5;
 
 pub type Key = [u8; 16];
 const IV_LEN: usize = 16;

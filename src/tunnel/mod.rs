@@ -15,7 +15,6 @@ mod client;
 pub mod codec;
 mod control;
 pub mod crypto;
-pub mod md5;
 pub mod msg;
 pub mod mux;
 mod pick;

@@ -44,7 +44,7 @@ impl ServerCertVerifier for Unchained {
                 } else {
                     Err(rustls::Error::General(format!(
                         "server certificate SHA-256 {} does not match tls_cert_sha256",
-                        super::md5::hex(got.as_ref())
+                        crate::md5::hex(got.as_ref())
                     )))
                 }
             }

@@ -14,13 +14,19 @@ use crate::vocab::SessionId;
 impl Engine {
     pub(super) fn on_cmd(&mut self, cmd: Cmd, now: Instant) {
         match cmd {
-            Cmd::ForwardOffer { path, reply } => {
+            Cmd::ForwardReady { path, reply } => {
+                let _ = reply.send(self.forward_plan(&path).map(|_| ()));
+            }
+            Cmd::ForwardOffer { path, turn, reply } => {
                 let offer = if self.stopping {
                     Err(super::OfferError::NotReady("r58 is stopping".into()))
                 } else {
-                    self.forward_offer(&path, now)
+                    self.forward_offer(&path, turn, now)
                 };
                 let _ = reply.send(offer);
+            }
+            Cmd::ForwardRelayed { id, peer, data } => {
+                self.forward_relayed(id.0, peer, &data, now);
             }
             Cmd::ForwardAnswer { id, sdp, reply } => {
                 let r = self.forward_answer(id.0, &sdp, now);

@@ -281,7 +281,7 @@ impl Engine {
 
     /// Feed one packet to a session. `arrived` is the local address it came
     /// in on, mapped to the candidate the client used.
-    fn on_packet(
+    pub(super) fn on_packet(
         &mut self,
         id: u64,
         proto: Protocol,
@@ -509,9 +509,7 @@ impl Engine {
             for _ in 0..4 {
                 while let Ok(out) = s.rtc.poll_output() {
                     match out {
-                        Output::Transmit(t) => {
-                            self.net.send(t.proto, t.destination, t.contents.into())
-                        }
+                        Output::Transmit(t) => transmit(&s, &mut self.net, t),
                         Output::Timeout(_) => break,
                         Output::Event(_) => {}
                     }
@@ -544,6 +542,18 @@ impl Engine {
     }
 }
 
+/// Send one packet str0m produced: by its pair's socket, or, from a
+/// forward's relayed candidate, through the TURN task (dropped, like a
+/// full socket buffer's, if it is behind).
+fn transmit(s: &Session, net: &mut Transports, t: str0m::net::Transmit) {
+    match s.forward.as_ref().and_then(|l| l.turn_for(t.source)) {
+        Some(turn) => {
+            let _ = turn.tx.try_send((t.destination, t.contents.into()));
+        }
+        None => net.send(t.proto, t.destination, t.contents.into()),
+    }
+}
+
 /// Poll a session until it waits: send its packets, note its events.
 fn drain(s: &mut Session, net: &mut Transports) -> Drained {
     let mut d = Drained::default();
@@ -563,7 +573,7 @@ fn drain(s: &mut Session, net: &mut Transports) -> Drained {
                 if s.forward.is_some() && t.proto == Protocol::Tcp {
                     net.dial(t.destination, s.id);
                 }
-                net.send(t.proto, t.destination, t.contents.into());
+                transmit(s, net, t);
             }
             Ok(Output::Event(e)) => match e {
                 Event::Connected => {

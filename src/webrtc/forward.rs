@@ -3,7 +3,10 @@
 //! matters (fed from the hub, PLIs become keyframe requests, NACKs are
 //! answered from the resend cache), except that r58 makes the offer and
 //! runs a full, controlling ICE agent, since the relay may be ICE-lite,
-//! and over ICE-TCP it is the active side (it connects).
+//! and over ICE-TCP it is the active side (it connects). When the relay
+//! is reachable only through a TURN server, the forward task allocates
+//! there and hands the engine a `TurnLeg`: the relayed address becomes a
+//! candidate, and packets from it go to the task's socket.
 //! The HTTP signalling and the retry loop live in `crate::forward`.
 
 use std::net::{IpAddr, SocketAddr};
@@ -13,6 +16,7 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, TcpType};
 use str0m::{Candidate, Rtc};
+use tokio::sync::mpsc;
 
 use super::engine::Engine;
 use super::layers::REPORT_EVERY;
@@ -30,15 +34,34 @@ use crate::vocab::SessionId;
 pub struct Leg {
     pending: Option<Box<SdpPendingOffer>>,
     mids: Vec<Mid>,
+    pub turn: Option<TurnLeg>,
+}
+
+/// A TURN allocation the forward task holds for this session.
+#[derive(Debug)]
+pub struct TurnLeg {
+    /// The address the TURN server relays for us: a `relay` candidate.
+    pub relayed: SocketAddr,
+    /// The task's socket towards the TURN server.
+    pub local: SocketAddr,
+    /// Packets for peers, (peer, datagram), to wrap and send. Dropped with
+    /// the session, which ends the task's pump.
+    pub tx: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+}
+
+impl Leg {
+    /// The TURN leg `t` leaves by, if it is sent from the relayed address.
+    pub fn turn_for(&self, source: SocketAddr) -> Option<&TurnLeg> {
+        self.turn.as_ref().filter(|t| t.relayed == source)
+    }
 }
 
 impl Engine {
-    /// A new forward of `path`: the offer to POST, or why not yet.
-    pub(super) fn forward_offer(
-        &mut self,
+    /// What a forward of `path` would send, or why it cannot yet.
+    pub(super) fn forward_plan(
+        &self,
         path: &str,
-        now: Instant,
-    ) -> Result<(SessionId, String), OfferError> {
+    ) -> Result<(&std::sync::Arc<str>, Plan<'_>), OfferError> {
         let name = self.paths.get_key_value(path).ok_or(OfferError::NoPath)?.0;
         let entry = &self.paths[name];
         let st = entry.handle.status();
@@ -56,6 +79,18 @@ impl Engine {
                 audio: entry.handle.status.lock().unwrap().sends_audio,
             },
         };
+        Ok((name, plan))
+    }
+
+    /// A new forward of `path`: the offer to POST, or why not yet.
+    pub(super) fn forward_offer(
+        &mut self,
+        path: &str,
+        turn: Option<TurnLeg>,
+        now: Instant,
+    ) -> Result<(SessionId, String), OfferError> {
+        let (name, plan) = self.forward_plan(path)?;
+        let name = name.clone();
         let sends_audio = match &plan {
             Plan::Encoder { audio, .. } => *audio,
             Plan::Relay(c) => c.audio.is_some(),
@@ -75,6 +110,8 @@ impl Engine {
         // (the relay learns the NAT's address from our checks, prflx),
         // then as active ICE-TCP candidates for a relay that only TCP
         // reaches: UDP's higher priority makes it the choice when both work.
+        // A TURN allocation's relayed address comes last: ICE ranks it
+        // lowest, so it carries media only when nothing direct works.
         let ips = net::interface_addrs(&self.adv.interfaces);
         let udp = ips
             .iter()
@@ -87,7 +124,10 @@ impl Engine {
                 .build()
                 .ok()
         });
-        let candidates: Vec<Candidate> = udp.chain(tcp).collect();
+        let relayed = turn
+            .as_ref()
+            .and_then(|t| Candidate::relayed(t.relayed, t.local, "udp").ok());
+        let candidates: Vec<Candidate> = udp.chain(tcp).chain(relayed).collect();
         for c in &candidates {
             rtc.add_local_candidate(c.clone());
         }
@@ -132,6 +172,7 @@ impl Engine {
         s.forward = Some(Leg {
             pending: Some(Box::new(pending)),
             mids,
+            turn,
         });
         let local = SocketAddr::from(([127, 0, 0, 1], 0));
         let answer = self.register(s, sdp, local);
@@ -182,6 +223,18 @@ impl Engine {
         log::info!("forward {id}: {} answered, connecting", s.path);
         self.drive(id, now);
         Ok(())
+    }
+
+    /// A datagram a forward's TURN server relayed to us from `peer`.
+    pub(super) fn forward_relayed(&mut self, id: u64, peer: SocketAddr, data: &[u8], now: Instant) {
+        let relayed = self
+            .sessions
+            .get(&id)
+            .and_then(|s| s.forward.as_ref()?.turn.as_ref())
+            .map(|t| t.relayed);
+        if let Some(relayed) = relayed {
+            self.on_packet(id, Protocol::Udp, data, peer, relayed, now);
+        }
     }
 
     /// How forward `id` is doing; None once it is closed.

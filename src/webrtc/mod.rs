@@ -43,6 +43,7 @@ use crate::error::{Context, Result};
 use crate::media::{MediaEvent, PathHandle};
 use crate::vocab::SessionId;
 pub use candidates::{Advertise, PublicHost};
+pub use forward::TurnLeg;
 pub use net::interface_addrs;
 pub use public::{Unresolved, resolve_now};
 pub use session::OfferError;
@@ -143,10 +144,23 @@ pub struct ForwardLink {
 }
 
 pub enum Cmd {
-    /// A forward (r58 as WHIP client) of a path: the offer to POST.
+    /// Could a forward of the path start now (is it streaming)?
+    ForwardReady {
+        path: String,
+        reply: oneshot::Sender<Result<(), OfferError>>,
+    },
+    /// A forward (r58 as WHIP client) of a path: the offer to POST, with a
+    /// TURN allocation's relayed address among its candidates when given.
     ForwardOffer {
         path: String,
+        turn: Option<TurnLeg>,
         reply: oneshot::Sender<Result<(SessionId, String), OfferError>>,
+    },
+    /// A datagram from `peer` that a forward's TURN server relayed.
+    ForwardRelayed {
+        id: SessionId,
+        peer: SocketAddr,
+        data: Vec<u8>,
     },
     /// The relay's answer to that offer.
     ForwardAnswer {

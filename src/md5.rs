@@ -1,5 +1,6 @@
-//! MD5 (RFC 1321), needed only for frp's token auth:
-//! `privilege_key = hex(md5(token + timestamp))`. aws-lc-rs does not expose
+//! MD5 (RFC 1321), needed by two old protocols: frp's token auth
+//! (`privilege_key = hex(md5(token + timestamp))`) and TURN's long-term
+//! credential key (`md5(user:realm:password)`). aws-lc-rs does not expose
 //! MD5, and a crate for 40 lines of a frozen algorithm does not earn its place.
 
 const S: [u32; 64] = [
