@@ -181,6 +181,22 @@ fn relay_in(t: &Topo, http: Option<u16>) -> Daemon {
     })
 }
 
+/// Drop every UDP packet in and out of `ns` except TURN's (port 3478):
+/// a network where a TURN server is the only way out for media.
+fn only_turn_leaves(ns: &str) {
+    let rules = "table inet r58_turn_only {\n\
+         chain in { type filter hook input priority 0; policy accept; udp sport != 3478 counter drop; }\n\
+         chain out { type filter hook output priority 0; policy accept; udp dport != 3478 counter drop; }\n}\n";
+    let mut c = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("running nft");
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+    assert!(c.wait().unwrap().success(), "nft in {ns}");
+}
+
 /// Frames the guest's Chromium decoded from the r58 relay in `secs`.
 fn guest_views_r58(t: &Topo, relay: &Daemon, secs: u32) -> u64 {
     let base = format!("http://{VPS_GUEST_SIDE}:{}", relay.http);
@@ -235,6 +251,49 @@ fn a_relay_that_only_tcp_reaches_gets_the_forward_over_ice_tcp() {
     assert!(t.udp_dropped(&t.device) > 0, "UDP was not even tried");
     let got = guest_views_r58(&t, &relay, 5);
     assert!(got >= 60, "{got} frames in 5 s through a TCP-only forward");
+}
+
+#[test]
+#[ignore = "network namespaces, coturn and Chromium: make interop"]
+fn a_relay_that_only_turn_reaches_gets_the_forward_through_the_turn_server_it_names() {
+    let mut t = Topo::up("fwd-turn");
+    let secret = "fwd-turn-secret";
+    let dir = t.start_coturn(secret);
+    // The relay names coturn in its Link headers, with minted credentials,
+    // and has no ICE-TCP: from the box, only TURN's port gets through.
+    let relay = Daemon::start_with(Setup {
+        paths: relay_paths(),
+        webrtc: format!(
+            "ice_servers = [{{ urls = \"turn:{VPS_DEVICE_SIDE}:3478?transport=udp\", secret = \"{secret}\", user = \"box\" }}]\n"
+        ),
+        netns: Some(t.vps.clone()),
+        no_ice_tcp: true,
+        ..Setup::default()
+    });
+    only_turn_leaves(&t.device);
+    let url = format!("http://{VPS_DEVICE_SIDE}:{}/relay/whip", relay.http);
+    let bx = box_in(&t, &url, TOKEN);
+    // The answer names the TURN server: r58 allocates there and trickles
+    // the relayed candidate, so the first try already forwards.
+    let f = wait_forward(&bx, "forwarding", Duration::from_secs(10));
+    assert_eq!(f["attempts"], 1, "{f}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let pair = f["pair"].as_str().unwrap_or("");
+    assert!(
+        pair.starts_with(&format!("udp {VPS_DEVICE_SIDE}:")) && pair.ends_with("(via TURN)"),
+        "media leaves from coturn's relayed address: {f}\nbox log:\n{}",
+        bx.log()
+    );
+    assert!(bx.log().contains("TURN allocation"), "{}", bx.log());
+    for l in bx.log().lines().filter(|l| l.contains("forward")) {
+        eprintln!("box: {l}");
+    }
+    assert!(!bx.log().contains(secret));
+    let got = guest_views_r58(&t, &relay, 5);
+    assert!(
+        got >= 60,
+        "{got} frames in 5 s through a TURN-relayed forward"
+    );
 }
 
 /// aiortc's venv from `make deps-interop`.

@@ -80,23 +80,7 @@ fn without_the_ice_tcp_listener_the_same_guest_cannot_connect() {
 fn relay_only_guest_connects_through_coturn_with_minted_credentials() {
     let mut t = Topo::up("turn");
     let secret = "r58-test-secret";
-    let dir = std::env::temp_dir().join(format!("r58-turn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("turnserver.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listening-ip={VPS_GUEST_SIDE}\nlistening-ip={VPS_DEVICE_SIDE}\nrelay-ip={VPS_DEVICE_SIDE}\n\
-             listening-port=3478\nmin-port=49160\nmax-port=49260\nuse-auth-secret\n\
-             static-auth-secret={secret}\nrealm=r58.test\nfingerprint\nno-tls\nno-dtls\nno-cli\n\
-             no-rfc5780\nno-stun-backward-compatibility\nresponse-origin-only-with-rfc5780\n\
-             log-file=stdout\nsimple-log\npidfile={0}/turn.pid\nuserdb={0}/turn.db\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let vps = t.vps.clone();
-    t.spawn(&vps, &["turnserver", "-c", conf.to_str().unwrap()]);
+    let dir = t.start_coturn(secret);
     let d = Daemon::start_with(Setup {
         paths: "[paths.cam0]\nsource = \"test\"\nencoder = \"x264enc\"\n".into(),
         webrtc: format!(

@@ -237,9 +237,9 @@ async fn attempt(
         }
     };
     // The pump lives as long as the engine's session (its sender).
-    let pump = allocation.map(|a| tokio::spawn(a.run(id, engine.clone())));
+    let mut pump = allocation.map(|a| tokio::spawn(a.run(id, engine.clone())));
     shared.set_state(i, ForwardState::Connecting, None);
-    let end = match post(url, f, offer).await {
+    let end = match post(url, f, &offer).await {
         Ok((resource, answer, servers)) => {
             learn_turn_servers(f, turn_servers, servers);
             let answered = engine
@@ -252,7 +252,12 @@ async fn attempt(
             let end = match answered {
                 None => End::Stop,
                 Some(Err(why)) => End::Failed(format!("the relay's answer: {why}")),
-                Some(Ok(())) => watch_link(i, f, id, engine, shared, stop).await,
+                Some(Ok(())) => {
+                    if pump.is_none() && !turn_servers.is_empty() {
+                        pump = trickle_turn(f, id, &resource, &offer, turn_servers, engine).await;
+                    }
+                    watch_link(i, f, id, engine, shared, stop).await
+                }
             };
             stop_session(engine, id).await;
             delete(&resource, f).await;
@@ -291,6 +296,44 @@ async fn relayed_candidate(f: &Forward, servers: &[LinkServer]) -> Option<Alloca
     }
 }
 
+/// The relay named TURN servers only in its answer: allocate now and
+/// trickle the relayed candidate (RFC 9725 §4.4, PATCH), so this try need
+/// not fail first. A relay that takes no PATCH gets it in the next offer.
+async fn trickle_turn(
+    f: &Forward,
+    id: SessionId,
+    resource: &Url,
+    offer: &str,
+    servers: &[LinkServer],
+    engine: &EngineHandle,
+) -> Option<JoinHandle<()>> {
+    let mut a = relayed_candidate(f, servers).await?;
+    let turn = a.take_leg()?;
+    let line = match engine
+        .ask(|reply| Cmd::ForwardTrickle { id, turn, reply })
+        .await
+    {
+        Some(Ok(line)) => line,
+        _ => {
+            a.close().await;
+            return None;
+        }
+    };
+    let frag = whip::trickle_frag(offer, &line)?;
+    let ctype = Some("application/trickle-ice-sdpfrag");
+    match http::request("PATCH", resource, f.token.as_ref(), ctype, frag).await {
+        Ok(r) if (200..300).contains(&r.status) => {}
+        Ok(r) => log::info!(
+            "forward {}: the relay takes no trickled candidate (HTTP {}); the next try offers it",
+            f.path,
+            r.status
+        ),
+        Err(e) => log::info!("forward {}: PATCH: {e}", f.path),
+    }
+    // Even unannounced, the candidate may be found (peer-reflexive).
+    Some(tokio::spawn(a.run(id, engine.clone())))
+}
+
 /// Keep the TURN servers of the relay's `Link` headers for later tries.
 fn learn_turn_servers(f: &Forward, known: &mut Vec<LinkServer>, named: Vec<LinkServer>) {
     let turn: Vec<LinkServer> = named
@@ -299,7 +342,7 @@ fn learn_turn_servers(f: &Forward, known: &mut Vec<LinkServer>, named: Vec<LinkS
         .collect();
     if !turn.is_empty() && known.is_empty() {
         log::info!(
-            "forward {}: the relay names {} TURN server(s); later tries offer a relayed candidate",
+            "forward {}: the relay names {} TURN server(s) r58 can use",
             f.path,
             turn.len()
         );
@@ -312,7 +355,7 @@ fn learn_turn_servers(f: &Forward, known: &mut Vec<LinkServer>, named: Vec<LinkS
 async fn post(
     url: &Url,
     f: &Forward,
-    offer: String,
+    offer: &str,
 ) -> Result<(Url, String, Vec<LinkServer>), String> {
     let mut at = url.clone();
     for _ in 0..=MAX_REDIRECTS {
@@ -321,7 +364,7 @@ async fn post(
             &at,
             f.token.as_ref(),
             Some("application/sdp"),
-            offer.clone(),
+            offer.to_string(),
         )
         .await?;
         let links = r.all("link");
@@ -411,6 +454,7 @@ async fn watch_link(
 
 fn pair_text(l: &ForwardLink) -> String {
     match &l.pair {
+        Some(p) if l.via_turn => format!("{} {} <-> {} (via TURN)", p.proto, p.local, p.remote),
         Some(p) => format!("{} {} <-> {}", p.proto, p.local, p.remote),
         None => "no pair yet".into(),
     }

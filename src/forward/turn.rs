@@ -169,10 +169,10 @@ async fn allocate(host: &str, port: u16, user: &str, pass: &str) -> Result<Alloc
         let wake = client.poll_timeout().unwrap_or(give_up).min(give_up);
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r.map_err(|e| log::debug!("turn: {e}")) {
-                    if from == server {
-                        client.handle_input(&buf[..n], Instant::now());
-                    }
+                if let Ok((n, from)) = r.map_err(|e| log::debug!("turn: {e}"))
+                    && from == server
+                {
+                    client.handle_input(&buf[..n], Instant::now());
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {

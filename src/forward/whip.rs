@@ -108,6 +108,23 @@ fn one_line(s: &str) -> String {
     t
 }
 
+/// A trickle fragment (RFC 8840, `application/trickle-ice-sdpfrag`) with
+/// one more candidate for the session `offer` began: the offer's ICE
+/// credentials, its first media section and mid, and the candidate.
+pub fn trickle_frag(offer: &str, candidate: &str) -> Option<String> {
+    let attr = |name: &str| {
+        offer
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name).map(str::to_string))
+    };
+    let (ufrag, pwd) = (attr("a=ice-ufrag:")?, attr("a=ice-pwd:")?);
+    let m = offer.lines().map(str::trim).find(|l| l.starts_with("m="))?;
+    let mid = attr("a=mid:")?;
+    Some(format!(
+        "a=ice-ufrag:{ufrag}\r\na=ice-pwd:{pwd}\r\n{m}\r\na=mid:{mid}\r\na={candidate}\r\n"
+    ))
+}
+
 /// The ICE servers in one `Link` header value (several may be joined by
 /// commas); other relations are skipped.
 pub fn parse_links(value: &str) -> Vec<LinkServer> {
@@ -183,6 +200,22 @@ mod tests {
 
     fn url() -> Url {
         Url::parse("https://vps.example.no/cam0/whip").unwrap()
+    }
+
+    #[test]
+    fn a_trickle_fragment_carries_the_offers_credentials_and_first_section() {
+        let offer = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:secretpwd\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\n";
+        let c = "candidate:1 1 udp 16777215 198.51.100.1 49160 typ relay raddr 0.0.0.0 rport 0";
+        let f = trickle_frag(offer, c).unwrap();
+        assert_eq!(
+            f,
+            format!(
+                "a=ice-ufrag:abcd\r\na=ice-pwd:secretpwd\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na={c}\r\n"
+            )
+        );
+        assert_eq!(trickle_frag("v=0\r\n", c), None);
     }
 
     #[test]

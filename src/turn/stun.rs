@@ -67,7 +67,7 @@ impl Builder {
         self.buf
             .extend_from_slice(&(value.len() as u16).to_be_bytes());
         self.buf.extend_from_slice(value);
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
         self
@@ -179,7 +179,7 @@ impl Message {
         let ty = u16::from_be_bytes([data[0], data[1]]);
         let len = u16::from_be_bytes([data[2], data[3]]) as usize;
         if u32::from_be_bytes(data[4..8].try_into().ok()?) != MAGIC
-            || len % 4 != 0
+            || !len.is_multiple_of(4)
             || HEADER + len > data.len()
         {
             return None;
@@ -318,7 +318,7 @@ pub fn channel_data(channel: u16, data: &[u8]) -> Vec<u8> {
     v.extend_from_slice(&channel.to_be_bytes());
     v.extend_from_slice(&(data.len() as u16).to_be_bytes());
     v.extend_from_slice(data);
-    while v.len() % 4 != 0 {
+    while !v.len().is_multiple_of(4) {
         v.push(0);
     }
     v

@@ -25,6 +25,9 @@ impl Engine {
                 };
                 let _ = reply.send(offer);
             }
+            Cmd::ForwardTrickle { id, turn, reply } => {
+                let _ = reply.send(self.forward_trickle(id.0, turn, now));
+            }
             Cmd::ForwardRelayed { id, peer, data } => {
                 self.forward_relayed(id.0, peer, &data, now);
             }

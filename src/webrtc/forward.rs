@@ -225,6 +225,31 @@ impl Engine {
         Ok(())
     }
 
+    /// A relayed candidate for a forward already answered (the relay named
+    /// its TURN servers only in the answer): its SDP line, to trickle.
+    pub(super) fn forward_trickle(
+        &mut self,
+        id: u64,
+        turn: TurnLeg,
+        now: Instant,
+    ) -> Result<String, String> {
+        let s = self
+            .sessions
+            .get_mut(&id)
+            .ok_or("the forward session is gone")?;
+        let leg = s.forward.as_mut().ok_or("not a forward")?;
+        let c = Candidate::relayed(turn.relayed, turn.local, "udp").map_err(|e| e.to_string())?;
+        let line = s
+            .rtc
+            .add_local_candidate(c.clone())
+            .map(|c| c.to_sdp_string())
+            .ok_or("str0m refused the relayed candidate")?;
+        s.candidates.push(c);
+        leg.turn = Some(turn);
+        self.drive(id, now);
+        Ok(line)
+    }
+
     /// A datagram a forward's TURN server relayed to us from `peer`.
     pub(super) fn forward_relayed(&mut self, id: u64, peer: SocketAddr, data: &[u8], now: Instant) {
         let relayed = self
@@ -247,6 +272,11 @@ impl Engine {
             bytes_received: s.bytes_received,
             rtt_ms: r.and_then(|r| r.rtt).map(|d| d.as_millis() as u32),
             pair: s.pair.clone(),
+            via_turn: s
+                .pair
+                .as_ref()
+                .zip(s.forward.as_ref())
+                .is_some_and(|(p, l)| l.turn_for(p.local).is_some()),
         })
     }
 }

@@ -141,6 +141,8 @@ pub struct ForwardLink {
     pub bytes_received: u64,
     pub rtt_ms: Option<u32>,
     pub pair: Option<Pair>,
+    /// The pair's local end is a TURN allocation's relayed address.
+    pub via_turn: bool,
 }
 
 pub enum Cmd {
@@ -155,6 +157,13 @@ pub enum Cmd {
         path: String,
         turn: Option<TurnLeg>,
         reply: oneshot::Sender<Result<(SessionId, String), OfferError>>,
+    },
+    /// Add a TURN allocation to a forward already answered: the relayed
+    /// candidate's SDP line, for a PATCH.
+    ForwardTrickle {
+        id: SessionId,
+        turn: TurnLeg,
+        reply: oneshot::Sender<Result<String, String>>,
     },
     /// A datagram from `peer` that a forward's TURN server relayed.
     ForwardRelayed {

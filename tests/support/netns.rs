@@ -208,6 +208,31 @@ impl Topo {
         wait_listening(&vps, listen);
     }
 
+    /// coturn in `vps` on both its addresses (port 3478), relaying from
+    /// the device side, taking TURN REST credentials minted with
+    /// `secret`. Its files are in the returned directory: remove it after.
+    pub fn start_coturn(&mut self, secret: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("r58-turn-{}-{}", std::process::id(), self.vps));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("turnserver.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listening-ip={VPS_GUEST_SIDE}\nlistening-ip={VPS_DEVICE_SIDE}\nrelay-ip={VPS_DEVICE_SIDE}\n\
+                 listening-port=3478\nmin-port=49160\nmax-port=49260\nuse-auth-secret\n\
+                 static-auth-secret={secret}\nrealm=r58.test\nfingerprint\nno-tls\nno-dtls\nno-cli\n\
+                 no-rfc5780\nno-stun-backward-compatibility\nresponse-origin-only-with-rfc5780\n\
+                 log-file=stdout\nsimple-log\npidfile={0}/turn.pid\nuserdb={0}/turn.db\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let vps = self.vps.clone();
+        self.spawn(&vps, &["turnserver", "-c", conf.to_str().unwrap()]);
+        dir
+    }
+
     /// Start a process in `ns`; it is killed on drop.
     pub fn spawn(&mut self, ns: &str, args: &[&str]) -> u32 {
         let c = Command::new("ip")

@@ -3,4 +3,4 @@
 //! code that is pinned to stock frp by recorded bytes.
 #![allow(unused_imports)]
 
-pub use r58::tunnel::{aead, codec, crypto, md5, msg, mux, snappy, v2, vectors, wire, yamux};
+pub use r58::tunnel::{aead, codec, crypto, msg, mux, snappy, v2, vectors, wire, yamux};
