@@ -19,6 +19,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("whep_offer", whep_offer),
     ("ice_tcp", ice_tcp),
     ("stun_demux", stun_demux),
+    ("turn_server", turn_server),
     ("frp_msg", frp_msg),
     ("yamux", yamux_frames),
     ("snappy", snappy_block),
@@ -80,6 +81,30 @@ pub fn ice_tcp(data: &[u8]) {
 /// A UDP datagram on the shared media port.
 pub fn stun_demux(data: &[u8]) {
     let _ = net::stun_local_ufrag(data);
+}
+
+/// What a TURN server (or anyone who can reach a forward's TURN socket)
+/// sends: each chunk carries the pending request's transaction id, so
+/// answers reach the allocation, challenge and refresh logic, not only
+/// the parser.
+pub fn turn_server(data: &[u8]) {
+    use crate::turn::{Client, stun};
+    let t0 = Instant::now();
+    let mut c = Client::new(([192, 0, 2, 1], 3478).into(), "u", "p", t0);
+    let peer = ([198, 51, 100, 2], 5000).into();
+    for (i, chunk) in data.split(|b| *b == 0xFF).enumerate() {
+        let now = t0 + Duration::from_millis(i as u64 * 300);
+        let mut m = chunk.to_vec();
+        let pending = c.poll_transmit();
+        if let Some(tx) = pending.and_then(|r| stun::Message::parse(&r).map(|m| m.tx))
+            && m.len() >= 20
+        {
+            m[8..20].copy_from_slice(&tx);
+        }
+        let _ = c.handle_input(&m, now);
+        let _ = c.wrap(peer, chunk, now);
+        c.handle_timeout(now);
+    }
 }
 
 /// frp control messages in pieces: v1 frames, v2 frames, and what a v2

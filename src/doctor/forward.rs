@@ -77,15 +77,19 @@ fn hint_for(why: &str, url: &str) -> String {
         "another publisher holds that path on the relay; stop it or use another path".into()
     } else if has("codec") {
         "the relay does not take this path's codec: use H.264 (codec = \"h264\")".into()
-    } else if has("TLS") || has("certificate") || has("CA ") {
-        format!(
-            "check {host}'s certificate and the clock (timedatectl); the box trusts {}",
-            crate::forward::http::CA_BUNDLE
-        )
+    } else if has("TURN") {
+        "media needs the relay's TURN server and it failed: check the credentials \
+         the relay hands out (its ice_servers) and that UDP to the TURN port leaves the box"
+            .into()
     } else if has("ICE") || has("nothing from the relay") || has("stopped answering") {
         format!(
             "HTTP works but media does not: does {host}'s firewall let UDP through, \
              and does the relay's answer name an address the box can reach?"
+        )
+    } else if has("TLS") || has("certificate") || has("CA ") {
+        format!(
+            "check {host}'s certificate and the clock (timedatectl); the box trusts {}",
+            crate::forward::http::CA_BUNDLE
         )
     } else if has("HTTP ") {
         format!("the relay refused the offer: see its log on {host}")
@@ -144,6 +148,11 @@ mod tests {
                 "timedatectl",
             ),
             ("nothing from the relay for 6 s", "UDP"),
+            ("ICE/DTLS with the relay did not complete", "UDP"),
+            (
+                "ICE/DTLS with the relay did not complete; TURN: wrong TURN username or credential",
+                "TURN port",
+            ),
             (
                 "connecting to vps.example.no:8889: Connection refused",
                 "curl -sI https://vps.example.no:8889/cam0/whip",

@@ -216,7 +216,9 @@ async fn attempt(
         Some(Err(OfferError::NotReady(why))) => return End::NotReady(why),
         Some(_) => {}
     }
-    let mut allocation = relayed_candidate(f, turn_servers).await;
+    // Why TURN did not help, for the failure's text (status, doctor).
+    let mut trouble = None;
+    let mut allocation = relayed_candidate(f, turn_servers, &mut trouble).await;
     let turn = allocation.as_mut().and_then(Allocation::take_leg);
     let path = f.path.clone();
     let offer = engine
@@ -254,7 +256,10 @@ async fn attempt(
                 Some(Err(why)) => End::Failed(format!("the relay's answer: {why}")),
                 Some(Ok(())) => {
                     if pump.is_none() && !turn_servers.is_empty() {
-                        pump = trickle_turn(f, id, &resource, &offer, turn_servers, engine).await;
+                        let servers = &turn_servers[..];
+                        pump =
+                            trickle_turn(f, id, &resource, &offer, servers, engine, &mut trouble)
+                                .await;
                     }
                     watch_link(i, f, id, engine, shared, stop).await
                 }
@@ -271,11 +276,18 @@ async fn attempt(
     if let Some(p) = pump {
         let _ = tokio::time::timeout(Duration::from_secs(1), p).await;
     }
-    end
+    match (end, trouble) {
+        (End::Failed(why), Some(t)) => End::Failed(format!("{why}; TURN: {t}")),
+        (end, _) => end,
+    }
 }
 
 /// A TURN allocation for this try's offer, when the relay named servers.
-async fn relayed_candidate(f: &Forward, servers: &[LinkServer]) -> Option<Allocation> {
+async fn relayed_candidate(
+    f: &Forward,
+    servers: &[LinkServer],
+    trouble: &mut Option<String>,
+) -> Option<Allocation> {
     if servers.is_empty() {
         return None;
     }
@@ -291,6 +303,7 @@ async fn relayed_candidate(f: &Forward, servers: &[LinkServer]) -> Option<Alloca
         }
         Err(why) => {
             log::warn!("forward {}: offering no relayed candidate: {why}", f.path);
+            *trouble = Some(why);
             None
         }
     }
@@ -306,8 +319,9 @@ async fn trickle_turn(
     offer: &str,
     servers: &[LinkServer],
     engine: &EngineHandle,
+    trouble: &mut Option<String>,
 ) -> Option<JoinHandle<()>> {
-    let mut a = relayed_candidate(f, servers).await?;
+    let mut a = relayed_candidate(f, servers, trouble).await?;
     let turn = a.take_leg()?;
     let line = match engine
         .ask(|reply| Cmd::ForwardTrickle { id, turn, reply })
@@ -319,8 +333,8 @@ async fn trickle_turn(
             return None;
         }
     };
-    let frag = whip::trickle_frag(offer, &line)?;
     let ctype = Some("application/trickle-ice-sdpfrag");
+    let frag = whip::trickle_frag(offer, &line).unwrap_or_default();
     match http::request("PATCH", resource, f.token.as_ref(), ctype, frag).await {
         Ok(r) if (200..300).contains(&r.status) => {}
         Ok(r) => log::info!(
