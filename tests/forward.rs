@@ -181,22 +181,6 @@ fn relay_in(t: &Topo, http: Option<u16>) -> Daemon {
     })
 }
 
-/// Drop every UDP packet in and out of `ns` except TURN's (port 3478):
-/// a network where a TURN server is the only way out for media.
-fn only_turn_leaves(ns: &str) {
-    let rules = "table inet r58_turn_only {\n\
-         chain in { type filter hook input priority 0; policy accept; udp sport != 3478 counter drop; }\n\
-         chain out { type filter hook output priority 0; policy accept; udp dport != 3478 counter drop; }\n}\n";
-    let mut c = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("running nft");
-    use std::io::Write;
-    c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
-    assert!(c.wait().unwrap().success(), "nft in {ns}");
-}
-
 /// Frames the guest's Chromium decoded from the r58 relay in `secs`.
 fn guest_views_r58(t: &Topo, relay: &Daemon, secs: u32) -> u64 {
     let base = format!("http://{VPS_GUEST_SIDE}:{}", relay.http);
@@ -270,7 +254,7 @@ fn a_relay_that_only_turn_reaches_gets_the_forward_through_the_turn_server_it_na
         no_ice_tcp: true,
         ..Setup::default()
     });
-    only_turn_leaves(&t.device);
+    t.block_udp_except(&t.device, 3478);
     let url = format!("http://{VPS_DEVICE_SIDE}:{}/relay/whip", relay.http);
     let bx = box_in(&t, &url, TOKEN);
     // The answer names the TURN server: r58 allocates there and trickles
@@ -285,6 +269,10 @@ fn a_relay_that_only_turn_reaches_gets_the_forward_through_the_turn_server_it_na
         bx.log()
     );
     assert!(bx.log().contains("TURN allocation"), "{}", bx.log());
+    assert!(
+        t.udp_dropped(&t.device) > 0,
+        "direct UDP was not even tried"
+    );
     for l in bx.log().lines().filter(|l| l.contains("forward")) {
         eprintln!("box: {l}");
     }

@@ -152,6 +152,19 @@ impl Topo {
         );
     }
 
+    /// Drop every UDP packet in and out of `ns` but those to and from
+    /// `port` (a network where a TURN server is the only way out).
+    pub fn block_udp_except(&self, ns: &str, port: u16) {
+        nft(
+            ns,
+            &format!(
+                "table inet r58_block {{\n\
+                 chain in {{ type filter hook input priority 0; policy accept; udp sport != {port} counter drop; }}\n\
+                 chain out {{ type filter hook output priority 0; policy accept; udp dport != {port} counter drop; }}\n}}\n"
+            ),
+        );
+    }
+
     /// Cut `iface` in `ns`: every packet in or out vanishes (a dead uplink),
     /// or, with `reset`, TCP is answered by resets (a restarted middlebox).
     pub fn cut(&self, ns: &str, iface: &str, reset: bool) {
