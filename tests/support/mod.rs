@@ -43,16 +43,26 @@ pub struct Setup {
 }
 
 /// A TCP and a UDP port that are both free right now, and not handed out
-/// before in this test process (the OS may offer a just-closed port again,
-/// and one daemon's HTTP, API and media ports must differ).
+/// before in this test process (one daemon's HTTP, API and media ports must
+/// differ). They come from below the kernel's ephemeral range: a port from
+/// `bind(:0)` is one that any outbound connection (r58's own tunnel to frps,
+/// say) may take as its source port before the daemon binds it, which made
+/// "Address already in use" a rare CI failure.
 pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    let (base, span) = (10_000u32, low.saturating_sub(10_000).max(1000));
+    // Test binaries may run side by side (native and qemu): start apart.
+    let start = std::process::id().wrapping_mul(7919) % span;
     loop {
-        let t = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = t.local_addr().unwrap().port();
-        let mut given = GIVEN.lock().unwrap();
-        if !given.contains(&p) && UdpSocket::bind(("0.0.0.0", p)).is_ok() {
-            given.push(p);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < span, "no free test port below {low}");
+        let p = (base + (start + n) % span) as u16;
+        if TcpListener::bind(("0.0.0.0", p)).is_ok() && UdpSocket::bind(("0.0.0.0", p)).is_ok() {
             return p;
         }
     }
