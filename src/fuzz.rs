@@ -84,7 +84,7 @@ pub fn stun_demux(data: &[u8]) {
 }
 
 /// What a TURN server (or anyone who can reach a forward's TURN socket)
-/// sends: each chunk carries the pending request's transaction id, so
+/// sends, as datagrams and as a stream: each chunk carries the pending request's transaction id, so
 /// answers reach the allocation, challenge and refresh logic, not only
 /// the parser.
 pub fn turn_server(data: &[u8]) {
@@ -104,6 +104,15 @@ pub fn turn_server(data: &[u8]) {
         let _ = c.handle_input(&m, now);
         let _ = c.wrap(peer, chunk, now);
         c.handle_timeout(now);
+    }
+    // The same bytes as a TCP or TLS server's stream, 7 at a time.
+    let mut frames = crate::turn::stream::Deframer::default();
+    let mut s = Client::over_stream(([192, 0, 2, 1], 3478).into(), "u", "p", t0);
+    for piece in data.chunks(7) {
+        frames.push(piece);
+        while let Ok(Some(m)) = frames.next() {
+            let _ = s.handle_input(&m, t0);
+        }
     }
 }
 

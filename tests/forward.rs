@@ -237,31 +237,74 @@ fn a_relay_that_only_tcp_reaches_gets_the_forward_over_ice_tcp() {
     assert!(got >= 60, "{got} frames in 5 s through a TCP-only forward");
 }
 
+/// How the box reaches coturn in the TURN tests.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum TurnWay {
+    /// Only TURN's UDP port gets out.
+    Udp,
+    /// No UDP at all: TURN over TCP, then over TLS.
+    Tcp,
+    Tls,
+}
+
 #[test]
 #[ignore = "network namespaces, coturn and Chromium: make interop"]
 fn a_relay_that_only_turn_reaches_gets_the_forward_through_the_turn_server_it_names() {
-    let mut t = Topo::up("fwd-turn");
+    forwards_through_turn("fwd-turn", TurnWay::Udp);
+}
+
+#[test]
+#[ignore = "network namespaces, coturn and Chromium: make interop"]
+fn with_no_udp_out_the_forward_goes_through_turn_over_tcp() {
+    forwards_through_turn("fwd-turnt", TurnWay::Tcp);
+}
+
+#[test]
+#[ignore = "network namespaces, coturn, openssl and Chromium: make interop"]
+fn with_no_udp_out_the_forward_goes_through_turn_over_tls() {
+    forwards_through_turn("fwd-turns", TurnWay::Tls);
+}
+
+/// The relay names coturn (in `vps`) in its Link headers, with minted
+/// credentials, and has no ICE-TCP; the box can reach coturn only `way`.
+fn forwards_through_turn(name: &str, way: TurnWay) {
+    let mut t = Topo::up(name);
     let secret = "fwd-turn-secret";
-    let dir = t.start_coturn(secret);
-    // The relay names coturn in its Link headers, with minted credentials,
-    // and has no ICE-TCP: from the box, only TURN's port gets through.
+    let (url, ca) = match way {
+        TurnWay::Udp => (format!("turn:{VPS_DEVICE_SIDE}:3478?transport=udp"), None),
+        TurnWay::Tcp => (format!("turn:{VPS_DEVICE_SIDE}:3478?transport=tcp"), None),
+        TurnWay::Tls => (
+            format!("turns:{VPS_DEVICE_SIDE}:5349"),
+            Some(TrustedIn::new(&t.device)),
+        ),
+    };
+    let dir = match &ca {
+        Some(ca) => t.start_coturn_with(secret, Some((&ca.cert, &ca.key))),
+        None => t.start_coturn(secret),
+    };
     let relay = Daemon::start_with(Setup {
         paths: relay_paths(),
         webrtc: format!(
-            "ice_servers = [{{ urls = \"turn:{VPS_DEVICE_SIDE}:3478?transport=udp\", secret = \"{secret}\", user = \"box\" }}]\n"
+            "ice_servers = [{{ urls = \"{url}\", secret = \"{secret}\", user = \"box\" }}]\n"
         ),
         netns: Some(t.vps.clone()),
         no_ice_tcp: true,
         ..Setup::default()
     });
-    t.block_udp_except(&t.device, 3478);
+    match way {
+        TurnWay::Udp => t.block_udp_except(&t.device, 3478),
+        _ => t.block_udp(&t.device),
+    }
     let url = format!("http://{VPS_DEVICE_SIDE}:{}/relay/whip", relay.http);
     let bx = box_in(&t, &url, TOKEN);
     // The answer names the TURN server: r58 allocates there and trickles
     // the relayed candidate, so the first try already forwards.
     let f = wait_forward(&bx, "forwarding", Duration::from_secs(10));
-    assert_eq!(f["attempts"], 1, "{f}");
     let _ = std::fs::remove_dir_all(&dir);
+    for l in bx.log().lines().filter(|l| l.contains("forward")) {
+        eprintln!("box ({way:?}): {l}");
+    }
+    assert_eq!(f["attempts"], 1, "{f}");
     let pair = f["pair"].as_str().unwrap_or("");
     assert!(
         pair.starts_with(&format!("udp {VPS_DEVICE_SIDE}:")) && pair.ends_with("(via TURN)"),
@@ -273,15 +316,71 @@ fn a_relay_that_only_turn_reaches_gets_the_forward_through_the_turn_server_it_na
         t.udp_dropped(&t.device) > 0,
         "direct UDP was not even tried"
     );
-    for l in bx.log().lines().filter(|l| l.contains("forward")) {
-        eprintln!("box: {l}");
-    }
     assert!(!bx.log().contains(secret));
     let got = guest_views_r58(&t, &relay, 5);
     assert!(
         got >= 60,
-        "{got} frames in 5 s through a TURN-relayed forward"
+        "{got} frames in 5 s through a forward via TURN over {way:?}"
     );
+}
+
+/// A test CA that r58 in `ns` trusts (`ip netns exec` mounts
+/// /etc/netns/NS/ssl over /etc/ssl) and a certificate for coturn's
+/// address signed by it; all removed on drop.
+struct TrustedIn {
+    etc: std::path::PathBuf,
+    pki: std::path::PathBuf,
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
+}
+
+impl TrustedIn {
+    fn new(ns: &str) -> TrustedIn {
+        let etc = std::path::PathBuf::from(format!("/etc/netns/{ns}"));
+        let pki = std::env::temp_dir().join(format!("r58-pki-{}-{ns}", std::process::id()));
+        std::fs::create_dir_all(etc.join("ssl/certs")).unwrap();
+        std::fs::create_dir_all(&pki).unwrap();
+        let p = |f: &str| pki.join(f).to_string_lossy().to_string();
+        let (ca, ca_key, csr, cert, key) = (
+            p("ca.pem"),
+            p("ca.key"),
+            p("turn.csr"),
+            p("turn.pem"),
+            p("turn.key"),
+        );
+        let san = format!("subjectAltName=IP:{VPS_DEVICE_SIDE}");
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1";
+        for cmd in [
+            format!("req -x509 {ec} -keyout {ca_key} -out {ca} -subj /CN=r58-test-ca"),
+            format!(
+                "req {ec} -keyout {key} -out {csr} -subj /CN=turn -addext {san} -addext extendedKeyUsage=serverAuth"
+            ),
+            format!(
+                "x509 -req -in {csr} -CA {ca} -CAkey {ca_key} -CAcreateserial -out {cert} -days 1 -copy_extensions copy"
+            ),
+        ] {
+            let out = std::process::Command::new("openssl")
+                .args(cmd.split(' '))
+                .output()
+                .expect("openssl");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "openssl {cmd}: {err}");
+        }
+        std::fs::copy(&ca, etc.join("ssl/certs/ca-certificates.crt")).unwrap();
+        TrustedIn {
+            etc,
+            pki,
+            cert: cert.into(),
+            key: key.into(),
+        }
+    }
+}
+
+impl Drop for TrustedIn {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.etc);
+        let _ = std::fs::remove_dir_all(&self.pki);
+    }
 }
 
 /// aiortc's venv from `make deps-interop`.

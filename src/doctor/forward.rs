@@ -79,7 +79,8 @@ fn hint_for(why: &str, url: &str) -> String {
         "the relay does not take this path's codec: use H.264 (codec = \"h264\")".into()
     } else if has("TURN") {
         "media needs the relay's TURN server and it failed: check the credentials \
-         the relay hands out (its ice_servers) and that UDP to the TURN port leaves the box"
+         the relay hands out (its ice_servers) and that the TURN port is open from the box \
+         (UDP, or TCP for turn:…?transport=tcp and turns:)"
             .into()
     } else if has("ICE") || has("nothing from the relay") || has("stopped answering") {
         format!(

@@ -352,7 +352,7 @@ async fn trickle_turn(
 fn learn_turn_servers(f: &Forward, known: &mut Vec<LinkServer>, named: Vec<LinkServer>) {
     let turn: Vec<LinkServer> = named
         .into_iter()
-        .filter(|s| turn::udp_server(&s.url).is_some())
+        .filter(|s| turn::Server::parse(&s.url).is_some())
         .collect();
     if !turn.is_empty() && known.is_empty() {
         log::info!(

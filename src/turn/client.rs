@@ -1,4 +1,4 @@
-//! One TURN allocation over UDP (RFC 8656) as a state machine: no socket,
+//! One TURN allocation (RFC 8656) as a state machine: no socket,
 //! no clock of its own. The caller feeds it what the server sent and the
 //! time, and sends what it queues. It allocates (answering the server's
 //! 401 with the long-term credential, and a 438 with the new nonce),
@@ -16,6 +16,9 @@ use super::stun::{self, Auth, Builder, Class, Message, Method, TxId, attr};
 /// that does not answer within ~8 s is as good as absent here.
 const RTO: Duration = Duration::from_millis(500);
 const TRIES: u8 = 5;
+/// Over TCP or TLS nothing is sent twice (§6.2.2): one wait as long as
+/// UDP's retransmissions take.
+const STREAM_WAIT: Duration = Duration::from_millis(7500);
 /// Refresh this long before the server's lifetime ends.
 const REFRESH_EARLY: Duration = Duration::from_secs(60);
 /// Channels and the permissions they install last 600 s and 300 s:
@@ -71,6 +74,8 @@ pub struct Client {
     by_number: HashMap<u16, SocketAddr>,
     next_channel: u16,
     refresh_at: Option<Instant>,
+    /// The server is reached over TCP or TLS: no retransmissions.
+    stream: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -84,8 +89,25 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Start allocating on `server`; the first request is queued.
+    /// Start allocating on `server` over UDP; the first request is queued.
     pub fn new(server: SocketAddr, username: &str, password: &str, now: Instant) -> Client {
+        Client::start(server, username, password, false, now)
+    }
+
+    /// The same over a TCP or TLS connection to the server (the relayed
+    /// address is UDP either way): the caller frames what comes back with
+    /// `turn::stream::Deframer`.
+    pub fn over_stream(server: SocketAddr, username: &str, password: &str, now: Instant) -> Client {
+        Client::start(server, username, password, true, now)
+    }
+
+    fn start(
+        server: SocketAddr,
+        username: &str,
+        password: &str,
+        stream: bool,
+        now: Instant,
+    ) -> Client {
         let mut c = Client {
             server,
             username: username.into(),
@@ -98,6 +120,7 @@ impl Client {
             by_number: HashMap::new(),
             next_channel: FIRST_CHANNEL,
             refresh_at: None,
+            stream,
         };
         c.request(What::Allocate, now);
         c
@@ -305,12 +328,16 @@ impl Client {
         };
         let bytes = b.finish(self.auth.as_ref());
         self.out.push_back(bytes.clone());
+        let (rto, tries) = match self.stream {
+            true => (STREAM_WAIT, TRIES),
+            false => (RTO, 1),
+        };
         self.pending.push(Pending {
             tx,
             what,
-            next: now + RTO,
-            rto: RTO,
-            tries: 1,
+            next: now + rto,
+            rto,
+            tries,
             bytes,
             authed: self.auth.is_some(),
         });

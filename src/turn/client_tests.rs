@@ -104,11 +104,9 @@ fn a_second_401_is_a_wrong_credential_not_a_loop() {
     }
 }
 
-#[test]
-fn an_unanswered_allocation_fails_after_retransmitting() {
-    let mut c = Client::new(SERVER.parse().unwrap(), "u", "p", at(0));
-    let mut sent = 0;
-    let mut now = at(0);
+/// Send until it gives up: how many requests went out, and when it gave up.
+fn unanswered(mut c: Client) -> (usize, Instant) {
+    let (mut sent, mut now) = (0, at(0));
     while let Some(t) = c.poll_timeout() {
         while c.poll_transmit().is_some() {
             sent += 1;
@@ -116,9 +114,27 @@ fn an_unanswered_allocation_fails_after_retransmitting() {
         now = t;
         c.handle_timeout(now);
     }
+    assert!(matches!(c.state(), State::Failed(w) if w.contains("no answer")));
+    (sent, now)
+}
+
+#[test]
+fn an_unanswered_allocation_fails_after_retransmitting() {
+    let (sent, now) = unanswered(Client::new(SERVER.parse().unwrap(), "u", "p", at(0)));
     assert_eq!(sent, TRIES as usize);
     assert!(now >= at(7_000) && now <= at(16_000), "gave up at {now:?}");
-    assert!(matches!(c.state(), State::Failed(w) if w.contains("no answer")));
+}
+
+#[test]
+fn over_a_stream_a_request_is_sent_once_and_waited_for_as_long() {
+    let (sent, now) = unanswered(Client::over_stream(
+        SERVER.parse().unwrap(),
+        "u",
+        "p",
+        at(0),
+    ));
+    assert_eq!(sent, 1);
+    assert_eq!(now, at(7_500));
 }
 
 #[test]

@@ -2,9 +2,11 @@
 //! a TURN server it names in its `Link` headers, r58 allocates there and
 //! offers the relayed address as an ICE candidate. `stun` reads and writes
 //! the messages, `client` is the allocation's state machine (no I/O);
-//! the socket around it is `crate::forward::turn`.
+//! `stream` finds the messages' ends when the server is reached over TCP
+//! or TLS; the socket around it is `crate::forward::turn`.
 
 pub mod client;
+pub mod stream;
 pub mod stun;
 
 pub use client::{Client, State};

@@ -225,16 +225,33 @@ impl Topo {
     /// the device side, taking TURN REST credentials minted with
     /// `secret`. Its files are in the returned directory: remove it after.
     pub fn start_coturn(&mut self, secret: &str) -> std::path::PathBuf {
+        self.start_coturn_with(secret, None)
+    }
+
+    /// The same, also taking TLS on 5349 with `cert` and `key` (PEM).
+    pub fn start_coturn_with(
+        &mut self,
+        secret: &str,
+        tls: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> std::path::PathBuf {
         let dir =
             std::env::temp_dir().join(format!("r58-turn-{}-{}", std::process::id(), self.vps));
         std::fs::create_dir_all(&dir).unwrap();
+        let tls = match tls {
+            Some((cert, key)) => format!(
+                "tls-listening-port=5349\ncert={}\npkey={}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => "no-tls\n".into(),
+        };
         let conf = dir.join("turnserver.conf");
         std::fs::write(
             &conf,
             format!(
                 "listening-ip={VPS_GUEST_SIDE}\nlistening-ip={VPS_DEVICE_SIDE}\nrelay-ip={VPS_DEVICE_SIDE}\n\
                  listening-port=3478\nmin-port=49160\nmax-port=49260\nuse-auth-secret\n\
-                 static-auth-secret={secret}\nrealm=r58.test\nfingerprint\nno-tls\nno-dtls\nno-cli\n\
+                 static-auth-secret={secret}\nrealm=r58.test\nfingerprint\n{tls}no-dtls\nno-cli\n\
                  no-rfc5780\nno-stun-backward-compatibility\nresponse-origin-only-with-rfc5780\n\
                  log-file=stdout\nsimple-log\npidfile={0}/turn.pid\nuserdb={0}/turn.db\n",
                 dir.display()
