@@ -313,6 +313,11 @@ fn forwards_through_turn(name: &str, way: TurnWay) {
     );
     assert!(bx.log().contains("TURN allocation"), "{}", bx.log());
     assert!(
+        bx.log().contains(" (relay) <-> "),
+        "the log names the relayed candidate:\n{}",
+        bx.log()
+    );
+    assert!(
         t.udp_dropped(&t.device) > 0,
         "direct UDP was not even tried"
     );

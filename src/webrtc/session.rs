@@ -435,10 +435,15 @@ impl Session {
     /// "via tcp 1.2.3.4:18190 (host) <-> 10.0.0.2:41234 (prflx)"
     pub fn pair_text(&self) -> String {
         match &self.pair {
-            Some(p) => format!(
-                "via {} {} (host) <-> {} ({})",
-                p.proto, p.local, p.remote, p.remote_kind
-            ),
+            Some(p) => {
+                // A forward's media may leave from its TURN allocation.
+                let relayed = self.forward.as_ref().and_then(|f| f.turn_for(p.local));
+                let local_kind = if relayed.is_some() { "relay" } else { "host" };
+                format!(
+                    "via {} {} ({local_kind}) <-> {} ({})",
+                    p.proto, p.local, p.remote, p.remote_kind
+                )
+            }
             None => "no candidate pair".into(),
         }
     }

@@ -95,6 +95,11 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_r58")))
 }
 
+/// r58 runs emulated (`make cross-test`): its speed is the emulator's.
+pub fn emulated() -> bool {
+    std::env::var_os("R58_TEST_RUNNER").is_some()
+}
+
 /// A command that runs r58, through the runner when one is set.
 pub fn r58_command() -> Command {
     match std::env::var_os("R58_TEST_RUNNER") {
