@@ -145,7 +145,7 @@ cross: deps-cross
 # The unit tests, compiled for aarch64 and run under qemu-aarch64-static;
 # then the aarch64 release binary, under qemu, faces the host-built WHEP,
 # CLI, tunnel and real-Chromium tests (the browser tests at 640x360 there:
-# emulated x264 at 720p made 11-13 fps, and the frame counts measured qemu).
+# emulated x264 at 720p made 11-12 fps, and the frame counts measured qemu).
 cross-test: cross deps-test
 	$(CARGO) test --locked --target $(TARGET) --lib --bins
 	R58_TEST_BIN=$(CURDIR)/$(CROSS_BIN) R58_TEST_RUNNER=qemu-aarch64-static \

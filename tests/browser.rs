@@ -18,7 +18,7 @@ fn view_env(d: &Daemon, viewers: usize, secs: u32, env: &[(&str, &str)]) -> serd
 }
 
 /// The picture's width: 720p natively; 640x360 under qemu, where x264 at
-/// 720p made 11-13 fps on a 2-core machine and the frame-count checks
+/// 720p made 11-12 fps on a 2-core machine and the frame-count checks
 /// measured the emulator.
 fn width() -> u64 {
     if support::emulated() { 640 } else { 1280 }
