@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "d743b32c40dd0bc13fb7296ca5787a7b1d621376"
+SRCREV = "fa8c94468b8866aa1be47be8c8263d154363a15c"
 
 require ${BPN}-crates.inc
 
