@@ -84,9 +84,9 @@ pub fn stun_demux(data: &[u8]) {
 }
 
 /// What a TURN server (or anyone who can reach a forward's TURN socket)
-/// sends, as datagrams and as a stream: each chunk carries the pending request's transaction id, so
-/// answers reach the allocation, challenge and refresh logic, not only
-/// the parser.
+/// sends, as datagrams and as a stream: each datagram carries the pending
+/// request's transaction id, so answers reach the allocation, challenge
+/// and refresh logic, not only the parser.
 pub fn turn_server(data: &[u8]) {
     use crate::turn::{Client, stun};
     let t0 = Instant::now();

@@ -84,8 +84,14 @@ impl Server {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// The connection to the TURN server.
-enum Wire {
+/// The connection to the TURN server, with one read buffer for its life
+/// (`recv` is polled anew each time the pump sends a packet).
+struct Wire {
+    link: Link,
+    buf: Vec<u8>,
+}
+
+enum Link {
     Udp(UdpSocket, SocketAddr),
     Stream(Box<dyn Io>, Deframer),
 }
@@ -100,7 +106,7 @@ impl Wire {
             };
             let socket = UdpSocket::bind(any).await.map_err(ctx)?;
             let local = socket.local_addr().map_err(ctx)?;
-            return Ok((Wire::Udp(socket, server), local));
+            return Ok((Wire::new(Link::Udp(socket, server)), local));
         }
         let tcp = TcpStream::connect(server).await.map_err(ctx)?;
         let _ = tcp.set_nodelay(true);
@@ -114,37 +120,44 @@ impl Wire {
             }
             _ => Box::new(tcp),
         };
-        Ok((Wire::Stream(io, Deframer::default()), local))
+        Ok((Wire::new(Link::Stream(io, Deframer::default())), local))
+    }
+
+    fn new(link: Link) -> Wire {
+        Wire {
+            link,
+            buf: vec![0u8; 2048],
+        }
     }
 
     /// Best effort over UDP; over a stream a failed write ends it.
     async fn send(&mut self, data: &[u8]) -> Result<(), String> {
-        match self {
-            Wire::Udp(socket, server) => {
+        match &mut self.link {
+            Link::Udp(socket, server) => {
                 let _ = socket.send_to(data, *server).await;
                 Ok(())
             }
-            Wire::Stream(io, _) => io.write_all(data).await.map_err(|e| e.to_string()),
+            Link::Stream(io, _) => io.write_all(data).await.map_err(|e| e.to_string()),
         }
     }
 
     /// The server's next message. Cancel-safe: bytes read stay in the
     /// deframer.
     async fn recv(&mut self) -> Result<Vec<u8>, String> {
-        let mut buf = vec![0u8; 2048];
-        match self {
-            Wire::Udp(socket, server) => loop {
-                match socket.recv_from(&mut buf).await {
+        let buf = &mut self.buf;
+        match &mut self.link {
+            Link::Udp(socket, server) => loop {
+                match socket.recv_from(buf).await {
                     Ok((n, from)) if from == *server => return Ok(buf[..n].to_vec()),
                     Ok(_) => {}
                     Err(e) => log::debug!("turn: {e}"),
                 }
             },
-            Wire::Stream(io, frames) => loop {
+            Link::Stream(io, frames) => loop {
                 if let Some(m) = frames.next()? {
                     return Ok(m);
                 }
-                match io.read(&mut buf).await {
+                match io.read(buf).await {
                     Ok(0) => return Err("the TURN server closed the connection".into()),
                     Ok(n) => frames.push(&buf[..n]),
                     Err(e) => return Err(e.to_string()),
