@@ -7,9 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive};
-use str0m::{Event, IceConnectionState, Input, Output};
+use str0m::{Input, Output};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -17,10 +16,11 @@ use super::Cmd;
 use super::candidates::{self, Advertise};
 use super::clock::RtpClock;
 use super::deadlines::Deadlines;
+use super::drained::{drain, transmit};
 use super::layers::{LayerEntry, finish_move, layers_of, send_filler};
 use super::net;
 use super::relay::{Carried, Ingest, Latency};
-use super::session::{Drained, Session};
+use super::session::Session;
 use super::simulcast::Simulcast;
 use super::tcp::TcpEvent;
 use super::transport::Transports;
@@ -540,69 +540,4 @@ impl Engine {
             self.publisher_gone(&s.path);
         }
     }
-}
-
-/// Send one packet str0m produced: by its pair's socket, or, from a
-/// forward's relayed candidate, through the TURN task (dropped, like a
-/// full socket buffer's, if it is behind).
-fn transmit(s: &Session, net: &mut Transports, t: str0m::net::Transmit) {
-    match s.forward.as_ref().and_then(|l| l.turn_for(t.source)) {
-        Some(turn) => {
-            let _ = turn.tx.try_send((t.destination, t.contents.into()));
-        }
-        None => net.send(t.proto, t.destination, t.contents.into()),
-    }
-}
-
-/// Poll a session until it waits: send its packets, note its events.
-fn drain(s: &mut Session, net: &mut Transports) -> Drained {
-    let mut d = Drained::default();
-    loop {
-        match s.rtc.poll_output() {
-            Ok(Output::Timeout(t)) => {
-                s.next_timeout = t;
-                break;
-            }
-            Ok(Output::Transmit(t)) => {
-                // The last pair used is the selected one once DTLS is up.
-                // A forward's own ICE checks go out on every pair: only
-                // what is not STUN tells which one carries media.
-                if s.forward.is_none() || t.contents.first().is_some_and(|b| *b > 3) {
-                    s.note_pair(t.proto, t.source, t.destination);
-                }
-                if s.forward.is_some() && t.proto == Protocol::Tcp {
-                    net.dial(t.destination, s.id);
-                }
-                transmit(s, net, t);
-            }
-            Ok(Output::Event(e)) => match e {
-                Event::Connected => {
-                    s.connected = true;
-                    d.connected = true;
-                }
-                Event::KeyframeRequest(_) => d.keyframe = true,
-                Event::RtpPacket(p) => d.packets.push(p),
-                Event::MediaEgressStats(m) if Some(m.mid) == s.video_mid() => d.report = Some(m),
-                Event::EgressBitrateEstimate(BweKind::Twcc {
-                    estimate,
-                    can_probe,
-                }) => d.estimate = Some(can_probe.then(|| estimate.as_u64())),
-                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                    log::info!(
-                        "{} {}: ICE disconnected: no checks from the peer",
-                        s.kind(),
-                        s.id
-                    );
-                    d.close = true;
-                }
-                _ => {}
-            },
-            Err(e) => {
-                log::info!("whep {}: session error: {e}", s.id);
-                d.close = true;
-                break;
-            }
-        }
-    }
-    d
 }
