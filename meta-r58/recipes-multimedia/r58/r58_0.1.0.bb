@@ -20,7 +20,7 @@ DEPENDS = "glib-2.0 gstreamer1.0 gstreamer1.0-plugins-base openssl"
 # working tree is built with externalsrc (README).
 R58_GIT_URL ??= "git://${R58_REPO_DIR};protocol=file"
 SRC_URI = "${R58_GIT_URL};branch=main"
-SRCREV = "fa8c94468b8866aa1be47be8c8263d154363a15c"
+SRCREV = "21f3aa189ffcbf5947858cf33aa7ff0d23632f3b"
 
 require ${BPN}-crates.inc
 
